@@ -78,8 +78,9 @@ ImageReferenceError err_name_too_long() {
   return error("ErrNameTooLong", "repository name must not be more than 255 characters");
 }
 
-// Upstream lowers with strings.ToLower; ASCII is enough because the grammar is ASCII-only
-// (see the note in the report: only error codes for odd Unicode input can differ).
+// Upstream lowers with Unicode strings.ToLower. The grammar is ASCII-only, so lowering ASCII
+// gives the same accept/reject verdicts; only the error code for a few exotic inputs can
+// differ (Go lowers U+212A KELVIN SIGN to 'k' and then reports upper case).
 std::string ascii_lower(std::string_view s) {
   std::string out(s);
   for (char& c : out) {
@@ -142,7 +143,7 @@ std::pair<std::string, std::string> split_docker_domain(std::string_view name) {
   return {std::move(domain), std::move(remote)};
 }
 
-// A port of Go's path.Match (Go 1.16+, which also reports a bad pattern after a mismatch).
+// The pieces of Go's path.Match.
 namespace gopath {
 
 // utf8.DecodeRuneInString: an invalid or truncated sequence is U+FFFD, one byte long.
@@ -279,41 +280,6 @@ ChunkMatch match_chunk(std::string_view chunk, std::string_view s) {
   return {.rest = s, .ok = true};
 }
 
-// Match: nullopt is ErrBadPattern.
-std::optional<bool> match(std::string_view pattern, std::string_view name) {
-  while (!pattern.empty()) {
-    const auto [star, chunk] = scan_chunk(pattern);
-    if (star && chunk.empty()) return name.find('/') == std::string_view::npos;
-    const ChunkMatch here = match_chunk(chunk, name);
-    // The last chunk must consume the whole name, else a star may still do better.
-    if (here.ok && (here.rest.empty() || !pattern.empty())) {
-      name = here.rest;
-      continue;
-    }
-    if (here.bad_pattern) return std::nullopt;
-    bool advanced = false;
-    if (star) {
-      // The star swallows i+1 more bytes, never a '/'.
-      for (std::size_t i = 0; i < name.size() && name[i] != '/'; ++i) {
-        const ChunkMatch later = match_chunk(chunk, name.substr(i + 1));
-        if (later.ok) {
-          if (pattern.empty() && !later.rest.empty()) continue;
-          name = later.rest;
-          advanced = true;
-          break;
-        }
-        if (later.bad_pattern) return std::nullopt;
-      }
-    }
-    if (advanced) continue;
-    while (!pattern.empty()) {
-      if (match_chunk(scan_chunk(pattern).second, "").bad_pattern) return std::nullopt;
-    }
-    return false;
-  }
-  return name.empty();
-}
-
 }  // namespace gopath
 }  // namespace
 
@@ -441,10 +407,46 @@ ImageResult<ImageReference> with_digest(const ImageReference& named, std::string
 
 std::variant<bool, ImageReferenceError> familiar_match(std::string_view pattern,
                                                        const ImageReference& ref) {
-  const auto matched = gopath::match(pattern, ref.familiar_string());
+  const auto matched = go_path_match(pattern, ref.familiar_string());
   if (!matched) return error("path.ErrBadPattern", "syntax error in pattern");
   if (*matched || ref.digest_only()) return *matched;
-  return gopath::match(pattern, ref.familiar_name()).value_or(false);
+  return go_path_match(pattern, ref.familiar_name()).value_or(false);
+}
+
+// Go's path.Match (Go 1.16+, which also reports a bad pattern after a mismatch).
+std::optional<bool> go_path_match(std::string_view pattern, std::string_view name) {
+  while (!pattern.empty()) {
+    const auto [star, chunk] = gopath::scan_chunk(pattern);
+    if (star && chunk.empty()) return name.find('/') == std::string_view::npos;
+    const gopath::ChunkMatch here = gopath::match_chunk(chunk, name);
+    // The last chunk must consume the whole name, else a star may still do better.
+    if (here.ok && (here.rest.empty() || !pattern.empty())) {
+      name = here.rest;
+      continue;
+    }
+    if (here.bad_pattern) return std::nullopt;
+    bool advanced = false;
+    if (star) {
+      // The star swallows i+1 more bytes, never a '/'.
+      for (std::size_t i = 0; i < name.size() && name[i] != '/'; ++i) {
+        const gopath::ChunkMatch later = gopath::match_chunk(chunk, name.substr(i + 1));
+        if (later.ok) {
+          if (pattern.empty() && !later.rest.empty()) continue;
+          name = later.rest;
+          advanced = true;
+          break;
+        }
+        if (later.bad_pattern) return std::nullopt;
+      }
+    }
+    if (advanced) continue;
+    while (!pattern.empty()) {
+      const std::string_view rest = gopath::scan_chunk(pattern).second;
+      if (gopath::match_chunk(rest, "").bad_pattern) return std::nullopt;
+    }
+    return false;
+  }
+  return name.empty();
 }
 
 namespace image_grammar {

@@ -59,6 +59,9 @@ ImageResult<ImageReference> with_digest(const ImageReference& named, std::string
 // familiar name. An ill-formed pattern gives path.ErrBadPattern.
 std::variant<bool, ImageReferenceError> familiar_match(std::string_view pattern,
                                                        const ImageReference& ref);
+// Go's path.Match, which familiar_match uses: '*' and '?' stop at '/', '[...]' classes, a
+// backslash escapes. nullopt means ErrBadPattern.
+std::optional<bool> go_path_match(std::string_view pattern, std::string_view name);
 
 // The grammar regexes of upstream regexp.go, matched against the whole string.
 namespace image_grammar {

@@ -251,14 +251,14 @@ TEST(ImageRefGpu, RejectedImages) {
   // Normalization turns "" into "docker.io/library/", so it is a format error, not ErrNameEmpty.
   EXPECT_EQ(error_code(parse_normalized_named("")), "ErrReferenceInvalidFormat");
   EXPECT_EQ(error_code(parse_image_reference("")), "ErrNameEmpty");
-  EXPECT_EQ(error_code(parse_normalized_named("nvcr.io/nvidia/cuda:")), "ErrReferenceInvalidFormat");
-  EXPECT_EQ(error_code(parse_normalized_named("nvcr.io/nvidia/cuda@sha256:abc")),
-            "ErrReferenceInvalidFormat");
-  EXPECT_EQ(error_code(parse_normalized_named("nvcr.io/nvidia/cuda@sha512:" + std::string(128, 'a'))),
+  const std::string cuda = "nvcr.io/nvidia/cuda";
+  EXPECT_EQ(error_code(parse_normalized_named(cuda + ":")), "ErrReferenceInvalidFormat");
+  EXPECT_EQ(error_code(parse_normalized_named(cuda + "@sha256:abc")), "ErrReferenceInvalidFormat");
+  EXPECT_EQ(error_code(parse_normalized_named(cuda + "@sha512:" + std::string(128, 'a'))),
             "digest.ErrDigestUnsupported");
-  EXPECT_EQ(error_code(parse_normalized_named("nvcr.io/nvidia/cuda@sha256:" + std::string(63, 'a'))),
+  EXPECT_EQ(error_code(parse_normalized_named(cuda + "@sha256:" + std::string(63, 'a'))),
             "digest.ErrDigestInvalidLength");
-  EXPECT_EQ(error_code(parse_normalized_named("nvcr.io/nvidia/cuda@sha256:" + std::string(64, 'A'))),
+  EXPECT_EQ(error_code(parse_normalized_named(cuda + "@sha256:" + std::string(64, 'A'))),
             "digest.ErrDigestInvalidFormat");
   EXPECT_EQ(error_code(parse_normalized_named(std::string(64, 'a'))), "HexIdentifierName");
   EXPECT_EQ(error_code(parse_named("vllm/vllm-openai")), "ErrNameNotCanonical");
@@ -274,6 +274,43 @@ TEST(ImageRefGpu, FamiliarMatch) {
   EXPECT_EQ(std::get<bool>(familiar_match("nvcr.io/nvidia/tritonserver:24.0?-py3", triton)), true);
   EXPECT_EQ(std::get<bool>(familiar_match("vllm/*", must_parse("vllm/vllm-openai:v0.6.3"))), true);
   EXPECT_TRUE(std::holds_alternative<ImageReferenceError>(familiar_match("nvcr.io/[", triton)));
+}
+
+// Go's own table for path.Match (src/path/match_test.go), which FamiliarMatch relies on.
+TEST(ImageRefGoPathMatch, GoTable) {
+  enum Want { kNo, kYes, kBadPattern };
+  struct Case {
+    const char* pattern;
+    const char* name;
+    Want want;
+  };
+  const Case table[] = {
+      {"abc", "abc", kYes}, {"*", "abc", kYes}, {"*c", "abc", kYes}, {"a*", "a", kYes},
+      {"a*", "abc", kYes}, {"a*", "ab/c", kNo}, {"a*/b", "abc/b", kYes}, {"a*/b", "a/c/b", kNo},
+      {"a*b*c*d*e*/f", "axbxcxdxe/f", kYes}, {"a*b*c*d*e*/f", "axbxcxdxexxx/f", kYes},
+      {"a*b*c*d*e*/f", "axbxcxdxe/xxx/f", kNo}, {"a*b*c*d*e*/f", "axbxcxdxexxx/fff", kNo},
+      {"a*b?c*x", "abxbbxdbxebxczzx", kYes}, {"a*b?c*x", "abxbbxdbxebxczzy", kNo},
+      {"ab[c]", "abc", kYes}, {"ab[b-d]", "abc", kYes}, {"ab[e-g]", "abc", kNo},
+      {"ab[^c]", "abc", kNo}, {"ab[^b-d]", "abc", kNo}, {"ab[^e-g]", "abc", kYes},
+      {"a\\*b", "a*b", kYes}, {"a\\*b", "ab", kNo}, {"a?b", "a\u263Ab", kYes},
+      {"a[^a]b", "a\u263Ab", kYes}, {"a???b", "a\u263Ab", kNo},
+      {"a[^a][^a][^a]b", "a\u263Ab", kNo}, {"[a-\u03B6]*", "\u03B1", kYes},
+      {"*[a-\u03B6]", "A", kNo}, {"a?b", "a/b", kNo}, {"a*b", "a/b", kNo},
+      {"[\\]a]", "]", kYes}, {"[\\-]", "-", kYes}, {"[x\\-]", "x", kYes},
+      {"[x\\-]", "-", kYes}, {"[x\\-]", "z", kNo}, {"[\\-x]", "x", kYes},
+      {"[\\-x]", "-", kYes}, {"[\\-x]", "a", kNo}, {"[]a]", "]", kBadPattern},
+      {"[-]", "-", kBadPattern}, {"[x-]", "x", kBadPattern}, {"[x-]", "-", kBadPattern},
+      {"[x-]", "z", kBadPattern}, {"[-x]", "x", kBadPattern}, {"[-x]", "-", kBadPattern},
+      {"[-x]", "a", kBadPattern}, {"\\", "a", kBadPattern}, {"[a-b-c]", "a", kBadPattern},
+      {"[", "a", kBadPattern}, {"[^", "a", kBadPattern}, {"[^bc", "a", kBadPattern},
+      {"a[", "a", kBadPattern}, {"a[", "ab", kBadPattern}, {"a[", "x", kBadPattern},
+      {"a/b[", "x", kBadPattern}, {"*x", "xxx", kYes},
+  };
+  for (const Case& c : table) {
+    const auto got = go_path_match(c.pattern, c.name);
+    const Want want = got ? (*got ? kYes : kNo) : kBadPattern;
+    EXPECT_EQ(want, c.want) << "pattern " << c.pattern << " name " << c.name;
+  }
 }
 
 }  // namespace
