@@ -1,0 +1,66 @@
+#include "engine/k8s/glob.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+namespace gpuadmit::k8s {
+namespace {
+
+TEST(ImageRefGlob, Literal) {
+  EXPECT_TRUE(glob_match("nvcr.io/nvidia/cuda", "nvcr.io/nvidia/cuda"));
+  EXPECT_FALSE(glob_match("nvcr.io/nvidia/cuda", "nvcr.io/nvidia/cudaX"));
+  EXPECT_FALSE(glob_match("nvcr.io/nvidia/cuda", "nvcr.io/nvidia/cud"));
+  EXPECT_TRUE(glob_match("", ""));
+  EXPECT_FALSE(glob_match("", "a"));
+  // Only '*' and '?' are special: brackets, dots and backslashes are literal.
+  EXPECT_TRUE(glob_match("a[b].c\\d", "a[b].c\\d"));
+  EXPECT_FALSE(glob_match("a.c", "abc"));
+  EXPECT_FALSE(glob_match("a[b]", "ab"));
+}
+
+TEST(ImageRefGlob, SingleStarStaysInOneComponent) {
+  EXPECT_TRUE(glob_match("nvcr.io/nvidia/*", "nvcr.io/nvidia/tritonserver"));
+  EXPECT_TRUE(glob_match("nvcr.io/nvidia/*", "nvcr.io/nvidia/"));
+  EXPECT_FALSE(glob_match("nvcr.io/nvidia/*", "nvcr.io/nvidia/k8s/device-plugin"));
+  EXPECT_FALSE(glob_match("nvcr.io/*", "nvcr.io/nvidia/cuda"));
+  EXPECT_TRUE(glob_match("*.io/*/cuda", "nvcr.io/nvidia/cuda"));
+  EXPECT_FALSE(glob_match("*.io/*/cuda", "a/b.io/nvidia/cuda"));
+  EXPECT_TRUE(glob_match("*", ""));
+  EXPECT_TRUE(glob_match("a*b*c", "aXXbYYc"));
+  EXPECT_TRUE(glob_match("a*b", "abbb"));
+  EXPECT_FALSE(glob_match("a*b", "abbc"));
+}
+
+TEST(ImageRefGlob, DoubleStarCrossesSlashes) {
+  EXPECT_TRUE(glob_match("nvcr.io/**", "nvcr.io/nvidia/k8s/device-plugin"));
+  EXPECT_TRUE(glob_match("nvcr.io/**", "nvcr.io/"));
+  EXPECT_FALSE(glob_match("nvcr.io/**", "nvcr.io"));
+  EXPECT_TRUE(glob_match("**", "a/b/c"));
+  EXPECT_TRUE(glob_match("**/cuda", "nvcr.io/nvidia/cuda"));
+  EXPECT_TRUE(glob_match("ghcr.io/**/text-generation-inference",
+                         "ghcr.io/huggingface/text-generation-inference"));
+  // "/**/" is literal around the stars, so it needs at least the two slashes.
+  EXPECT_FALSE(glob_match("docker.io/**/ubuntu", "docker.io/ubuntu"));
+  EXPECT_TRUE(glob_match("docker.io/**/ubuntu", "docker.io/library/ubuntu"));
+  // Three or more stars behave like two.
+  EXPECT_TRUE(glob_match("a/***", "a/b/c"));
+  EXPECT_TRUE(glob_match("**.example.com/*", "a.b.example.com/x"));
+}
+
+TEST(ImageRefGlob, QuestionMarkIsOneNonSlashCharacter) {
+  EXPECT_TRUE(glob_match("registry:500?/a", "registry:5000/a"));
+  EXPECT_FALSE(glob_match("registry:500?/a", "registry:500/a"));
+  EXPECT_FALSE(glob_match("a?b", "a/b"));
+  EXPECT_TRUE(glob_match("??", "ab"));
+  EXPECT_FALSE(glob_match("??", "abc"));
+}
+
+TEST(ImageRefGlob, ManyStarsStayFast) {
+  const std::string text(5000, 'a');
+  EXPECT_FALSE(glob_match("*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*b", text));
+  EXPECT_TRUE(glob_match("**a**a**a**a**a**a**a**a", text));
+}
+
+}  // namespace
+}  // namespace gpuadmit::k8s
