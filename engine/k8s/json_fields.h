@@ -61,8 +61,7 @@ inline const nlohmann::json* array_or_null(const nlohmann::json& obj, std::strin
 
 inline std::int64_t int64_at(const nlohmann::json& v, std::string_view path) {
   if (v.is_number_integer() && !v.is_number_unsigned()) return v.get<std::int64_t>();
-  if (v.is_number_unsigned() &&
-      v.get<std::uint64_t>() <= static_cast<std::uint64_t>(INT64_MAX)) {
+  if (v.is_number_unsigned() && v.get<std::uint64_t>() <= static_cast<std::uint64_t>(INT64_MAX)) {
     return static_cast<std::int64_t>(v.get<std::uint64_t>());
   }
   fail(path, "an int64 integer", v);

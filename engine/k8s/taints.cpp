@@ -102,9 +102,7 @@ std::string to_string(const Taint& t) {
   return s;
 }
 
-bool match_taint(const Taint& a, const Taint& b) {
-  return a.key == b.key && a.effect == b.effect;
-}
+bool match_taint(const Taint& a, const Taint& b) { return a.key == b.key && a.effect == b.effect; }
 
 std::optional<Taint> find_matching_untolerated_taint(
     const std::vector<Taint>& taints, const std::vector<Toleration>& tolerations,

@@ -47,7 +47,7 @@ bool tolerated_by_any(const std::vector<Toleration>& tolerations, const Taint& t
 bool compare_numeric_values(std::string_view toleration_value, std::string_view taint_value,
                             std::string_view op);
 
-std::string to_string(const Taint& t);           // Taint.ToString: key[=value][:effect]
+std::string to_string(const Taint& t);             // Taint.ToString: key[=value][:effect]
 bool match_taint(const Taint& a, const Taint& b);  // MatchTaint: same key and effect
 
 // FindMatchingUntoleratedTaint: the first taint kept by `filter` that no toleration
