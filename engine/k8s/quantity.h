@@ -31,6 +31,20 @@ class Quantity {
   static Quantity from_int(std::int64_t value, QuantityFormat format);        // NewQuantity
   static Quantity from_milli(std::int64_t milli, QuantityFormat format);      // NewMilliQuantity
   static Quantity from_scaled(std::int64_t value, int scale);                 // NewScaledQuantity
+  // An exact decimal such as "-1.5" or "1073741824", not rounded, in the given format: for
+  // building values in code and tests. Throws QuantityError unless it is [+-]digits[.digits].
+  static Quantity from_decimal(std::string_view decimal, QuantityFormat format);
+  // UnmarshalJSON: the raw JSON text of a value. "null" is zero; one pair of surrounding quotes
+  // and then surrounding whitespace are dropped (JSON is more lenient than parse).
+  static Quantity from_json_text(std::string_view raw);
+
+  // The pieces the upstream scanner (parseQuantityString) finds; they view the text given to
+  // split (num may be the literal "0"). split returns false where the scanner reports an error.
+  struct Parts {
+    bool positive = true;
+    std::string_view value, num, denom, suffix;
+  };
+  static bool split(std::string_view text, Parts& out);
 
   // String(): the canonical form Kubernetes prints (e.g. "1Gi", "500m", "1500M").
   std::string to_string() const;
@@ -52,7 +66,10 @@ class Quantity {
   friend std::strong_ordering operator<=>(const Quantity& a, const Quantity& b) {
     return a.cmp(b) <=> 0;
   }
-  Quantity& operator+=(const Quantity& other);  // Add: keeps this format
+  // Add/Sub keep this format (a zero adopts other's, as upstream). Exponents that lie more than
+  // kMaxAlignDigits apart throw QuantityError rather than spelling out that many digits.
+  static constexpr std::int64_t kMaxAlignDigits = 100000;
+  Quantity& operator+=(const Quantity& other);  // Add
   Quantity& operator-=(const Quantity& other);  // Sub
   friend Quantity operator+(Quantity a, const Quantity& b) { return a += b; }
   friend Quantity operator-(Quantity a, const Quantity& b) { return a -= b; }
@@ -61,10 +78,13 @@ class Quantity {
  private:
   bool negative_ = false;
   std::string digits_;      // mantissa digits, no leading zeros; empty means zero
-  int exponent_ = 0;        // value = digits × 10^exponent
+  std::int64_t exponent_ = 0;  // value = digits × 10^exponent (int64: parsed ones are int32)
   QuantityFormat format_ = QuantityFormat::DecimalSI;
   std::string verbatim_;    // String() keeps an input already in canonical-ish form (upstream quirk)
   friend struct QuantityAccess;
+  // ParseQuantity into q; returns upstream's error text, or an empty view on success.
+  static std::string_view parse_into(std::string_view text, Quantity& q);
+  std::string binary_form() const;  // BinarySI digits+suffix, or "" where it prints as DecimalSI
 };
 
 }  // namespace gpuadmit::k8s
