@@ -1,10 +1,55 @@
 #include "webhook/main.h"
 
 #include <iostream>
+#include <string_view>
+
+#include "webhook/commands.h"
 
 namespace gpuadmit::cli {
-int run_main(int, char**) {
-  std::cerr << "usage: gpu-admit <check|review> ...\n";
-  return 2;
+namespace {
+
+constexpr std::string_view kUsage = R"(gpu-admit: Kubernetes admission webhook and policy engine for GPU workloads
+
+usage:
+  gpu-admit check  [--config F] [-o text|json] [--show-mutated] [--namespace NS] PATH...
+      Review manifests (files, directories, - for stdin) as if each were being created.
+      Exit 0 all allowed, 1 any denied, 2 unreadable input or bad config.
+  gpu-admit review [--config F] [FILE|-]
+      Read one AdmissionReview request, write the AdmissionReview response the webhook sends.
+
+--config F   the policy configuration (default: the embedded policies/default.yaml)
+)";
+
+}  // namespace
+
+std::shared_ptr<const Engine> load_engine(const Args& args) {
+  if (auto path = args.value("--config")) return Engine::from_file(*path);
+  return Engine::from_default();
 }
+
+int run_main(int argc, char** argv) {
+  if (argc < 2) {
+    std::cerr << kUsage;
+    return kExitBadInput;
+  }
+  const std::string_view command = argv[1];
+  try {
+    if (command == "check") return check_command(argc, argv);
+    if (command == "review") return review_command(argc, argv);
+    if (command == "help" || command == "--help" || command == "-h") {
+      std::cout << kUsage;
+      return kExitOk;
+    }
+    std::cerr << "gpu-admit: unknown command '" << command << "'\n\n" << kUsage;
+    return kExitBadInput;
+  } catch (const UsageError& error) {
+    std::cerr << "gpu-admit " << command << ": " << error.what() << "\n\n" << kUsage;
+  } catch (const ConfigError& error) {
+    std::cerr << "gpu-admit: bad configuration: " << error.what() << "\n";
+  } catch (const std::exception& error) {
+    std::cerr << "gpu-admit " << command << ": " << error.what() << "\n";
+  }
+  return kExitBadInput;
+}
+
 }  // namespace gpuadmit::cli

@@ -1,0 +1,121 @@
+#include <openssl/evp.h>
+
+#include "gpuadmit/review.h"
+
+namespace gpuadmit {
+namespace {
+
+using nlohmann::json;
+
+// Reads an optional string field; a present field of another type is an error, not a default.
+std::string optional_string(const json& parent, const char* key, const std::string& where,
+                            const std::string& uid) {
+  auto it = parent.find(key);
+  if (it == parent.end() || it->is_null()) return {};
+  if (!it->is_string()) throw ReviewError(where + "." + key + " must be a string", uid);
+  return it->get<std::string>();
+}
+
+}  // namespace
+
+std::string base64_encode(std::string_view bytes) {
+  std::string out(4 * ((bytes.size() + 2) / 3) + 1, '\0');
+  int written = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                                reinterpret_cast<const unsigned char*>(bytes.data()),
+                                static_cast<int>(bytes.size()));
+  out.resize(static_cast<std::size_t>(written));
+  return out;
+}
+
+Request decode_admission_review(const json& review) {
+  if (!review.is_object()) throw ReviewError("the body must be a JSON object (an AdmissionReview)");
+  std::string api_version = optional_string(review, "apiVersion", "", "");
+  std::string kind = optional_string(review, "kind", "", "");
+  if (kind != "AdmissionReview")
+    throw ReviewError("kind must be AdmissionReview, got '" + kind + "'");
+  if (api_version != "admission.k8s.io/v1")
+    throw ReviewError("apiVersion must be admission.k8s.io/v1, got '" + api_version +
+                      "' (set admissionReviewVersions: [v1] in the webhook configuration)");
+  auto req_it = review.find("request");
+  if (req_it == review.end() || !req_it->is_object())
+    throw ReviewError("the AdmissionReview has no request object");
+  const json& req = *req_it;
+
+  Request request;
+  request.uid = optional_string(req, "uid", "request", "");
+  if (request.uid.empty()) throw ReviewError("request.uid is missing or empty");
+  const std::string& uid = request.uid;
+
+  auto gvk = req.value("kind", json::object());
+  if (!gvk.is_object()) throw ReviewError("request.kind must be an object", uid);
+  request.kind = {optional_string(gvk, "group", "request.kind", uid),
+                  optional_string(gvk, "version", "request.kind", uid),
+                  optional_string(gvk, "kind", "request.kind", uid)};
+  auto gvr = req.value("resource", json::object());
+  if (!gvr.is_object()) throw ReviewError("request.resource must be an object", uid);
+  request.resource = {optional_string(gvr, "group", "request.resource", uid),
+                      optional_string(gvr, "version", "request.resource", uid),
+                      optional_string(gvr, "resource", "request.resource", uid)};
+  request.sub_resource = optional_string(req, "subResource", "request", uid);
+  request.name = optional_string(req, "name", "request", uid);
+  request.namespace_ = optional_string(req, "namespace", "request", uid);
+  request.operation = optional_string(req, "operation", "request", uid);
+  static const char* kOperations[] = {"CREATE", "UPDATE", "DELETE", "CONNECT"};
+  if (std::find(std::begin(kOperations), std::end(kOperations), request.operation) ==
+      std::end(kOperations))
+    throw ReviewError("request.operation must be CREATE, UPDATE, DELETE or CONNECT, got '" +
+                          request.operation + "'",
+                      uid);
+
+  auto user = req.value("userInfo", json::object());
+  if (user.is_object()) {
+    request.username = optional_string(user, "username", "request.userInfo", uid);
+    if (auto groups = user.find("groups"); groups != user.end() && groups->is_array())
+      for (const auto& group : *groups)
+        if (group.is_string()) request.groups.push_back(group.get<std::string>());
+  }
+
+  for (auto [key, target] : {std::pair{"object", &request.object},
+                             std::pair{"oldObject", &request.old_object}}) {
+    auto it = req.find(key);
+    if (it == req.end() || it->is_null()) continue;
+    if (!it->is_object()) throw ReviewError(std::string("request.") + key + " must be a JSON object", uid);
+    *target = *it;
+  }
+  if ((request.operation == "CREATE" || request.operation == "UPDATE") && request.object.is_null())
+    throw ReviewError("request.object is missing for a " + request.operation, uid);
+
+  if (auto dry = req.find("dryRun"); dry != req.end() && !dry->is_null()) {
+    if (!dry->is_boolean()) throw ReviewError("request.dryRun must be a boolean", uid);
+    request.dry_run = dry->get<bool>();
+  }
+  return request;
+}
+
+json encode_admission_review(const Response& response) {
+  json body = {{"uid", response.uid}, {"allowed", response.allowed}};
+  if (!response.allowed) {
+    json status = {{"code", response.status_code}, {"message", response.status_message}};
+    if (!response.status_reason.empty()) status["reason"] = response.status_reason;
+    body["status"] = std::move(status);
+  }
+  if (response.allowed && response.patch.is_array() && !response.patch.empty()) {
+    body["patchType"] = "JSONPatch";
+    body["patch"] = base64_encode(response.patch.dump());
+  }
+  if (!response.warnings.empty()) body["warnings"] = response.warnings;
+  if (!response.audit_annotations.empty()) body["auditAnnotations"] = response.audit_annotations;
+  return {{"apiVersion", "admission.k8s.io/v1"}, {"kind", "AdmissionReview"}, {"response", body}};
+}
+
+Response malformed_request_response(const ReviewError& error) {
+  Response response;
+  response.uid = error.uid();
+  response.allowed = false;
+  response.status_code = 400;
+  response.status_reason = "BadRequest";
+  response.status_message = std::string("gpu-admit could not review this request: ") + error.what();
+  return response;
+}
+
+}  // namespace gpuadmit

@@ -1,0 +1,305 @@
+#include "gpuadmit/engine.h"
+
+#include <fstream>
+
+#include "engine/json_patch.h"
+#include <set>
+#include <sstream>
+
+namespace gpuadmit {
+namespace {
+
+using nlohmann::json;
+
+constexpr std::string_view kExemptAnnotation = "gpu-admit.io/exempt";
+// Kubernetes shows warnings to kubectl users but truncates long ones; the full text goes to the
+// audit annotations instead.
+constexpr std::size_t kMaxWarningLength = 120;
+
+std::string trim(std::string_view text) {
+  auto begin = text.find_first_not_of(" \t");
+  if (begin == std::string_view::npos) return {};
+  auto end = text.find_last_not_of(" \t");
+  return std::string(text.substr(begin, end - begin + 1));
+}
+
+// Cuts at a UTF-8 character boundary and marks the cut.
+std::string shorten(const std::string& text, std::size_t limit) {
+  if (text.size() <= limit) return text;
+  std::size_t cut = limit - 3;  // room for "..."
+  while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;
+  return text.substr(0, cut) + "...";
+}
+
+// Policies named in `gpu-admit.io/exempt` on the object or its pod template.
+std::set<std::string> exemptions_requested(const PolicyContext& context) {
+  std::set<std::string> names;
+  std::vector<std::string> values;
+  for (const PodTarget& pod : context.workload.pods)
+    values.push_back(context.annotation(pod, kExemptAnnotation));
+  if (context.workload.pods.empty()) values.push_back({});
+  for (const std::string& value : values) {
+    std::stringstream list(value);
+    std::string name;
+    while (std::getline(list, name, ',')) {
+      name = trim(name);
+      if (!name.empty()) names.insert(name);
+    }
+  }
+  return names;
+}
+
+// Collects findings into the answer according to each policy's mode.
+class Verdict {
+ public:
+  void add(const std::string& policy, Mode mode, const Finding& finding) {
+    std::string where = finding.field.empty() ? "" : finding.field + ": ";
+    std::string text = "[" + policy + "] " + where + finding.message;
+    switch (finding.severity) {
+      case Finding::Severity::Violation:
+        if (mode == Mode::Enforce) {
+          denials_.push_back(text);
+          return;
+        }
+        if (mode == Mode::Warn) return warn(policy, text);
+        return annotate(policy, where + finding.message);
+      case Finding::Severity::Advice:
+        if (mode == Mode::Audit) return annotate(policy, where + finding.message);
+        return warn(policy, text);
+      case Finding::Severity::Change:
+        if (mode == Mode::Enforce) {
+          changes_.emplace_back(policy, "applied: " + where + finding.message);
+          return;
+        }
+        if (mode == Mode::Warn)
+          return warn(policy, "[" + policy + "] (warn mode, not applied) " + where + finding.message);
+        return annotate(policy, "not applied (audit mode): " + where + finding.message);
+    }
+  }
+
+  void annotate(const std::string& policy, const std::string& text) {
+    std::string& value = annotations_[policy];
+    value += (value.empty() ? "" : "; ") + text;
+  }
+
+  bool denied() const { return !denials_.empty(); }
+
+  void finish(Response& response, const Workload& workload) {
+    // A denied request is not patched, so what the mutations did is not recorded as applied.
+    if (denials_.empty())
+      for (const auto& [policy, text] : changes_) annotate(policy, text);
+    response.warnings = std::move(warnings_);
+    response.audit_annotations = std::move(annotations_);
+    if (denials_.empty()) return;
+    response.allowed = false;
+    response.status_code = 403;
+    response.status_reason = "Forbidden";
+    std::string message = "gpu-admit denied " + workload.kind + " " +
+                          (workload.namespace_.empty() ? "" : workload.namespace_ + "/") +
+                          workload.name + ": ";
+    for (std::size_t i = 0; i < denials_.size(); ++i) message += (i ? "; " : "") + denials_[i];
+    response.status_message = message;
+  }
+
+ private:
+  void warn(const std::string& policy, const std::string& text) {
+    const std::string prefix = "[" + policy + "] ";
+    if (text.size() > kMaxWarningLength)
+      annotate(policy, text.starts_with(prefix) ? text.substr(prefix.size()) : text);
+    warnings_.push_back(shorten(text, kMaxWarningLength));
+  }
+
+  std::vector<std::string> denials_;
+  std::vector<std::pair<std::string, std::string>> changes_;
+  std::vector<std::string> warnings_;
+  std::map<std::string, std::string> annotations_;
+};
+
+}  // namespace
+
+std::shared_ptr<const Engine> Engine::from_yaml(std::string_view yaml_text, std::string source) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(std::string(yaml_text));
+  } catch (const YAML::Exception& error) {
+    throw ConfigError(source + ":" + std::to_string(error.mark.line + 1) + ":" +
+                      std::to_string(error.mark.column + 1) + ": invalid YAML: " + error.msg);
+  }
+  ConfigNode top(root, source, "");
+  if (top.present() && !root.IsMap()) top.fail("the configuration must be a map");
+  top.allow_only({"excludedNamespaces", "gpuResources", "policies"});
+
+  EngineConfig config;
+  config.source = source;
+  config.excluded_namespaces = top.strings("excludedNamespaces");
+  config.gpu.extra = top.strings("gpuResources");
+  PolicyBuildContext build{config.gpu};
+  for (auto& [name, node] : top.child("policies").entries()) {
+    const PolicyInfo* info = find_policy(name);
+    if (!info) {
+      std::string known;
+      for (const PolicyInfo& p : policy_registry()) known += (known.empty() ? "" : ", ") + std::string(p.name);
+      node.fail("unknown policy '" + name + "' (built-in policies: " + known + ")");
+    }
+    if (node.present() && !node.yaml().IsMap()) node.fail("expected a map of the policy's settings");
+    std::vector<std::string_view> keys = PolicySettings::keys();
+    keys.insert(keys.end(), info->keys.begin(), info->keys.end());
+    node.allow_only(keys);
+    ConfiguredPolicy configured{PolicySettings::parse(name, node), info, info->make(node, build)};
+    (info->kind == PolicyKind::Mutating ? config.mutating : config.validating)
+        .push_back(std::move(configured));
+  }
+  return std::shared_ptr<const Engine>(new Engine(std::move(config)));
+}
+
+std::shared_ptr<const Engine> Engine::from_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw ConfigError(path + ": cannot read the configuration file");
+  std::stringstream text;
+  text << in.rdbuf();
+  return from_yaml(text.str(), path);
+}
+
+std::shared_ptr<const Engine> Engine::from_default() {
+  return from_yaml(embedded_default_config(), "<embedded policies/default.yaml>");
+}
+
+ReviewOutcome Engine::review(const Request& request) const {
+  ReviewOutcome outcome;
+  outcome.response.uid = request.uid;
+  if (request.operation != "CREATE" && request.operation != "UPDATE") {
+    outcome.skipped = request.operation + " is not reviewed";
+    return outcome;
+  }
+  if (!request.sub_resource.empty()) {
+    outcome.skipped = "subresource " + request.sub_resource + " is not reviewed";
+    return outcome;
+  }
+  outcome.workload = locate_workload(request.object);
+  Workload& workload = outcome.workload;
+  if (!request.namespace_.empty()) workload.namespace_ = request.namespace_;
+  const std::string& ns = workload.namespace_;
+  for (const std::string& pattern : config_.excluded_namespaces)
+    if (namespace_matches(pattern, ns)) {
+      outcome.skipped = "namespace " + ns + " is excluded";
+      return outcome;
+    }
+  if (!workload.supported) {
+    outcome.skipped = (workload.kind.empty() ? std::string("object") : workload.kind) +
+                      " has no pod spec to review";
+    return outcome;
+  }
+  const bool create = request.operation == "CREATE";
+  if (!create && workload.kind == "Pod") {
+    outcome.skipped = "Pod updates are not reviewed (a pod's spec is immutable)";
+    return outcome;
+  }
+
+  json working = request.object;
+  Verdict verdict;
+  PolicyContext probe(request, workload, config_.gpu, working);
+  const std::set<std::string> requested_exemptions = exemptions_requested(probe);
+
+  auto run = [&](const ConfiguredPolicy& configured, bool mutating) {
+    const PolicySettings& settings = configured.settings;
+    PolicyOutcome result{settings.name, settings.mode_for(ns)};
+    if (result.mode == Mode::Off) return outcome.policies.push_back(result);
+    if (settings.exempt_namespace(ns)) {
+      result.exempted = true;
+      verdict.annotate(settings.name, "exempt: namespace " + ns);
+      return outcome.policies.push_back(result);
+    }
+    if (requested_exemptions.count(settings.name)) {
+      if (settings.exemptible_by_annotation) {
+        result.exempted = true;
+        verdict.annotate(settings.name, "exempt: annotation " + std::string(kExemptAnnotation));
+        return outcome.policies.push_back(result);
+      }
+      verdict.add(settings.name, Mode::Enforce,
+                  {Finding::Severity::Advice, "metadata.annotations",
+                   std::string(kExemptAnnotation) + " names this policy, but the configuration "
+                   "does not allow exempting it; it still applies"});
+    }
+    // Warn and audit modes must not change the object: run them on a scratch copy.
+    const bool applies = mutating && result.mode == Mode::Enforce;
+    json scratch;
+    json& target = applies ? working : (scratch = working);
+    json before = applies ? working : json();
+    PolicyContext context(request, workload, config_.gpu, target);
+    try {
+      configured.policy->run(context);
+    } catch (const std::exception& error) {
+      if (applies) working = std::move(before);  // a policy that fails half-way changes nothing
+      context.violation("", std::string("the policy could not evaluate this object: ") + error.what());
+      result.error = true;
+    }
+    for (const Finding& finding : context.findings()) {
+      verdict.add(settings.name, result.mode, finding);
+      if (finding.severity == Finding::Severity::Violation && result.mode == Mode::Enforce)
+        result.denied = true;
+    }
+    result.fired = !context.findings().empty();
+    outcome.policies.push_back(result);
+  };
+
+  if (create)
+    for (const ConfiguredPolicy& policy : config_.mutating) run(policy, true);
+  for (const ConfiguredPolicy& policy : config_.validating) run(policy, false);
+
+  verdict.finish(outcome.response, workload);
+  if (create) {
+    outcome.response.patch = outcome.response.allowed ? json_patch_diff(request.object, working)
+                                                     : json::array();
+    outcome.mutated = std::move(working);
+  }
+  return outcome;
+}
+
+HttpAnswer answer_admission_review(const Engine& engine, std::string_view body) {
+  HttpAnswer answer;
+  json review;
+  try {
+    review = json::parse(body);
+  } catch (const json::parse_error& error) {
+    answer.status = 400;
+    answer.body = std::string("request body is not valid JSON: ") + error.what();
+    return answer;
+  }
+  Request request;
+  try {
+    request = decode_admission_review(review);
+  } catch (const ReviewError& error) {
+    if (error.uid().empty()) {
+      answer.status = 400;
+      answer.body = std::string("malformed AdmissionReview: ") + error.what();
+      return answer;
+    }
+    answer.body = encode_admission_review(malformed_request_response(error)).dump();
+    answer.allowed = false;
+    return answer;
+  }
+  answer.outcome = engine.review(request);
+  answer.body = encode_admission_review(answer.outcome->response).dump();
+  answer.allowed = answer.outcome->response.allowed;
+  return answer;
+}
+
+Request request_for_manifest(const json& object, const std::string& default_namespace) {
+  Request request;
+  Workload workload = locate_workload(object);
+  request.operation = "CREATE";
+  request.object = object;
+  request.name = workload.name;
+  request.namespace_ = workload.namespace_.empty() ? default_namespace : workload.namespace_;
+  auto slash = workload.api_version.find('/');
+  request.kind.group = slash == std::string::npos ? "" : workload.api_version.substr(0, slash);
+  request.kind.version = slash == std::string::npos ? workload.api_version : workload.api_version.substr(slash + 1);
+  request.kind.kind = workload.kind;
+  std::string plural = workload.kind;
+  for (char& c : plural) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  request.resource = {request.kind.group, request.kind.version, plural + "s"};
+  request.uid = "gpu-admit-check/" + request.namespace_ + "/" + plural + "/" + workload.name;
+  return request;
+}
+
+}  // namespace gpuadmit

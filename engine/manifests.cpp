@@ -1,0 +1,202 @@
+#include "engine/manifests.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include <re2/re2.h>
+
+namespace gpuadmit {
+namespace {
+
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+// Plain (unquoted) scalars resolved as YAML 1.1 resolvers in Kubernetes tooling do.
+json resolve_plain_scalar(const std::string& text) {
+  static const std::vector<std::string> kTrue = {"y", "Y", "yes", "Yes", "YES", "true", "True", "TRUE", "on", "On", "ON"};
+  static const std::vector<std::string> kFalse = {"n", "N", "no", "No", "NO", "false", "False", "FALSE", "off", "Off", "OFF"};
+  static const RE2 kInt(R"([-+]?(0|[1-9][0-9_]*))");
+  static const RE2 kFloat(R"([-+]?(\.[0-9]+|[0-9][0-9_]*(\.[0-9_]*)?)([eE][-+]?[0-9]+)?)");
+  if (text.empty() || text == "~" || text == "null" || text == "Null" || text == "NULL") return nullptr;
+  if (std::find(kTrue.begin(), kTrue.end(), text) != kTrue.end()) return true;
+  if (std::find(kFalse.begin(), kFalse.end(), text) != kFalse.end()) return false;
+  std::string digits = text;
+  digits.erase(std::remove(digits.begin(), digits.end(), '_'), digits.end());
+  if (RE2::FullMatch(text, kInt)) {
+    errno = 0;
+    char* end = nullptr;
+    long long value = std::strtoll(digits.c_str(), &end, 10);
+    if (errno == 0 && *end == '\0') return value;
+  }
+  if (RE2::FullMatch(text, kFloat)) {
+    double value = std::strtod(digits.c_str(), nullptr);
+    if (std::isfinite(value)) return value;
+  }
+  return text;  // everything else, including 0x and 0o forms, stays a string
+}
+
+json to_json(const YAML::Node& node, const std::string& source) {
+  switch (node.Type()) {
+    case YAML::NodeType::Null:
+    case YAML::NodeType::Undefined:
+      return nullptr;
+    case YAML::NodeType::Scalar:
+      // Tag "!" marks a quoted scalar: always a string.
+      if (node.Tag() == "!" || (node.Tag() != "?" && node.Tag() != "")) {
+        if (node.Tag() == "tag:yaml.org,2002:int" || node.Tag() == "tag:yaml.org,2002:float" ||
+            node.Tag() == "tag:yaml.org,2002:bool" || node.Tag() == "tag:yaml.org,2002:null")
+          return resolve_plain_scalar(node.Scalar());
+        return node.Scalar();
+      }
+      return resolve_plain_scalar(node.Scalar());
+    case YAML::NodeType::Sequence: {
+      json array = json::array();
+      for (const auto& item : node) array.push_back(to_json(item, source));
+      return array;
+    }
+    case YAML::NodeType::Map: {
+      json object = json::object();
+      for (const auto& entry : node) {
+        if (!entry.first.IsScalar())
+          throw ManifestError(source + ":" + std::to_string(entry.first.Mark().line + 1) +
+                              ": map keys must be strings");
+        object[entry.first.Scalar()] = to_json(entry.second, source);
+      }
+      return object;
+    }
+  }
+  return nullptr;
+}
+
+std::string read_stream(std::istream& in) {
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+void expand(ManifestDocument document, std::vector<ManifestDocument>& out) {
+  const json& object = document.object;
+  if (object.is_object() && object.contains("kind") && object["kind"].is_string() &&
+      object["kind"].get<std::string>().ends_with("List") && object.contains("items") &&
+      object["items"].is_array()) {
+    for (const json& item : object["items"]) out.push_back({document.file, document.document, document.line, item});
+    return;
+  }
+  out.push_back(std::move(document));
+}
+
+void emit(YAML::Emitter& out, const json& value) {
+  switch (value.type()) {
+    case json::value_t::object:
+      out << YAML::BeginMap;
+      for (auto it = value.begin(); it != value.end(); ++it) {
+        out << YAML::Key << it.key() << YAML::Value;
+        emit(out, it.value());
+      }
+      out << YAML::EndMap;
+      return;
+    case json::value_t::array:
+      out << YAML::BeginSeq;
+      for (const json& item : value) emit(out, item);
+      out << YAML::EndSeq;
+      return;
+    case json::value_t::string: {
+      const std::string& text = value.get_ref<const std::string&>();
+      if (!resolve_plain_scalar(text).is_string()) out << YAML::DoubleQuoted;
+      out << text;
+      return;
+    }
+    case json::value_t::null:
+      out << YAML::Null;
+      return;
+    default:
+      out << value.dump();  // numbers and booleans print the same in YAML
+  }
+}
+
+}  // namespace
+
+std::string to_yaml(const json& value) {
+  YAML::Emitter out;
+  emit(out, value);
+  return std::string(out.c_str()) + "\n";
+}
+
+std::vector<ManifestDocument> parse_manifests(const std::string& text, const std::string& source) {
+  std::vector<ManifestDocument> out;
+  // JSON (an AdmissionReview, a `kubectl get -o json` dump) goes through the JSON parser: it is
+  // exact for numbers and much faster on large cluster snapshots.
+  auto first = text.find_first_not_of(" \t\r\n");
+  if (first != std::string::npos && (text[first] == '{' || text[first] == '[')) {
+    json parsed;
+    try {
+      parsed = json::parse(text);
+    } catch (const json::parse_error& error) {
+      throw ManifestError(source + ": invalid JSON: " + error.what());
+    }
+    if (parsed.is_array()) {
+      for (json& item : parsed) expand({source, 0, 1, std::move(item)}, out);
+    } else {
+      expand({source, 0, 1, std::move(parsed)}, out);
+    }
+    return out;
+  }
+  std::vector<YAML::Node> documents;
+  try {
+    documents = YAML::LoadAll(text);
+  } catch (const YAML::Exception& error) {
+    throw ManifestError(source + ":" + std::to_string(error.mark.line + 1) + ":" +
+                        std::to_string(error.mark.column + 1) + ": invalid YAML: " + error.msg);
+  }
+  for (std::size_t i = 0; i < documents.size(); ++i) {
+    const YAML::Node& node = documents[i];
+    if (node.IsNull() || !node.IsDefined()) continue;
+    int line = node.Mark().line + 1;
+    if (!node.IsMap())
+      throw ManifestError(source + ":" + std::to_string(line) + ": document " + std::to_string(i) +
+                          " is not a Kubernetes object (expected a map with apiVersion and kind)");
+    expand({source, static_cast<int>(i), line, to_json(node, source)}, out);
+  }
+  return out;
+}
+
+std::vector<ManifestDocument> load_manifests(const std::vector<std::string>& paths) {
+  std::vector<ManifestDocument> out;
+  auto load_file = [&](const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw ManifestError(path + ": cannot read the file");
+    for (auto& document : parse_manifests(read_stream(in), path)) out.push_back(std::move(document));
+  };
+  for (const std::string& path : paths) {
+    if (path == "-") {
+      for (auto& document : parse_manifests(read_stream(std::cin), "<stdin>")) out.push_back(std::move(document));
+      continue;
+    }
+    std::error_code error;
+    if (fs::is_directory(path, error)) {
+      std::vector<std::string> files;
+      for (auto it = fs::recursive_directory_iterator(path, error); !error && it != fs::recursive_directory_iterator();
+           it.increment(error)) {
+        const std::string ext = it->path().extension().string();
+        if (it->is_regular_file() && (ext == ".yaml" || ext == ".yml" || ext == ".json"))
+          files.push_back(it->path().string());
+      }
+      if (error) throw ManifestError(path + ": cannot read the directory: " + error.message());
+      std::sort(files.begin(), files.end());
+      for (const std::string& file : files) load_file(file);
+    } else if (fs::exists(path, error)) {
+      load_file(path);
+    } else {
+      throw ManifestError(path + ": no such file or directory");
+    }
+  }
+  return out;
+}
+
+}  // namespace gpuadmit

@@ -1,0 +1,38 @@
+// Reading Kubernetes manifests: YAML (multi-document) or JSON files, directories, stdin.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace gpuadmit {
+
+class ManifestError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct ManifestDocument {
+  std::string file;
+  int document = 0;  // index of the YAML document in the file
+  int line = 0;      // 1-based line where it starts
+  nlohmann::json object;
+};
+
+// Converts YAML to JSON the way kubectl does (YAML 1.1 scalars: yes/no/on/off are booleans,
+// unquoted numbers are numbers, quoted scalars stay strings). Throws ManifestError naming
+// `source` and the line for bad YAML.
+std::vector<ManifestDocument> parse_manifests(const std::string& text, const std::string& source);
+
+// Each path is a file, a directory (read recursively: *.yaml, *.yml, *.json, in name order) or
+// "-" for stdin. `kind: List` objects are expanded into their items. Empty documents are
+// dropped. Throws ManifestError naming the file for unreadable input.
+std::vector<ManifestDocument> load_manifests(const std::vector<std::string>& paths);
+
+// JSON to YAML for people to read (`check --show-mutated`); strings that YAML would read back
+// as another type are quoted.
+std::string to_yaml(const nlohmann::json& value);
+
+}  // namespace gpuadmit

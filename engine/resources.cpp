@@ -1,0 +1,94 @@
+#include "engine/resources.h"
+
+#include "gpuadmit/policy.h"
+
+namespace gpuadmit {
+
+using nlohmann::json;
+
+k8s::Quantity quantity_from_json(const json& value, const std::string& field) {
+  std::string text;
+  if (value.is_string())
+    text = value.get<std::string>();
+  else if (value.is_number())
+    text = value.dump();  // YAML `nvidia.com/gpu: 1` arrives as a number
+  else
+    throw k8s::QuantityError(field + ": expected a quantity string, got " + value.dump());
+  k8s::Quantity quantity;
+  std::string error;
+  if (!k8s::Quantity::try_parse(text, quantity, &error))
+    throw k8s::QuantityError(field + ": " + error);
+  return quantity;
+}
+
+std::optional<k8s::Quantity> container_resource(const json& container, const char* section,
+                                                const std::string& name,
+                                                const std::string& container_field) {
+  auto resources = container.find("resources");
+  if (resources == container.end() || !resources->is_object()) return std::nullopt;
+  auto list = resources->find(section);
+  if (list == resources->end() || !list->is_object()) return std::nullopt;
+  auto value = list->find(name);
+  if (value == list->end() || value->is_null()) return std::nullopt;
+  return quantity_from_json(*value,
+                            container_field + ".resources." + section + "." + name);
+}
+
+bool GpuResources::is_gpu(std::string_view resource) const {
+  if (resource == "nvidia.com/gpu" || resource.starts_with("nvidia.com/mig-")) return true;
+  return std::find(extra.begin(), extra.end(), resource) != extra.end();
+}
+
+bool GpuResources::container_uses_gpu(const json& container) const {
+  auto resources = container.find("resources");
+  if (resources == container.end() || !resources->is_object()) return false;
+  for (const char* section : {"limits", "requests"}) {
+    auto list = resources->find(section);
+    if (list == resources->end() || !list->is_object()) continue;
+    for (auto it = list->begin(); it != list->end(); ++it) {
+      if (!is_gpu(it.key())) continue;
+      k8s::Quantity amount;
+      std::string text = it->is_string() ? it->get<std::string>() : it->dump();
+      // An unparsable GPU amount still names a GPU: treat the container as a GPU container so
+      // the policies look at it (and report the bad value) rather than skip it.
+      if (!k8s::Quantity::try_parse(text, amount) || amount.sign() > 0) return true;
+    }
+  }
+  return false;
+}
+
+bool GpuResources::pod_uses_gpu(const json& pod_spec) const {
+  for (const char* list : {"containers", "initContainers"}) {
+    auto it = pod_spec.find(list);
+    if (it == pod_spec.end() || !it->is_array()) continue;
+    for (const json& container : *it)
+      if (container.is_object() && container_uses_gpu(container)) return true;
+  }
+  return false;
+}
+
+std::string PolicyContext::annotation(const PodTarget& pod, std::string_view key) const {
+  const std::string name(key);
+  for (const json::json_pointer& metadata : {pod.metadata, json::json_pointer("/metadata")}) {
+    if (!object.contains(metadata)) continue;
+    const json& meta = object.at(metadata);
+    if (!meta.is_object()) continue;
+    auto annotations = meta.find("annotations");
+    if (annotations == meta.end() || !annotations->is_object()) continue;
+    auto value = annotations->find(name);
+    if (value != annotations->end() && value->is_string()) return value->get<std::string>();
+  }
+  return {};
+}
+
+void PolicyContext::violation(std::string field, std::string message) {
+  findings_.push_back({Finding::Severity::Violation, std::move(field), std::move(message)});
+}
+void PolicyContext::advise(std::string field, std::string message) {
+  findings_.push_back({Finding::Severity::Advice, std::move(field), std::move(message)});
+}
+void PolicyContext::changed(std::string field, std::string message) {
+  findings_.push_back({Finding::Severity::Change, std::move(field), std::move(message)});
+}
+
+}  // namespace gpuadmit

@@ -1,0 +1,80 @@
+// The engine: one immutable, checked configuration and the review pipeline that runs it.
+// The webhook server and the CLI are thin front doors over Engine::review().
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "gpuadmit/config.h"
+#include "gpuadmit/policy.h"
+#include "gpuadmit/review.h"
+#include "gpuadmit/workload.h"
+
+namespace gpuadmit {
+
+// The YAML of policies/default.yaml, compiled into the binary.
+std::string_view embedded_default_config();
+
+struct ConfiguredPolicy {
+  PolicySettings settings;
+  const PolicyInfo* info = nullptr;
+  std::unique_ptr<Policy> policy;
+};
+
+struct EngineConfig {
+  std::string source;  // file name, or "<embedded default>"
+  std::vector<std::string> excluded_namespaces;
+  GpuResources gpu;
+  std::vector<ConfiguredPolicy> mutating;    // in configured order
+  std::vector<ConfiguredPolicy> validating;  // in configured order
+};
+
+// What one policy did in one review, for logs and metrics.
+struct PolicyOutcome {
+  std::string policy;
+  Mode mode = Mode::Off;
+  bool fired = false;   // it reported or changed something
+  bool denied = false;  // it caused the denial
+  bool exempted = false;
+  bool error = false;   // it threw; reported in the answer
+};
+
+struct ReviewOutcome {
+  Response response;
+  Workload workload;
+  std::vector<PolicyOutcome> policies;
+  nlohmann::json mutated;  // the object after the mutations (null when there is none)
+  std::string skipped;     // why the object was passed through untouched, if it was
+};
+
+class Engine {
+ public:
+  // Throws ConfigError naming file, line and key.
+  static std::shared_ptr<const Engine> from_yaml(std::string_view yaml_text, std::string source);
+  static std::shared_ptr<const Engine> from_file(const std::string& path);
+  static std::shared_ptr<const Engine> from_default();
+
+  ReviewOutcome review(const Request& request) const;
+  const EngineConfig& config() const { return config_; }
+
+ private:
+  explicit Engine(EngineConfig config) : config_(std::move(config)) {}
+  EngineConfig config_;
+};
+
+// The webhook contract in one call, shared by the server and `gpu-admit review`: bytes of an
+// AdmissionReview in, the HTTP status and body out. Never throws.
+struct HttpAnswer {
+  int status = 200;
+  std::string body;  // an AdmissionReview (200), or a plain-text error (400)
+  bool allowed = true;
+  std::optional<ReviewOutcome> outcome;
+};
+HttpAnswer answer_admission_review(const Engine& engine, std::string_view body);
+
+// A manifest reviewed as if it were being created, as `gpu-admit check` does.
+Request request_for_manifest(const nlohmann::json& object, const std::string& default_namespace);
+
+}  // namespace gpuadmit

@@ -1,0 +1,91 @@
+// The policy interface. Like an Envoy filter: a small unit with a typed config, built once when
+// the config loads, and one entry point; the pipeline does not know what a policy does.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "gpuadmit/config.h"
+#include "gpuadmit/review.h"
+#include "gpuadmit/workload.h"
+
+namespace gpuadmit {
+
+enum class PolicyKind { Mutating, Validating };
+
+// Which resource names are GPUs: nvidia.com/gpu, every nvidia.com/mig-*, plus configured ones.
+struct GpuResources {
+  std::vector<std::string> extra;
+  bool is_gpu(std::string_view resource) const;
+  // Whether a container requests or limits a non-zero amount of any GPU resource.
+  bool container_uses_gpu(const nlohmann::json& container) const;
+  bool pod_uses_gpu(const nlohmann::json& pod_spec) const;
+};
+
+struct Finding {
+  enum class Severity {
+    Violation,  // the policy's mode decides: deny, warn or audit
+    Advice,     // never denies: a warning in enforce/warn, an audit annotation in audit
+    Change,     // what a mutation did (enforce) or would do (warn/audit)
+  };
+  Severity severity = Severity::Violation;
+  std::string field;  // e.g. spec.template.spec.containers[1].image; empty for the object
+  std::string message;
+};
+
+// What a policy sees. Mutating policies change `object` in place; validating ones only report.
+class PolicyContext {
+ public:
+  PolicyContext(const Request& request, const Workload& workload, const GpuResources& gpu,
+                nlohmann::json& object)
+      : request(request), workload(workload), gpu(gpu), object(object) {}
+
+  const Request& request;
+  const Workload& workload;
+  const GpuResources& gpu;
+  nlohmann::json& object;
+
+  nlohmann::json& pod_spec(const PodTarget& pod) { return object.at(pod.spec); }
+  const nlohmann::json& pod_spec(const PodTarget& pod) const { return object.at(pod.spec); }
+  // An annotation on the pod template, else on the object itself; empty when absent.
+  std::string annotation(const PodTarget& pod, std::string_view key) const;
+
+  void violation(std::string field, std::string message);
+  void advise(std::string field, std::string message);
+  void changed(std::string field, std::string message);
+  const std::vector<Finding>& findings() const { return findings_; }
+
+ private:
+  std::vector<Finding> findings_;
+};
+
+class Policy {
+ public:
+  virtual ~Policy() = default;
+  virtual void run(PolicyContext& context) const = 0;
+};
+
+// Everything a policy factory may need from the top-level config.
+struct PolicyBuildContext {
+  const GpuResources& gpu;
+};
+
+struct PolicyInfo {
+  std::string_view name;
+  PolicyKind kind;
+  std::string_view summary;
+  std::vector<std::string_view> keys;  // the policy's own config keys, besides PolicySettings'
+  // Parses and checks the policy's own keys (PolicySettings keys are allowed too); throws
+  // ConfigError naming the key.
+  std::function<std::unique_ptr<Policy>(const ConfigNode& node, const PolicyBuildContext& build)>
+      make;
+};
+
+// Every built-in policy, in the default order (mutating first). policies/registry.cpp.
+const std::vector<PolicyInfo>& policy_registry();
+const PolicyInfo* find_policy(std::string_view name);
+
+}  // namespace gpuadmit

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Installs what gpu-admit needs on a fresh Debian bookworm machine (as root, or with sudo),
+# configures and builds it in $BUILD_DIR (default: build), and installs the independent
+# admission checker from ../shared/tools/admission-oracle into $BUILD_DIR/oracle.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD_DIR=${BUILD_DIR:-build}
+SHARED_DIR=${GPUADMIT_SHARED_DIR:-$(cd .. && pwd)/shared}
+
+packages=(build-essential cmake ninja-build pkg-config git
+          nlohmann-json3-dev libyaml-cpp-dev libre2-dev libspdlog-dev libssl-dev
+          libcpp-httplib-dev prometheus-cpp-dev libgtest-dev libgmock-dev libbenchmark-dev
+          openssl curl nodejs npm wrk nginx-light)
+missing=()
+for p in "${packages[@]}"; do
+  # npm ships inside nodejs where nodejs comes from NodeSource: accept either.
+  if [ "$p" = npm ] && command -v npm >/dev/null; then continue; fi
+  if [ "$p" = nodejs ] && command -v node >/dev/null; then continue; fi
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+cmake_args=(-S . -B "$BUILD_DIR" -G Ninja -DGPUADMIT_SHARED_DIR="$SHARED_DIR")
+[ "${CI:-}" = true ] && cmake_args+=(-DGPUADMIT_WERROR=ON)
+cmake "${cmake_args[@]}" ${GPUADMIT_CMAKE_ARGS:-} >/dev/null
+cmake --build "$BUILD_DIR" -j "$(nproc)"
+
+# The oracle is data from ../shared: copied into the build folder, never into the project.
+if [ -f "$SHARED_DIR/tools/admission-oracle/package.json" ]; then
+  oracle="$BUILD_DIR/oracle"
+  if [ ! -d "$oracle/node_modules" ] || ! cmp -s "$SHARED_DIR/tools/admission-oracle/package-lock.json" "$oracle/package-lock.json"; then
+    rm -rf "$oracle" && mkdir -p "$oracle"
+    cp -r "$SHARED_DIR/tools/admission-oracle/." "$oracle/"
+    (cd "$oracle" && npm ci --no-audit --no-fund --loglevel=error >/dev/null 2>&1) || {
+      echo "setup: npm ci of the admission oracle failed" >&2; exit 1; }
+  fi
+fi

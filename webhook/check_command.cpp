@@ -1,0 +1,131 @@
+// `gpu-admit check`: review manifests offline, as the webhook would review their creation.
+#include <iostream>
+
+#include "engine/manifests.h"
+#include "webhook/commands.h"
+
+namespace gpuadmit::cli {
+namespace {
+
+using nlohmann::json;
+
+std::string describe(const Workload& workload, const json& object) {
+  std::string kind = workload.kind.empty() ? object.value("kind", std::string("<no kind>")) : workload.kind;
+  std::string name = workload.name.empty() ? std::string("<unnamed>") : workload.name;
+  return kind + " " + (workload.namespace_.empty() ? "" : workload.namespace_ + "/") + name;
+}
+
+json result_json(const ManifestDocument& document, const ReviewOutcome& outcome, bool show_mutated) {
+  const Response& response = outcome.response;
+  json result = {{"file", document.file},
+                 {"document", document.document},
+                 {"line", document.line},
+                 {"kind", outcome.workload.kind},
+                 {"namespace", outcome.workload.namespace_},
+                 {"name", outcome.workload.name},
+                 {"allowed", response.allowed}};
+  if (!outcome.skipped.empty()) result["skipped"] = outcome.skipped;
+  if (!response.allowed) result["message"] = response.status_message;
+  result["warnings"] = response.warnings;
+  result["patch"] = response.patch.is_array() ? response.patch : json::array();
+  result["auditAnnotations"] = response.audit_annotations;
+  json policies = json::array();
+  for (const PolicyOutcome& p : outcome.policies)
+    if (p.fired || p.exempted)
+      policies.push_back({{"policy", p.policy}, {"mode", std::string(to_string(p.mode))},
+                          {"denied", p.denied}, {"exempted", p.exempted}, {"error", p.error}});
+  result["policies"] = policies;
+  if (show_mutated && !outcome.mutated.is_null()) result["mutated"] = outcome.mutated;
+  return result;
+}
+
+void print_text(const ManifestDocument& document, const ReviewOutcome& outcome, bool show_mutated) {
+  const Response& response = outcome.response;
+  std::cout << document.file << ":" << document.line << ": " << describe(outcome.workload, document.object) << ": ";
+  if (!outcome.skipped.empty()) {
+    std::cout << "skipped (" << outcome.skipped << ")\n";
+    return;
+  }
+  const std::size_t operations = response.patch.is_array() ? response.patch.size() : 0;
+  if (!response.allowed) {
+    std::cout << "DENIED\n";
+    // One reason a line: the status message joins them with "; " after the object name.
+    std::string message = response.status_message;
+    auto colon = message.find(": [");
+    std::string reasons = colon == std::string::npos ? message : message.substr(colon + 2);
+    std::size_t start = 0;
+    while (start < reasons.size()) {
+      std::size_t next = reasons.find("; [", start);
+      std::cout << "  denied: " << reasons.substr(start, next == std::string::npos ? std::string::npos : next - start) << "\n";
+      if (next == std::string::npos) break;
+      start = next + 2;
+    }
+  } else {
+    std::cout << "allowed";
+    if (operations) std::cout << ", mutated (" << operations << " patch operation" << (operations == 1 ? "" : "s") << ")";
+    std::cout << "\n";
+  }
+  for (const std::string& warning : response.warnings) std::cout << "  warning: " << warning << "\n";
+  for (const auto& [key, value] : response.audit_annotations) std::cout << "  audit: " << key << ": " << value << "\n";
+  if (response.allowed)
+    for (const json& op : response.patch) {
+      std::cout << "  patch: " << op["op"].get<std::string>() << " " << op["path"].get<std::string>();
+      if (op.contains("value")) std::cout << " " << op["value"].dump();
+      std::cout << "\n";
+    }
+  if (show_mutated && response.allowed && !outcome.mutated.is_null()) {
+    std::cout << "  mutated manifest:\n---\n" << to_yaml(outcome.mutated);
+  }
+}
+
+}  // namespace
+
+int check_command(int argc, char** argv) {
+  Args args = parse_args(argc, argv, 2, {"--config", "-o", "--output", "--namespace", "-n"}, {"--show-mutated"});
+  const std::string format = args.value("-o").value_or(args.value_or("--output", "text"));
+  if (format != "text" && format != "json") throw UsageError("-o must be text or json");
+  if (args.positional.empty()) throw UsageError("check needs at least one PATH (a file, a directory or -)");
+  const std::string ns = args.value("--namespace").value_or(args.value_or("-n", "default"));
+  const bool show_mutated = args.flag("--show-mutated");
+
+  auto engine = load_engine(args);
+  std::vector<ManifestDocument> documents;
+  try {
+    documents = load_manifests(args.positional);
+  } catch (const ManifestError& error) {
+    std::cerr << "gpu-admit check: " << error.what() << "\n";
+    return kExitBadInput;
+  }
+
+  int allowed = 0, mutated = 0, denied = 0, skipped = 0;
+  json results = json::array();
+  for (const ManifestDocument& document : documents) {
+    ReviewOutcome outcome;
+    if (!document.object.is_object() || !document.object.contains("kind")) {
+      outcome.skipped = "not a Kubernetes object: no kind";
+    } else {
+      outcome = engine->review(request_for_manifest(document.object, ns));
+    }
+    if (!outcome.skipped.empty())
+      ++skipped;
+    else if (!outcome.response.allowed)
+      ++denied;
+    else {
+      ++allowed;
+      if (!outcome.response.patch.empty()) ++mutated;
+    }
+    if (format == "json")
+      results.push_back(result_json(document, outcome, show_mutated));
+    else
+      print_text(document, outcome, show_mutated);
+  }
+  if (format == "json") {
+    std::cout << results.dump(2) << "\n";
+  } else {
+    std::cout << "\n" << documents.size() << " objects: " << allowed << " allowed (" << mutated << " mutated), "
+              << denied << " denied, " << skipped << " skipped\n";
+  }
+  return denied ? kExitDenied : kExitOk;
+}
+
+}  // namespace gpuadmit::cli

@@ -1,0 +1,23 @@
+// The subcommands of `gpu-admit`, one file each; main.cpp dispatches to them.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "gpuadmit/engine.h"
+#include "webhook/args.h"
+
+namespace gpuadmit::cli {
+
+// Exit statuses shared by every subcommand.
+constexpr int kExitOk = 0;
+constexpr int kExitDenied = 1;  // a denial (check, review) or a failed expectation (test)
+constexpr int kExitBadInput = 2;
+
+int check_command(int argc, char** argv);   // check_command.cpp
+int review_command(int argc, char** argv);  // review_command.cpp
+
+// --config F, or the embedded default. Throws ConfigError.
+std::shared_ptr<const Engine> load_engine(const Args& args);
+
+}  // namespace gpuadmit::cli
