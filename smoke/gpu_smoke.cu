@@ -380,6 +380,9 @@ CheckResult check_memory_alloc(int dev, int sms, const Options& o) {
                               fixed(total_bytes / kGiB, 1) + " GiB total)";
     if (bytes == 0) return failed("memory_alloc", dev, "nothing to allocate: " + share);
     const std::size_t words = bytes / sizeof(std::uint32_t);
+    // The small counter first, so that a --mem-fraction close to 1 cannot starve it.
+    DeviceBuffer<unsigned long long> mismatches(1);
+    cuda_check(cudaMemset(mismatches.get(), 0, sizeof(unsigned long long)), "cudaMemset");
     std::optional<DeviceBuffer<std::uint32_t>> block;
     try {
       block.emplace(words);
@@ -388,8 +391,6 @@ CheckResult check_memory_alloc(int dev, int sms, const Options& o) {
       return failed("memory_alloc", dev, "could not allocate " + fixed(bytes / kGiB, 2) + " GiB = " + share +
                                              ": " + e.what());
     }
-    DeviceBuffer<unsigned long long> mismatches(1);
-    cuda_check(cudaMemset(mismatches.get(), 0, sizeof(unsigned long long)), "cudaMemset");
     const std::uint32_t seed = 0xC0FFEEu;
     const unsigned grid = grid_for(words, sms);
     const float ms = time_on_gpu_ms([&] {
