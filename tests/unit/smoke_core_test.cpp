@@ -371,13 +371,15 @@ TEST(SmokeThresholds, NvmlFaultsFail) {
 
   f = healthy_facts();
   f.remapped_rows = RemappedRows{0, 0, false, true};
-  EXPECT_THAT(named(judge_nvml(0, f, Options{}), "nvml_row_remapping").detail, HasSubstr("RMA"));
+  const std::vector<CheckResult> failed_remap = judge_nvml(0, f, Options{});
+  EXPECT_THAT(named(failed_remap, "nvml_row_remapping").detail, HasSubstr("RMA"));
 }
 
 TEST(SmokeThresholds, MaxTempFlagOverridesTheSlowdownTemperature) {
   Options o;
   o.max_temp_c = 40;
-  const CheckResult& t = named(judge_nvml(0, healthy_facts(), o), "nvml_temperature");
+  const std::vector<CheckResult> checks = judge_nvml(0, healthy_facts(), o);
+  const CheckResult& t = named(checks, "nvml_temperature");
   EXPECT_EQ(t.status, Status::fail);
   EXPECT_EQ(t.threshold->value, 40.0);
   EXPECT_THAT(t.detail, HasSubstr("--max-temp-c"));
