@@ -11,6 +11,8 @@ const std::vector<PolicyInfo>& policy_registry() {
       policies::dev_shm_info(),
       policies::probe_defaults_info(),
       policies::requests_equal_limits_info(),
+      policies::gpu_capacity_info(),
+      policies::gpu_quota_info(),
   };
   return registry;
 }
