@@ -175,12 +175,8 @@ class GpuCapacity final : public Policy {
       return "no node accepts this pod: " + why_not(placement, [](const PoolVerdict&) { return true; }) +
              ". Add the missing tolerations or change the node selection";
     }
-    const bool gpu_only = std::none_of(placement.pools.begin(), placement.pools.end(), [](const PoolVerdict& v) {
-      return v.outcome == Outcome::TooSmall || v.outcome == Outcome::CountNotAllowed;
-    }) && std::any_of(placement.pools.begin(), placement.pools.end(), [](const PoolVerdict& v) {
-      return v.outcome == Outcome::GpuUnsuitable;
-    });
-    if (gpu_only && requirements.memory_mib > 0 && placement.largest_gpu_memory_mib > 0 &&
+    // No eligible GPU is big enough: that, not the other pools' reasons, is what to act on.
+    if (requirements.memory_mib > 0 && placement.largest_gpu_memory_mib > 0 &&
         placement.largest_gpu_memory_mib < requirements.memory_mib)
       return "no eligible node has a GPU with " + std::to_string(requirements.memory_mib) + " MiB (" +
              std::string(kGpuMemoryAnnotation) + "); the largest is " + placement.largest_gpu_product + " with " +
