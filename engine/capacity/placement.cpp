@@ -53,16 +53,18 @@ bool fits(const Amounts& room, std::int64_t pods_room, const Amounts& want) {
   return true;
 }
 
-// How many copies of `want` fit in `room` (at most `limit`).
-std::int64_t copies_that_fit(const Amounts& room, std::int64_t pods_room, const Amounts& want, std::int64_t limit) {
-  std::int64_t n = std::min(limit, pods_room);
+// How many copies of `want` fit in what the node has free (at most `limit`). Reads allocatable
+// and used in place: this runs for every candidate node.
+std::int64_t copies_that_fit(const NodeState& node, const Amounts& want, std::int64_t limit) {
+  std::int64_t n = std::min(limit, node.allocatable.pods - node.bound_pods);
   auto bound = [&](std::int64_t have, std::int64_t need) {
     if (need > 0) n = std::min(n, have > 0 ? have / need : 0);
   };
-  bound(room.cpu_milli, want.cpu_milli);
-  bound(room.memory, want.memory);
-  bound(room.ephemeral_storage, want.ephemeral_storage);
-  for (const auto& [resource, amount] : want.extended) bound(room.get(resource), amount);
+  bound(node.allocatable.cpu_milli - node.used.cpu_milli, want.cpu_milli);
+  bound(node.allocatable.memory - node.used.memory, want.memory);
+  bound(node.allocatable.ephemeral_storage - node.used.ephemeral_storage, want.ephemeral_storage);
+  for (const auto& [resource, amount] : want.extended)
+    if (n > 0) bound(node.allocatable.get(resource) - node.used.get(resource), amount);
   return std::max<std::int64_t>(n, 0);
 }
 
@@ -315,14 +317,13 @@ Placement place(const ClusterModel::View& cluster, const json& pod_spec, const P
     }
   };
   for_each_capable([&](const NodeState& node) {
-    const std::int64_t pods_room = node.allocatable.pods - node.bound_pods;
-    placement.fit_now += copies_that_fit(node.free(), pods_room, shape.requests, placement.replicas - placement.fit_now);
+    placement.fit_now += copies_that_fit(node, shape.requests, placement.replicas - placement.fit_now);
     return placement.fit_now < placement.replicas;
   });
   if (!placement.fits_now())
     for_each_capable([&](const NodeState& node) {
-      const Amounts free = node.free();
-      const std::int64_t block = gpu_resource.empty() ? free.cpu_milli : free.get(gpu_resource);
+      const std::int64_t block = gpu_resource.empty() ? node.allocatable.cpu_milli - node.used.cpu_milli
+                                                      : node.allocatable.get(gpu_resource) - node.used.get(gpu_resource);
       if (!placement.largest_free_node || block > placement.largest_free_gpus) {
         placement.largest_free_node = &node;
         placement.largest_free_gpus = block;
