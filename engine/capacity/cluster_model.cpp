@@ -105,6 +105,11 @@ std::string pool_base_name(const NodeState& node) {
 }
 
 void recompute_pool(Pool& pool) {
+  pool.free.clear();
+  for (std::size_t i = 0; i < pool.nodes.size(); ++i) {
+    pool.nodes[i]->pool_index = i;
+    pool.free.push_back(free_slot_of(*pool.nodes[i]));
+  }
   pool.min_allocatable = pool.max_allocatable = pool.nodes.front()->allocatable;
   auto fold = [](Amounts& into, const Amounts& a, bool take_min) {
     auto pick = [&](std::int64_t x, std::int64_t y) { return take_min ? std::min(x, y) : std::max(x, y); };
@@ -175,6 +180,11 @@ Amounts Amounts::from_resource_list(const k8s::ResourceList& list) {
 bool is_gpu_device_resource(std::string_view resource) {
   return resource == "nvidia.com/gpu" || resource == "nvidia.com/gpu.shared" ||
          resource.starts_with("nvidia.com/mig-");
+}
+
+FreeSlot free_slot_of(const NodeState& node) {
+  return {node.allocatable.cpu_milli - node.used.cpu_milli, node.allocatable.memory - node.used.memory,
+          node.allocatable.get("nvidia.com/gpu") - node.used.get("nvidia.com/gpu"), node.allocatable.pods - node.bound_pods};
 }
 
 Amounts NodeState::free() const {
@@ -330,9 +340,11 @@ void ClusterModel::add_pod_locked(const std::string& key, PodRecord record) {
   if (!record.node.empty()) {
     auto it = state_.nodes.find(record.node);
     if (it != state_.nodes.end()) {
-      it->second->used.add(record.requests);
-      if (record.daemon) it->second->daemon_used.add(record.requests);
-      ++it->second->bound_pods;
+      NodeState& node = *it->second;
+      node.used.add(record.requests);
+      if (record.daemon) node.daemon_used.add(record.requests);
+      ++node.bound_pods;
+      node.pool->free[node.pool_index] = free_slot_of(node);
     } else {
       UnknownNodeUsage& usage = state_.unknown_nodes[record.node];
       usage.used.add(record.requests);
@@ -351,9 +363,11 @@ void ClusterModel::remove_pod_locked(const std::string& key) {
   if (!record.node.empty()) {
     auto node = state_.nodes.find(record.node);
     if (node != state_.nodes.end()) {
-      node->second->used.add(record.requests, -1);
-      if (record.daemon) node->second->daemon_used.add(record.requests, -1);
-      --node->second->bound_pods;
+      NodeState& known = *node->second;
+      known.used.add(record.requests, -1);
+      if (record.daemon) known.daemon_used.add(record.requests, -1);
+      --known.bound_pods;
+      known.pool->free[known.pool_index] = free_slot_of(known);
     } else {
       auto usage = state_.unknown_nodes.find(record.node);
       usage->second.used.add(record.requests, -1);

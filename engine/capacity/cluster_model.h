@@ -82,6 +82,7 @@ struct NodeState {
   Amounts daemon_used;
   std::int64_t bound_pods = 0;
   Pool* pool = nullptr;
+  std::size_t pool_index = 0;  // position in pool->nodes and pool->free
 
   Amounts free() const;
 };
@@ -90,10 +91,18 @@ struct NodeState {
 // compute capability, driver, allocatable GPU resources, taints, schedulability and the
 // node-pool labels (instance type, cloud node pool). Everything a pod's tolerations and GPU
 // requirements look at is the same on every member, so those are decided once per pool.
+// What a node has free now, in the few integers most decisions need; kept contiguous per pool so
+// that a scan of thousands of candidate nodes stays in cache.
+struct FreeSlot {
+  std::int64_t cpu_milli = 0, memory = 0, gpus = 0, pods = 0;  // gpus: nvidia.com/gpu
+};
+FreeSlot free_slot_of(const NodeState& node);
+
 struct Pool {
   std::string name;       // e.g. "NVIDIA-A100-SXM4-80GB×8", unique in the model
   std::string signature;
   std::vector<NodeState*> nodes;              // sorted by name
+  std::vector<FreeSlot> free;                 // free[i] is what nodes[i] has free now
   Amounts min_allocatable, max_allocatable;   // per resource over the members
   // label key -> value -> members with it: a label is uniform when one value covers them all.
   std::map<std::string, std::map<std::string, int>, std::less<>> label_values;

@@ -302,27 +302,38 @@ Placement place(const ClusterModel::View& cluster, const json& pod_spec, const P
     finish(PoolVerdict::Outcome::Capable, "");
   }
 
-  // Free capacity now, over the capable nodes only; the full scan for the largest free block
-  // only when the pod does not fit.
+  // Free capacity now, over the capable nodes only: the pool's contiguous free slots rule most
+  // nodes out; the full check runs only for those that pass. The scan for the largest free block
+  // runs only when the pod does not fit.
+  const std::int64_t want_gpus = shape.requests.get("nvidia.com/gpu");
+  // Only what the pod asks for counts: an over-committed resource it does not need is no obstacle.
+  const auto may_fit = [&](const FreeSlot& slot) {
+    return slot.pods >= 1 && (shape.requests.cpu_milli <= 0 || slot.cpu_milli >= shape.requests.cpu_milli) &&
+           (shape.requests.memory <= 0 || slot.memory >= shape.requests.memory) &&
+           (want_gpus <= 0 || slot.gpus >= want_gpus);
+  };
   auto for_each_capable = [&](auto visit) {
     for (const PoolVerdict& verdict : placement.pools) {
       if (verdict.outcome != PoolVerdict::Outcome::Capable) continue;
+      const Pool& pool = *verdict.pool;
       if (verdict.all_capable) {
-        for (const NodeState* node : verdict.pool->nodes)
-          if (!visit(*node)) return;
+        for (std::size_t i = 0; i < pool.nodes.size(); ++i)
+          if (!visit(*pool.nodes[i], pool.free[i])) return;
       } else {
         for (const NodeState* node : verdict.capable)
-          if (!visit(*node)) return;
+          if (!visit(*node, pool.free[node->pool_index])) return;
       }
     }
   };
-  for_each_capable([&](const NodeState& node) {
-    placement.fit_now += copies_that_fit(node, shape.requests, placement.replicas - placement.fit_now);
+  for_each_capable([&](const NodeState& node, const FreeSlot& slot) {
+    if (may_fit(slot)) placement.fit_now += copies_that_fit(node, shape.requests, placement.replicas - placement.fit_now);
     return placement.fit_now < placement.replicas;
   });
+  const bool plain_gpu = gpu_resource.empty() || gpu_resource == "nvidia.com/gpu";
   if (!placement.fits_now())
-    for_each_capable([&](const NodeState& node) {
-      const std::int64_t block = gpu_resource.empty() ? node.allocatable.cpu_milli - node.used.cpu_milli
+    for_each_capable([&](const NodeState& node, const FreeSlot& slot) {
+      const std::int64_t block = gpu_resource.empty() ? slot.cpu_milli
+                                 : plain_gpu          ? slot.gpus
                                                       : node.allocatable.get(gpu_resource) - node.used.get(gpu_resource);
       if (!placement.largest_free_node || block > placement.largest_free_gpus) {
         placement.largest_free_node = &node;
