@@ -164,7 +164,7 @@ std::shared_ptr<const Engine> Engine::from_default() {
   return from_yaml(embedded_default_config(), "<embedded policies/default.yaml>");
 }
 
-ReviewOutcome Engine::review(const Request& request) const {
+ReviewOutcome Engine::review(const Request& request, const capacity::ClusterModel* cluster) const {
   ReviewOutcome outcome;
   outcome.response.uid = request.uid;
   if (request.operation != "CREATE" && request.operation != "UPDATE") {
@@ -226,6 +226,7 @@ ReviewOutcome Engine::review(const Request& request) const {
     json& target = applies ? working : (scratch = working);
     json before = applies ? working : json();
     PolicyContext context(request, workload, config_.gpu, target);
+    context.cluster = cluster;
     try {
       configured.policy->run(context);
     } catch (const std::exception& error) {
@@ -256,6 +257,11 @@ ReviewOutcome Engine::review(const Request& request) const {
 }
 
 HttpAnswer answer_admission_review(const Engine& engine, std::string_view body) {
+  return answer_admission_review(engine, body, nullptr);
+}
+
+HttpAnswer answer_admission_review(const Engine& engine, std::string_view body,
+                                   const capacity::ClusterModel* cluster) {
   HttpAnswer answer;
   json review;
   try {
@@ -278,7 +284,7 @@ HttpAnswer answer_admission_review(const Engine& engine, std::string_view body) 
     answer.allowed = false;
     return answer;
   }
-  answer.outcome = engine.review(request);
+  answer.outcome = engine.review(request, cluster);
   answer.body = encode_admission_review(answer.outcome->response).dump();
   answer.allowed = answer.outcome->response.allowed;
   return answer;

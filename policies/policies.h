@@ -10,6 +10,8 @@ PolicyInfo dev_shm_info();                // dev_shm.cpp
 PolicyInfo probe_defaults_info();         // probe_defaults.cpp
 PolicyInfo requests_equal_limits_info();  // requests_equal_limits.cpp
 PolicyInfo smoke_test_info();             // smoke_test.cpp
+PolicyInfo gpu_capacity_info();           // gpu_capacity.cpp
+PolicyInfo gpu_quota_info();              // gpu_quota.cpp
 
 // Calls `visit(container, field)` for each container object in `list` ("containers",
 // "initContainers", "ephemeralContainers") of a pod spec.

@@ -12,6 +12,8 @@ const std::vector<PolicyInfo>& policy_registry() {
       policies::probe_defaults_info(),
       policies::requests_equal_limits_info(),
       policies::smoke_test_info(),
+      policies::gpu_capacity_info(),
+      policies::gpu_quota_info(),
   };
   return registry;
 }

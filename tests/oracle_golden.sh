@@ -11,6 +11,7 @@ pairs=()
 for dir in "$source"/tests/golden/*/; do
   name=$(basename "$dir")
   config=(); [ -f "$dir/config.yaml" ] && config=(--config "$dir/config.yaml")
+  [ -f "$dir/cluster.json" ] && config+=(--cluster "$dir/cluster.json")
   set +e
   "$build/gpu-admit" review "${config[@]}" "$dir/request.json" >"$out/$name.json" 2>"$out/$name.err"
   status=$?

@@ -1,4 +1,6 @@
 // `gpu-admit check`: review manifests offline, as the webhook would review their creation.
+#include <algorithm>
+#include <filesystem>
 #include <iostream>
 
 #include "engine/manifests.h"
@@ -81,7 +83,7 @@ void print_text(const ManifestDocument& document, const ReviewOutcome& outcome, 
 }  // namespace
 
 int check_command(int argc, char** argv) {
-  Args args = parse_args(argc, argv, 2, {"--config", "-o", "--output", "--namespace", "-n"}, {"--show-mutated"});
+  Args args = parse_args(argc, argv, 2, {"--config", "--cluster", "-o", "--output", "--namespace", "-n"}, {"--show-mutated"});
   const std::string format = args.value("-o").value_or(args.value_or("--output", "text"));
   if (format != "text" && format != "json") throw UsageError("-o must be text or json");
   if (args.positional.empty()) throw UsageError("check needs at least one PATH (a file, a directory or -)");
@@ -89,12 +91,28 @@ int check_command(int argc, char** argv) {
   const bool show_mutated = args.flag("--show-mutated");
 
   auto engine = load_engine(args);
+  auto cluster = load_cluster(args);
   std::vector<ManifestDocument> documents;
   try {
     documents = load_manifests(args.positional);
   } catch (const ManifestError& error) {
     std::cerr << "gpu-admit check: " << error.what() << "\n";
     return kExitBadInput;
+  }
+
+  // The snapshot given to --cluster describes the cluster; it is not a set of manifests to apply
+  // (`check --cluster manifests/examples/cluster.json manifests/examples/`).
+  if (auto it = args.values.find("--cluster"); it != args.values.end()) {
+    std::vector<std::filesystem::path> snapshots;
+    for (const std::string& path : it->second) snapshots.push_back(std::filesystem::weakly_canonical(path));
+    std::erase_if(documents, [&](const ManifestDocument& document) {
+      if (document.file == "-") return false;
+      const std::filesystem::path file = std::filesystem::weakly_canonical(document.file);
+      return std::any_of(snapshots.begin(), snapshots.end(), [&](const std::filesystem::path& snapshot) {
+        auto [end, rest] = std::mismatch(snapshot.begin(), snapshot.end(), file.begin(), file.end());
+        return end == snapshot.end();
+      });
+    });
   }
 
   int allowed = 0, mutated = 0, denied = 0, skipped = 0;
@@ -112,7 +130,7 @@ int check_command(int argc, char** argv) {
         return kExitBadInput;
       }
     } else {
-      outcome = engine->review(request_for_manifest(document.object, ns));
+      outcome = engine->review(request_for_manifest(document.object, ns), cluster.get());
     }
     if (!outcome.skipped.empty())
       ++skipped;

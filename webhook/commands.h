@@ -4,6 +4,7 @@
 #include <memory>
 #include <string>
 
+#include "engine/capacity/cluster_model.h"
 #include "gpuadmit/engine.h"
 #include "webhook/args.h"
 
@@ -16,8 +17,13 @@ constexpr int kExitBadInput = 2;
 
 int check_command(int argc, char** argv);   // check_command.cpp
 int review_command(int argc, char** argv);  // review_command.cpp
+int inventory_command(int argc, char** argv);  // inventory_command.cpp
 
 // --config F, or the embedded default. Throws ConfigError.
 std::shared_ptr<const Engine> load_engine(const Args& args);
+
+// --cluster F (repeatable: files or directories of Nodes, Pods, Namespaces), or null when not
+// given. Throws capacity::SnapshotError naming the file and object. For check, review, test, serve.
+std::unique_ptr<capacity::ClusterModel> load_cluster(const Args& args);
 
 }  // namespace gpuadmit::cli

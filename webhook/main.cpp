@@ -11,13 +11,17 @@ namespace {
 constexpr std::string_view kUsage = R"(gpu-admit: Kubernetes admission webhook and policy engine for GPU workloads
 
 usage:
-  gpu-admit check  [--config F] [-o text|json] [--show-mutated] [--namespace NS] PATH...
+  gpu-admit check  [--config F] [--cluster F] [-o text|json] [--show-mutated] [--namespace NS] PATH...
       Review manifests (files, directories, - for stdin) as if each were being created.
       Exit 0 all allowed, 1 any denied, 2 unreadable input or bad config.
-  gpu-admit review [--config F] [FILE|-]
+  gpu-admit review [--config F] [--cluster F] [FILE|-]
       Read one AdmissionReview request, write the AdmissionReview response the webhook sends.
+  gpu-admit inventory --cluster F [-o text|json]
+      Pools, GPUs total/allocated/free, largest free block, stranded GPUs, usage per namespace.
 
 --config F   the policy configuration (default: the embedded policies/default.yaml)
+--cluster F  a cluster snapshot (`kubectl get nodes,pods,namespaces -A -o json`, files or a
+             directory) for the gpu-capacity and gpu-quota policies; without it they check nothing
 )";
 
 }  // namespace
@@ -25,6 +29,12 @@ usage:
 std::shared_ptr<const Engine> load_engine(const Args& args) {
   if (auto path = args.value("--config")) return Engine::from_file(*path);
   return Engine::from_default();
+}
+
+std::unique_ptr<capacity::ClusterModel> load_cluster(const Args& args) {
+  auto it = args.values.find("--cluster");
+  if (it == args.values.end() || it->second.empty()) return nullptr;
+  return capacity::ClusterModel::load(it->second);
 }
 
 int run_main(int argc, char** argv) {
@@ -36,6 +46,7 @@ int run_main(int argc, char** argv) {
   try {
     if (command == "check") return check_command(argc, argv);
     if (command == "review") return review_command(argc, argv);
+    if (command == "inventory") return inventory_command(argc, argv);
     if (command == "help" || command == "--help" || command == "-h") {
       std::cout << kUsage;
       return kExitOk;
@@ -46,6 +57,8 @@ int run_main(int argc, char** argv) {
     std::cerr << "gpu-admit " << command << ": " << error.what() << "\n\n" << kUsage;
   } catch (const ConfigError& error) {
     std::cerr << "gpu-admit: bad configuration: " << error.what() << "\n";
+  } catch (const capacity::SnapshotError& error) {
+    std::cerr << "gpu-admit " << command << ": bad cluster snapshot: " << error.what() << "\n";
   } catch (const std::exception& error) {
     std::cerr << "gpu-admit " << command << ": " << error.what() << "\n";
   }

@@ -8,9 +8,10 @@
 namespace gpuadmit::cli {
 
 int review_command(int argc, char** argv) {
-  Args args = parse_args(argc, argv, 2, {"--config"}, {});
+  Args args = parse_args(argc, argv, 2, {"--config", "--cluster"}, {});
   if (args.positional.size() > 1) throw UsageError("review takes one file (or - for stdin)");
   auto engine = load_engine(args);
+  auto cluster = load_cluster(args);
   const std::string path = args.positional.empty() ? "-" : args.positional[0];
   std::stringstream body;
   if (path == "-") {
@@ -23,7 +24,7 @@ int review_command(int argc, char** argv) {
     }
     body << in.rdbuf();
   }
-  HttpAnswer answer = answer_admission_review(*engine, body.str());
+  HttpAnswer answer = answer_admission_review(*engine, body.str(), cluster.get());
   if (answer.status != 200) {
     std::cerr << "gpu-admit review: " << path << ": HTTP " << answer.status << ": " << answer.body << "\n";
     return kExitBadInput;

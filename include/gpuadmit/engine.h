@@ -56,7 +56,9 @@ class Engine {
   static std::shared_ptr<const Engine> from_file(const std::string& path);
   static std::shared_ptr<const Engine> from_default();
 
-  ReviewOutcome review(const Request& request) const;
+  // `cluster`, when given, is what the capacity and quota policies consult; it may be updated
+  // concurrently (it locks itself).
+  ReviewOutcome review(const Request& request, const capacity::ClusterModel* cluster = nullptr) const;
   const EngineConfig& config() const { return config_; }
 
  private:
@@ -73,6 +75,8 @@ struct HttpAnswer {
   std::optional<ReviewOutcome> outcome;
 };
 HttpAnswer answer_admission_review(const Engine& engine, std::string_view body);
+HttpAnswer answer_admission_review(const Engine& engine, std::string_view body,
+                                   const capacity::ClusterModel* cluster);
 
 // A manifest reviewed as if it were being created, as `gpu-admit check` does.
 Request request_for_manifest(const nlohmann::json& object, const std::string& default_namespace);

@@ -14,6 +14,10 @@
 
 namespace gpuadmit {
 
+namespace capacity {
+class ClusterModel;  // engine/capacity/cluster_model.h
+}
+
 enum class PolicyKind { Mutating, Validating };
 
 // Which resource names are GPUs: nvidia.com/gpu, every nvidia.com/mig-*, plus configured ones.
@@ -47,6 +51,9 @@ class PolicyContext {
   const Workload& workload;
   const GpuResources& gpu;
   nlohmann::json& object;
+  // The cluster the request is reviewed against (nodes, pools, bound pods); null when none is
+  // configured, and then the capacity and quota policies have nothing to check.
+  const capacity::ClusterModel* cluster = nullptr;
 
   nlohmann::json& pod_spec(const PodTarget& pod) { return object.at(pod.spec); }
   const nlohmann::json& pod_spec(const PodTarget& pod) const { return object.at(pod.spec); }

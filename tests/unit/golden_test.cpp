@@ -1,12 +1,14 @@
 // Golden cases for the webhook contract: tests/golden/<case>/request.json in, expected.json out
 // (an AdmissionReview response, or {"httpStatus": 400, "error": ...} for an unreviewable body).
-// A case may carry its own config.yaml. GPUADMIT_UPDATE_GOLDEN=1 rewrites expected.json.
+// A case may carry its own config.yaml, and a cluster.json snapshot that the capacity and quota
+// policies review against (as --cluster does). GPUADMIT_UPDATE_GOLDEN=1 rewrites expected.json.
 #include <gtest/gtest.h>
 
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 
+#include "engine/capacity/cluster_model.h"
 #include "gpuadmit/engine.h"
 
 namespace gpuadmit {
@@ -44,7 +46,10 @@ TEST_P(Golden, ResponseMatches) {
   const fs::path dir = kGoldenDir / GetParam();
   auto engine = fs::exists(dir / "config.yaml") ? Engine::from_file((dir / "config.yaml").string())
                                                 : Engine::from_default();
-  HttpAnswer answer = answer_admission_review(*engine, read(dir / "request.json"));
+  auto cluster = fs::exists(dir / "cluster.json")
+                     ? capacity::ClusterModel::load({(dir / "cluster.json").string()})
+                     : nullptr;
+  HttpAnswer answer = answer_admission_review(*engine, read(dir / "request.json"), cluster.get());
   json actual = answer_as_json(answer);
   if (answer.outcome) {
     // Human-readable companion, checked too: the decoded patch.

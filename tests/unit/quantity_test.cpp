@@ -113,7 +113,8 @@ void check_parse(const json& c) {
 
 void check_split(const json& c) {
   Quantity::Parts p;
-  ASSERT_TRUE(Quantity::split(c.at("input").get<std::string>(), p));
+  const std::string input = c.at("input").get<std::string>();  // the parts view into it
+  ASSERT_TRUE(Quantity::split(input, p));
   const json& e = c.at("expect");
   EXPECT_EQ(p.positive, e["positive"].get<bool>());
   EXPECT_EQ(p.value, e["value"].get<std::string>());

@@ -1,0 +1,564 @@
+#include "engine/capacity/cluster_model.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <mutex>
+#include <set>
+
+#include "engine/k8s/json_fields.h"
+#include "engine/manifests.h"
+#include "engine/resources.h"
+
+namespace gpuadmit::capacity {
+namespace {
+
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+// Labels that name a node pool in the common managed offerings, plus our own: nodes in
+// different node pools stay in different pools even when their GPUs look alike.
+constexpr std::string_view kPoolLabels[] = {
+    "gpu-admit.io/pool",          "node.kubernetes.io/instance-type", "cloud.google.com/gke-nodepool",
+    "eks.amazonaws.com/nodegroup", "karpenter.sh/nodepool",           "kubernetes.azure.com/agentpool",
+};
+
+std::string object_name(const json& object) {
+  if (!object.is_object()) return "<not an object>";
+  auto meta = object.find("metadata");
+  if (meta == object.end() || !meta->is_object()) return "<no metadata>";
+  std::string name = meta->contains("name") && (*meta)["name"].is_string() ? (*meta)["name"].get<std::string>() : "<unnamed>";
+  if (meta->contains("namespace") && (*meta)["namespace"].is_string())
+    name = (*meta)["namespace"].get<std::string>() + "/" + name;
+  return name;
+}
+
+std::string describe(const json& object) {
+  std::string kind = object.is_object() && object.contains("kind") && object["kind"].is_string()
+                         ? object["kind"].get<std::string>() : "object";
+  return kind + " " + object_name(object);
+}
+
+std::string required_name(const json& object, const std::string& where) {
+  const json* meta = k8s::json_fields::member(object, "", "metadata");
+  std::string name = meta ? k8s::json_fields::string_or_empty(*meta, "metadata", "name") : "";
+  if (name.empty()) throw SnapshotError(where + ": metadata.name is missing");
+  return name;
+}
+
+void insert_sorted(std::vector<std::pair<std::string, std::int64_t>>& list, std::string_view name,
+                   std::int64_t delta) {
+  auto it = std::lower_bound(list.begin(), list.end(), name,
+                             [](const auto& entry, std::string_view n) { return entry.first < n; });
+  if (it != list.end() && it->first == name) {
+    it->second += delta;
+    if (it->second == 0) list.erase(it);
+  } else if (delta != 0) {
+    list.insert(it, {std::string(name), delta});
+  }
+}
+
+std::string signature_of(const NodeState& node) {
+  const GpuFacts& g = node.gpu;
+  std::string s = "product=" + g.product + ";count=" + std::to_string(g.count) + ";mem=" +
+                  std::to_string(g.memory_mib) + ";replicas=" + std::to_string(g.replicas) +
+                  ";sharing=" + std::string(to_string(g.sharing)) + ";mig=" + std::string(to_string(g.mig));
+  for (const MigProfile& p : g.mig_profiles)
+    s += ";mig-" + p.name + "=" + std::to_string(p.count) + "/" + std::to_string(p.memory_mib);
+  if (g.compute) s += ";cc=" + std::to_string(g.compute->first) + "." + std::to_string(g.compute->second);
+  if (g.driver) s += ";driver=" + g.driver->to_string();
+  if (g.cuda) s += ";cuda=" + g.cuda->to_string();
+  for (const auto& [resource, amount] : node.allocatable.extended)
+    if (is_gpu_device_resource(resource)) s += ";alloc " + resource + "=" + std::to_string(amount);
+  std::vector<std::string> taints;
+  for (const k8s::Taint& t : node.taints) taints.push_back(k8s::to_string(t));
+  std::sort(taints.begin(), taints.end());
+  for (const std::string& t : taints) s += ";taint " + t;
+  s += node.unschedulable ? ";cordoned" : "";
+  s += node.ready ? "" : ";not-ready";
+  for (std::string_view key : kPoolLabels)
+    if (auto it = node.selection.labels.find(key); it != node.selection.labels.end())
+      s += ";" + std::string(key) + "=" + it->second;
+  return s;
+}
+
+// A name people recognise in messages: the pool label, else the product and GPUs per node.
+std::string pool_base_name(const NodeState& node) {
+  if (auto it = node.selection.labels.find(std::string_view("gpu-admit.io/pool")); it != node.selection.labels.end())
+    return it->second;
+  const GpuFacts& g = node.gpu;
+  std::string name;
+  if (node.gpu_devices == 0 && g.product.empty()) {
+    name = "cpu-only";
+  } else {
+    name = g.product.empty() ? "gpu" : g.product;
+    if (g.mig == MigStrategy::Mixed) {
+      name += "×" + std::to_string(g.count) + " MIG mixed";
+    } else {
+      name += "×" + std::to_string(g.count ? g.count : node.gpu_devices);
+    }
+    if (g.sharing != Sharing::None) name += " " + std::string(to_string(g.sharing)) + "×" + std::to_string(g.replicas);
+  }
+  if (node.unschedulable) name += " (cordoned)";
+  if (!node.ready) name += " (NotReady)";
+  return name;
+}
+
+void recompute_pool(Pool& pool) {
+  pool.free.clear();
+  for (std::size_t i = 0; i < pool.nodes.size(); ++i) {
+    pool.nodes[i]->pool_index = i;
+    pool.free.push_back(free_slot_of(*pool.nodes[i]));
+  }
+  pool.min_allocatable = pool.max_allocatable = pool.nodes.front()->allocatable;
+  auto fold = [](Amounts& into, const Amounts& a, bool take_min) {
+    auto pick = [&](std::int64_t x, std::int64_t y) { return take_min ? std::min(x, y) : std::max(x, y); };
+    into.cpu_milli = pick(into.cpu_milli, a.cpu_milli);
+    into.memory = pick(into.memory, a.memory);
+    into.ephemeral_storage = pick(into.ephemeral_storage, a.ephemeral_storage);
+    into.pods = pick(into.pods, a.pods);
+    // A resource missing on one side counts as 0 there.
+    std::set<std::string> names;
+    for (const auto& [n, v] : into.extended) names.insert(n);
+    for (const auto& [n, v] : a.extended) names.insert(n);
+    std::vector<std::pair<std::string, std::int64_t>> merged;
+    for (const std::string& n : names) {
+      std::int64_t v = pick(into.get(n), a.get(n));
+      if (v != 0) merged.emplace_back(n, v);
+    }
+    into.extended = std::move(merged);
+  };
+  for (const NodeState* node : pool.nodes) {
+    fold(pool.min_allocatable, node->allocatable, true);
+    fold(pool.max_allocatable, node->allocatable, false);
+  }
+}
+
+void add_usage(NamespaceUsage& usage, const ClusterModel::PodRecord& pod, std::int64_t sign) {
+  usage.pods += sign;
+  std::int64_t devices = 0;
+  for (const auto& [resource, amount] : pod.requests.extended)
+    if (is_gpu_device_resource(resource)) {
+      devices += amount;
+      if ((usage.by_resource[resource] += sign * amount) == 0) usage.by_resource.erase(resource);
+    }
+  if (devices && (usage.devices_by_node[pod.node] += sign * devices) == 0) usage.devices_by_node.erase(pod.node);
+}
+
+}  // namespace
+
+std::int64_t Amounts::get(std::string_view resource) const {
+  if (resource == "cpu") return cpu_milli;
+  if (resource == "memory") return memory;
+  if (resource == "ephemeral-storage") return ephemeral_storage;
+  if (resource == "pods") return pods;
+  auto it = std::lower_bound(extended.begin(), extended.end(), resource,
+                             [](const auto& entry, std::string_view n) { return entry.first < n; });
+  return it != extended.end() && it->first == resource ? it->second : 0;
+}
+
+void Amounts::add(const Amounts& other, std::int64_t sign) {
+  cpu_milli += sign * other.cpu_milli;
+  memory += sign * other.memory;
+  ephemeral_storage += sign * other.ephemeral_storage;
+  pods += sign * other.pods;
+  for (const auto& [name, amount] : other.extended) insert_sorted(extended, name, sign * amount);
+}
+
+Amounts Amounts::from_resource_list(const k8s::ResourceList& list) {
+  Amounts a;
+  for (const auto& [name, quantity] : list) {
+    if (name == "cpu") a.cpu_milli = quantity.milli_value();
+    else if (name == "memory") a.memory = quantity.value();
+    else if (name == "ephemeral-storage") a.ephemeral_storage = quantity.value();
+    else if (name == "pods") a.pods = quantity.value();
+    else if (std::int64_t v = quantity.value(); v != 0) insert_sorted(a.extended, name, v);
+  }
+  return a;
+}
+
+bool is_gpu_device_resource(std::string_view resource) {
+  return resource == "nvidia.com/gpu" || resource == "nvidia.com/gpu.shared" ||
+         resource.starts_with("nvidia.com/mig-");
+}
+
+FreeSlot free_slot_of(const NodeState& node) {
+  return {node.allocatable.cpu_milli - node.used.cpu_milli, node.allocatable.memory - node.used.memory,
+          node.allocatable.get("nvidia.com/gpu") - node.used.get("nvidia.com/gpu"), node.allocatable.pods - node.bound_pods};
+}
+
+Amounts NodeState::free() const {
+  Amounts f = allocatable;
+  f.add(used, -1);
+  return f;
+}
+
+bool Pool::label_uniform(std::string_view key) const {
+  auto it = label_values.find(key);
+  if (it == label_values.end()) return true;  // no member has it
+  return it->second.size() == 1 && it->second.begin()->second == static_cast<int>(nodes.size());
+}
+
+std::int64_t NamespaceUsage::devices() const {
+  std::int64_t total = 0;
+  for (const auto& [resource, amount] : by_resource) total += amount;
+  return total;
+}
+
+std::unique_ptr<NodeState> node_state_from_json(const json& object, const std::string& where) {
+  namespace jf = k8s::json_fields;
+  auto node = std::make_unique<NodeState>();
+  try {
+    node->name = required_name(object, where);
+    node->selection = k8s::node_from_json(object);
+    const json* spec = jf::member(object, "", "spec");
+    if (spec) {
+      if (const json* taints = jf::array_or_null(*spec, "spec", "taints")) node->taints = k8s::taints_from_json(*taints);
+      if (const json* cordon = jf::member(*spec, "spec", "unschedulable")) {
+        if (!cordon->is_boolean()) jf::fail("spec.unschedulable", "a boolean", *cordon);
+        node->unschedulable = cordon->get<bool>();
+      }
+    }
+    const json* status = jf::member(object, "", "status");
+    if (status) {
+      if (const json* conditions = jf::array_or_null(*status, "status", "conditions"))
+        for (const json& condition : *conditions)
+          if (jf::string_or_empty(condition, "status.conditions[]", "type") == "Ready")
+            node->ready = jf::string_or_empty(condition, "status.conditions[]", "status") == "True";
+      if (const json* allocatable = jf::member(*status, "status", "allocatable")) {
+        if (!allocatable->is_object()) jf::fail("status.allocatable", "an object", *allocatable);
+        k8s::ResourceList list;
+        for (const auto& [resource, value] : allocatable->items())
+          list[resource] = quantity_from_json(value, "status.allocatable." + resource);
+        node->allocatable = Amounts::from_resource_list(list);
+      }
+    }
+  } catch (const SnapshotError&) {
+    throw;
+  } catch (const std::exception& error) {
+    throw SnapshotError(where + ": " + error.what());
+  }
+  node->gpu = gpu_facts_from_labels(node->selection.labels);
+  for (const auto& [resource, amount] : node->allocatable.extended)
+    if (is_gpu_device_resource(resource)) node->gpu_devices += amount;
+  return node;
+}
+
+void ClusterModel::insert_node_locked(std::unique_ptr<NodeState> node) {
+  // Pods that named this node before it appeared are counted on it now.
+  if (auto it = state_.unknown_nodes.find(node->name); it != state_.unknown_nodes.end()) {
+    node->used = std::move(it->second.used);
+    node->daemon_used = std::move(it->second.daemon_used);
+    node->bound_pods = it->second.pods;
+    state_.unknown_nodes.erase(it);
+  }
+  const std::string signature = signature_of(*node);
+  auto& slot = state_.pools[signature];
+  bool new_pool = !slot;
+  if (new_pool) {
+    slot = std::make_unique<Pool>();
+    slot->signature = signature;
+    std::string base = pool_base_name(*node), name = base;
+    for (int n = 2; std::any_of(state_.pool_list.begin(), state_.pool_list.end(),
+                                [&](const Pool* p) { return p->name == name; });
+         ++n)
+      name = base + " #" + std::to_string(n);
+    slot->name = name;
+  }
+  Pool& pool = *slot;
+  NodeState* raw = node.get();
+  raw->pool = &pool;
+  pool.nodes.insert(std::lower_bound(pool.nodes.begin(), pool.nodes.end(), raw,
+                                     [](const NodeState* a, const NodeState* b) { return a->name < b->name; }),
+                    raw);
+  for (const auto& [key, value] : raw->selection.labels) ++pool.label_values[key][value];
+  recompute_pool(pool);
+  state_.nodes[raw->name] = std::move(node);
+  if (new_pool) refresh_pool_list_locked();
+}
+
+std::unique_ptr<NodeState> ClusterModel::remove_node_locked(const std::string& name) {
+  auto it = state_.nodes.find(name);
+  if (it == state_.nodes.end()) return nullptr;
+  std::unique_ptr<NodeState> node = std::move(it->second);
+  state_.nodes.erase(it);
+  Pool& pool = *node->pool;
+  pool.nodes.erase(std::find(pool.nodes.begin(), pool.nodes.end(), node.get()));
+  for (const auto& [key, value] : node->selection.labels) {
+    auto& values = pool.label_values[key];
+    if (--values[value] == 0) values.erase(value);
+    if (values.empty()) pool.label_values.erase(key);
+  }
+  if (pool.nodes.empty()) {
+    state_.pools.erase(pool.signature);
+    refresh_pool_list_locked();
+  } else {
+    recompute_pool(pool);
+  }
+  node->pool = nullptr;
+  return node;
+}
+
+void ClusterModel::refresh_pool_list_locked() {
+  state_.pool_list.clear();
+  for (auto& [signature, pool] : state_.pools) state_.pool_list.push_back(pool.get());
+  std::sort(state_.pool_list.begin(), state_.pool_list.end(),
+            [](const Pool* a, const Pool* b) { return a->name < b->name; });
+}
+
+void ClusterModel::upsert_node(const json& object) {
+  std::unique_ptr<NodeState> node = node_state_from_json(object, describe(object));
+  std::unique_lock lock(mutex_);
+  auto existing = state_.nodes.find(node->name);
+  if (existing != state_.nodes.end()) {
+    NodeState& old = *existing->second;
+    // A heartbeat: same pool, same allocatable, same labels: update in place.
+    if (old.allocatable == node->allocatable && old.selection.labels == node->selection.labels &&
+        signature_of(*node) == old.pool->signature) {
+      old.taints = std::move(node->taints);
+      return;
+    }
+    std::unique_ptr<NodeState> removed = remove_node_locked(node->name);
+    node->used = std::move(removed->used);
+    node->daemon_used = std::move(removed->daemon_used);
+    node->bound_pods = removed->bound_pods;
+  }
+  insert_node_locked(std::move(node));
+}
+
+bool ClusterModel::delete_node(std::string_view name) {
+  std::unique_lock lock(mutex_);
+  std::unique_ptr<NodeState> removed = remove_node_locked(std::string(name));
+  if (!removed) return false;
+  // Its pods still exist until the watch deletes them: keep their usage for a returning node.
+  if (removed->bound_pods)
+    state_.unknown_nodes[removed->name] = {std::move(removed->used), std::move(removed->daemon_used), removed->bound_pods};
+  return true;
+}
+
+void ClusterModel::add_pod_locked(const std::string& key, PodRecord record) {
+  if (!record.node.empty()) {
+    auto it = state_.nodes.find(record.node);
+    if (it != state_.nodes.end()) {
+      NodeState& node = *it->second;
+      node.used.add(record.requests);
+      if (record.daemon) node.daemon_used.add(record.requests);
+      ++node.bound_pods;
+      node.pool->free[node.pool_index] = free_slot_of(node);
+    } else {
+      UnknownNodeUsage& usage = state_.unknown_nodes[record.node];
+      usage.used.add(record.requests);
+      if (record.daemon) usage.daemon_used.add(record.requests);
+      ++usage.pods;
+    }
+  }
+  add_usage(state_.usage[record.namespace_], record, 1);
+  state_.pods.emplace(key, std::move(record));
+}
+
+void ClusterModel::remove_pod_locked(const std::string& key) {
+  auto it = state_.pods.find(key);
+  if (it == state_.pods.end()) return;
+  const PodRecord& record = it->second;
+  if (!record.node.empty()) {
+    auto node = state_.nodes.find(record.node);
+    if (node != state_.nodes.end()) {
+      NodeState& known = *node->second;
+      known.used.add(record.requests, -1);
+      if (record.daemon) known.daemon_used.add(record.requests, -1);
+      --known.bound_pods;
+      known.pool->free[known.pool_index] = free_slot_of(known);
+    } else {
+      auto usage = state_.unknown_nodes.find(record.node);
+      usage->second.used.add(record.requests, -1);
+      if (record.daemon) usage->second.daemon_used.add(record.requests, -1);
+      if (--usage->second.pods == 0) state_.unknown_nodes.erase(usage);
+    }
+  }
+  auto usage = state_.usage.find(record.namespace_);
+  add_usage(usage->second, record, -1);
+  if (usage->second.pods == 0) state_.usage.erase(usage);
+  state_.pods.erase(it);
+}
+
+void ClusterModel::upsert_pod(const json& object) {
+  namespace jf = k8s::json_fields;
+  const std::string where = describe(object);
+  PodRecord record;
+  std::string phase;
+  std::string name;
+  try {
+    name = required_name(object, where);
+    record.namespace_ = jf::string_or_empty(object["metadata"], "metadata", "namespace");
+    if (record.namespace_.empty()) record.namespace_ = "default";
+    const json* spec = jf::member(object, "", "spec");
+    if (!spec) throw SnapshotError(where + ": spec is missing");
+    record.node = jf::string_or_empty(*spec, "spec", "nodeName");
+    if (const json* owners = jf::array_or_null(object["metadata"], "metadata", "ownerReferences"))
+      for (const json& owner : *owners)
+        if (owner.is_object() && owner.value("kind", "") == "DaemonSet" && owner.value("controller", false))
+          record.daemon = true;
+    if (const json* status = jf::member(object, "", "status")) phase = jf::string_or_empty(*status, "status", "phase");
+    record.requests = Amounts::from_resource_list(k8s::pod_requests(*spec));
+    record.requests.pods = 1;
+  } catch (const SnapshotError&) {
+    throw;
+  } catch (const std::exception& error) {
+    throw SnapshotError(where + ": " + error.what());
+  }
+  const std::string key = record.namespace_ + "/" + name;
+  std::unique_lock lock(mutex_);
+  remove_pod_locked(key);
+  // Finished pods hold nothing, as the scheduler and ResourceQuota see it.
+  if (phase == "Succeeded" || phase == "Failed") return;
+  add_pod_locked(key, std::move(record));
+}
+
+bool ClusterModel::delete_pod(std::string_view namespace_, std::string_view name) {
+  std::unique_lock lock(mutex_);
+  const std::string key = std::string(namespace_) + "/" + std::string(name);
+  if (!state_.pods.count(key)) return false;
+  remove_pod_locked(key);
+  return true;
+}
+
+void ClusterModel::upsert_namespace(const json& object) {
+  const std::string where = describe(object);
+  std::string name;
+  k8s::Labels labels;
+  try {
+    name = required_name(object, where);
+    labels = k8s::node_from_json(object).labels;  // metadata.labels, read the same way
+  } catch (const SnapshotError&) {
+    throw;
+  } catch (const std::exception& error) {
+    throw SnapshotError(where + ": " + error.what());
+  }
+  std::unique_lock lock(mutex_);
+  state_.namespaces[name] = std::move(labels);
+}
+
+bool ClusterModel::delete_namespace(std::string_view name) {
+  std::unique_lock lock(mutex_);
+  auto it = state_.namespaces.find(name);
+  if (it == state_.namespaces.end()) return false;
+  state_.namespaces.erase(it);
+  return true;
+}
+
+void ClusterModel::apply(const json& object) {
+  if (!object.is_object()) throw SnapshotError("expected a Kubernetes object, got " + std::string(object.type_name()));
+  const std::string kind = object.contains("kind") && object["kind"].is_string() ? object["kind"].get<std::string>() : "";
+  if (kind == "Node") return upsert_node(object);
+  if (kind == "Pod") return upsert_pod(object);
+  if (kind == "Namespace") return upsert_namespace(object);
+  if (kind.ends_with("List") && object.contains("items")) {
+    if (!object["items"].is_array()) throw SnapshotError(kind + ": items must be a list");
+    for (std::size_t i = 0; i < object["items"].size(); ++i) {
+      try {
+        apply(object["items"][i]);
+      } catch (const SnapshotError& error) {
+        throw SnapshotError("items[" + std::to_string(i) + "]: " + error.what());
+      }
+    }
+  }
+  // Other kinds (Services, ConfigMaps, ...) in a snapshot carry no capacity.
+}
+
+const NodeState* ClusterModel::View::node(std::string_view name) const {
+  auto it = state_.nodes.find(std::string(name));
+  return it == state_.nodes.end() ? nullptr : it->second.get();
+}
+
+NamespaceUsage ClusterModel::View::namespace_usage(std::string_view ns) const {
+  auto it = state_.usage.find(ns);
+  return it == state_.usage.end() ? NamespaceUsage{} : it->second;
+}
+
+std::vector<std::string> ClusterModel::View::namespaces_with_usage() const {
+  std::vector<std::string> names;
+  for (const auto& [name, usage] : state_.usage)
+    if (usage.devices()) names.push_back(name);
+  return names;
+}
+
+namespace {
+
+// A JSON file item by item: the items of a List are applied as soon as each is parsed and then
+// dropped, so a 150,000-pod snapshot never sits in memory as one document.
+void load_json_file(ClusterModel& model, const std::string& file) {
+  std::FILE* in = std::fopen(file.c_str(), "rb");
+  if (!in) throw SnapshotError(file + ": cannot read the file");
+  std::string top_key;
+  std::size_t index = 0;
+  std::string failure;
+  auto callback = [&](int depth, json::parse_event_t event, json& parsed) {
+    if (event == json::parse_event_t::key && depth == 1) top_key = parsed.is_string() ? parsed.get<std::string>() : "";
+    if (event != json::parse_event_t::object_end || depth != 2 || top_key != "items") return true;
+    if (failure.empty()) {
+      try {
+        model.apply(parsed);
+      } catch (const SnapshotError& error) {
+        failure = file + ": items[" + std::to_string(index) + "]: " + error.what();
+      }
+    }
+    ++index;
+    return false;  // applied: drop it from the document
+  };
+  json rest;
+  try {
+    rest = json::parse(in, callback);
+  } catch (const json::exception& error) {
+    std::fclose(in);
+    throw SnapshotError(file + ": not valid JSON: " + error.what());
+  }
+  std::fclose(in);
+  if (!failure.empty()) throw SnapshotError(failure);
+  // A single object, or a List whose items were all consumed above.
+  if (!(rest.is_object() && rest.contains("items") && rest["items"].is_array() && rest["items"].empty())) {
+    try {
+      model.apply(rest);
+    } catch (const SnapshotError& error) {
+      throw SnapshotError(file + ": " + error.what());
+    }
+  }
+}
+
+void load_path(ClusterModel& model, const fs::path& path) {
+  std::error_code ec;
+  if (fs::is_directory(path, ec)) {
+    std::vector<fs::path> entries;
+    for (const auto& entry : fs::directory_iterator(path, ec)) entries.push_back(entry.path());
+    std::sort(entries.begin(), entries.end());
+    for (const fs::path& entry : entries) {
+      const std::string ext = entry.extension().string();
+      if (fs::is_directory(entry) || ext == ".json" || ext == ".yaml" || ext == ".yml") load_path(model, entry);
+    }
+    return;
+  }
+  if (!fs::exists(path, ec)) throw SnapshotError(path.string() + ": no such file or directory");
+  if (path.extension() == ".json") return load_json_file(model, path.string());
+  std::vector<ManifestDocument> documents;
+  try {
+    documents = load_manifests({path.string()});
+  } catch (const ManifestError& error) {
+    throw SnapshotError(error.what());
+  }
+  for (const ManifestDocument& document : documents) {
+    try {
+      model.apply(document.object);
+    } catch (const SnapshotError& error) {
+      throw SnapshotError(document.file + ":" + std::to_string(document.line) + ": " + error.what());
+    }
+  }
+}
+
+}  // namespace
+
+std::unique_ptr<ClusterModel> ClusterModel::load(const std::vector<std::string>& paths) {
+  auto model = std::make_unique<ClusterModel>();
+  for (const std::string& path : paths) load_path(*model, path);
+  return model;
+}
+
+}  // namespace gpuadmit::capacity

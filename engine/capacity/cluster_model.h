@@ -1,0 +1,195 @@
+// The GPU-aware capacity model: nodes grouped into pools, the requests of the pods bound to
+// them, and per-namespace GPU usage. It does not know where objects come from: a snapshot file
+// (`kubectl get nodes,pods,namespaces -A -o json`) and a live watch both feed it through the
+// same mutation API.
+//
+// Concurrency: one writer (a watch thread) and many readers (reviews) may use one model at
+// once. Every mutation takes the model's lock exclusively; a reader takes it shared for as long
+// as it holds a View, so a decision sees one consistent state. Mutations are O(1) per pod and
+// O(labels) per node, plus O(pool size) when a node joins, leaves or changes its pool or its
+// allocatable (a heartbeat that changes neither is O(labels)).
+//
+// Mutation API (for the watch; each takes the object as the API server sends it):
+//   upsert_node(json)              add or replace a v1 Node
+//   delete_node(name)              false when unknown
+//   upsert_pod(json)               add or replace a v1 Pod; Succeeded/Failed pods are removed
+//   delete_pod(namespace, name)    false when unknown
+//   upsert_namespace(json)         add or replace a v1 Namespace
+//   delete_namespace(name)         false when unknown
+//   apply(json)                    one of the above by kind; a v1 List applies its items
+// Each throws SnapshotError naming the object and field and leaves the model unchanged.
+// Read API: read() gives a View (shared lock held until it is destroyed).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <shared_mutex>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "engine/capacity/gpu_facts.h"
+#include "engine/k8s/node_affinity.h"
+#include "engine/k8s/pod_resources.h"
+#include "engine/k8s/taints.h"
+
+namespace gpuadmit::capacity {
+
+class SnapshotError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Integer resource amounts: cpu in milli-units, memory and storage in bytes, everything else
+// (pods, GPUs, MIG devices, hugepages bytes, other extended resources) as integers. No floating
+// point anywhere a decision is made.
+struct Amounts {
+  std::int64_t cpu_milli = 0;
+  std::int64_t memory = 0;
+  std::int64_t ephemeral_storage = 0;
+  std::int64_t pods = 0;
+  std::vector<std::pair<std::string, std::int64_t>> extended;  // sorted by name
+
+  std::int64_t get(std::string_view resource) const;  // any resource by its Kubernetes name
+  void add(const Amounts& other, std::int64_t sign = 1);
+  // cpu as milli-units, everything else as Value() (rounded up, as the scheduler does).
+  static Amounts from_resource_list(const k8s::ResourceList& list);
+  friend bool operator==(const Amounts&, const Amounts&) = default;
+};
+
+// Resources that are GPU devices: nvidia.com/gpu, nvidia.com/gpu.shared and nvidia.com/mig-*.
+bool is_gpu_device_resource(std::string_view resource);
+
+struct Pool;
+
+struct NodeState {
+  std::string name;
+  k8s::Node selection;  // name and labels, for node affinity
+  std::vector<k8s::Taint> taints;
+  bool unschedulable = false;
+  bool ready = true;
+  Amounts allocatable;
+  GpuFacts gpu;
+  std::int64_t gpu_devices = 0;  // allocatable GPU devices of every kind
+  Amounts used;                  // requests of the non-terminal pods bound to it
+  // The part of `used` that DaemonSet pods hold: they run on every node of the pool whatever
+  // gets scheduled, so a GPU's share is counted from what they leave.
+  Amounts daemon_used;
+  std::int64_t bound_pods = 0;
+  Pool* pool = nullptr;
+  std::size_t pool_index = 0;  // position in pool->nodes and pool->free
+
+  Amounts free() const;
+};
+
+// Nodes with the same GPU signature: product, GPU count and memory, MIG layout, sharing,
+// compute capability, driver, allocatable GPU resources, taints, schedulability and the
+// node-pool labels (instance type, cloud node pool). Everything a pod's tolerations and GPU
+// requirements look at is the same on every member, so those are decided once per pool.
+// What a node has free now, in the few integers most decisions need; kept contiguous per pool so
+// that a scan of thousands of candidate nodes stays in cache.
+struct FreeSlot {
+  std::int64_t cpu_milli = 0, memory = 0, gpus = 0, pods = 0;  // gpus: nvidia.com/gpu
+};
+FreeSlot free_slot_of(const NodeState& node);
+
+struct Pool {
+  std::string name;       // e.g. "NVIDIA-A100-SXM4-80GB×8", unique in the model
+  std::string signature;
+  std::vector<NodeState*> nodes;              // sorted by name
+  std::vector<FreeSlot> free;                 // free[i] is what nodes[i] has free now
+  Amounts min_allocatable, max_allocatable;   // per resource over the members
+  // label key -> value -> members with it: a label is uniform when one value covers them all.
+  std::map<std::string, std::map<std::string, int>, std::less<>> label_values;
+
+  const NodeState& representative() const { return *nodes.front(); }
+  bool label_uniform(std::string_view key) const;
+  std::int64_t gpu_devices_per_node() const { return representative().gpu_devices; }
+};
+
+// GPU devices a namespace's non-terminal pods request, bound or not yet bound.
+struct NamespaceUsage {
+  std::map<std::string, std::int64_t> by_resource;  // nvidia.com/gpu, nvidia.com/mig-1g.10gb, ...
+  // node name ("" for pods not bound yet) -> GPU devices requested there, for per-product usage.
+  std::map<std::string, std::int64_t> devices_by_node;
+  std::int64_t pods = 0;
+  std::int64_t devices() const;
+};
+
+class ClusterModel {
+ public:
+  ClusterModel() = default;
+  ClusterModel(const ClusterModel&) = delete;
+  ClusterModel& operator=(const ClusterModel&) = delete;
+
+  // Reads files and directories (JSON, YAML, multi-document, `kind: List`); objects of other
+  // kinds are ignored. Throws SnapshotError naming the file and the object.
+  static std::unique_ptr<ClusterModel> load(const std::vector<std::string>& paths);
+
+  void upsert_node(const nlohmann::json& node);
+  bool delete_node(std::string_view name);
+  void upsert_pod(const nlohmann::json& pod);
+  bool delete_pod(std::string_view namespace_, std::string_view name);
+  void upsert_namespace(const nlohmann::json& ns);
+  bool delete_namespace(std::string_view name);
+  void apply(const nlohmann::json& object);
+
+  struct PodRecord {
+    std::string namespace_, node;  // node "" when not bound yet
+    Amounts requests;
+    bool daemon = false;  // owned by a DaemonSet
+  };
+  struct UnknownNodeUsage {
+    Amounts used, daemon_used;
+    std::int64_t pods = 0;
+  };
+  struct State {
+    std::unordered_map<std::string, std::unique_ptr<NodeState>> nodes;
+    std::unordered_map<std::string, PodRecord> pods;  // "namespace/name"
+    std::unordered_map<std::string, UnknownNodeUsage> unknown_nodes;  // pods bound before their node appears
+    std::map<std::string, NamespaceUsage, std::less<>> usage;
+    std::map<std::string, k8s::Labels, std::less<>> namespaces;
+    std::map<std::string, std::unique_ptr<Pool>> pools;  // by signature
+    std::vector<Pool*> pool_list;                        // sorted by name
+  };
+
+
+  class View {
+   public:
+    const std::vector<Pool*>& pools() const { return state_.pool_list; }  // sorted by name
+    const NodeState* node(std::string_view name) const;
+    std::size_t node_count() const { return state_.nodes.size(); }
+    std::size_t pod_count() const { return state_.pods.size(); }
+    // The one query quota decisions go through (issue 6 adds recently admitted pods here).
+    NamespaceUsage namespace_usage(std::string_view ns) const;
+    std::vector<std::string> namespaces_with_usage() const;
+    const std::map<std::string, k8s::Labels, std::less<>>& namespaces() const { return state_.namespaces; }
+
+   private:
+    friend class ClusterModel;
+    View(const ClusterModel& model) : lock_(model.mutex_), state_(model.state_) {}
+    std::shared_lock<std::shared_mutex> lock_;
+    const State& state_;
+  };
+  View read() const { return View(*this); }
+
+ private:
+  void insert_node_locked(std::unique_ptr<NodeState> node);
+  std::unique_ptr<NodeState> remove_node_locked(const std::string& name);
+  void add_pod_locked(const std::string& key, PodRecord record);
+  void remove_pod_locked(const std::string& key);
+  void refresh_pool_list_locked();
+
+  mutable std::shared_mutex mutex_;
+  State state_;
+};
+
+// Parses a v1 Node into the model's form; `where` names it in errors (file and object).
+std::unique_ptr<NodeState> node_state_from_json(const nlohmann::json& node, const std::string& where);
+
+}  // namespace gpuadmit::capacity

@@ -1,0 +1,347 @@
+#include "engine/capacity/placement.h"
+
+#include <algorithm>
+
+#include "engine/k8s/json_fields.h"
+
+namespace gpuadmit::capacity {
+namespace {
+
+using nlohmann::json;
+
+constexpr std::int64_t kMiB = 1024 * 1024;
+constexpr std::int64_t kGiB = 1024 * kMiB;
+
+// The label keys a pod's nodeSelector and required node affinity look at; nullopt when it also
+// uses matchFields (node names) or has a shape we do not read, so every node is checked.
+std::optional<std::vector<std::string>> selector_keys(const json& pod_spec) {
+  std::vector<std::string> keys;
+  if (auto it = pod_spec.find("nodeSelector"); it != pod_spec.end() && it->is_object())
+    for (const auto& [key, value] : it->items()) keys.push_back(key);
+  const json* required = nullptr;
+  if (auto a = pod_spec.find("affinity"); a != pod_spec.end() && a->is_object())
+    if (auto n = a->find("nodeAffinity"); n != a->end() && n->is_object())
+      if (auto r = n->find("requiredDuringSchedulingIgnoredDuringExecution"); r != n->end() && !r->is_null())
+        required = &*r;
+  if (!required) return keys;
+  if (!required->is_object()) return std::nullopt;
+  auto terms = required->find("nodeSelectorTerms");
+  if (terms == required->end() || terms->is_null()) return keys;
+  if (!terms->is_array()) return std::nullopt;
+  for (const json& term : *terms) {
+    if (!term.is_object()) return std::nullopt;
+    if (auto f = term.find("matchFields"); f != term.end() && !f->is_null() && !(f->is_array() && f->empty()))
+      return std::nullopt;
+    auto e = term.find("matchExpressions");
+    if (e == term.end() || e->is_null()) continue;
+    if (!e->is_array()) return std::nullopt;
+    for (const json& expression : *e) {
+      if (!expression.is_object() || !expression.contains("key") || !expression["key"].is_string()) return std::nullopt;
+      keys.push_back(expression["key"].get<std::string>());
+    }
+  }
+  return keys;
+}
+
+bool fits(const Amounts& room, std::int64_t pods_room, const Amounts& want) {
+  if (want.cpu_milli > 0 && want.cpu_milli > room.cpu_milli) return false;
+  if (want.memory > 0 && want.memory > room.memory) return false;
+  if (want.ephemeral_storage > 0 && want.ephemeral_storage > room.ephemeral_storage) return false;
+  if (pods_room < 1) return false;
+  for (const auto& [resource, amount] : want.extended)
+    if (amount > 0 && amount > room.get(resource)) return false;
+  return true;
+}
+
+// How many copies of `want` fit in what the node has free (at most `limit`). Reads allocatable
+// and used in place: this runs for every candidate node.
+std::int64_t copies_that_fit(const NodeState& node, const Amounts& want, std::int64_t limit) {
+  std::int64_t n = std::min(limit, node.allocatable.pods - node.bound_pods);
+  auto bound = [&](std::int64_t have, std::int64_t need) {
+    if (need > 0) n = std::min(n, have > 0 ? have / need : 0);
+  };
+  bound(node.allocatable.cpu_milli - node.used.cpu_milli, want.cpu_milli);
+  bound(node.allocatable.memory - node.used.memory, want.memory);
+  bound(node.allocatable.ephemeral_storage - node.used.ephemeral_storage, want.ephemeral_storage);
+  for (const auto& [resource, amount] : want.extended)
+    if (n > 0) bound(node.allocatable.get(resource) - node.used.get(resource), amount);
+  return std::max<std::int64_t>(n, 0);
+}
+
+std::string resource_phrase(std::string_view resource, std::int64_t amount) {
+  if (resource == "nvidia.com/gpu") return std::to_string(amount) + (amount == 1 ? " GPU" : " GPUs");
+  if (resource == "cpu") return format_amount(resource, amount) + " cpu";
+  if (resource == "memory" || resource == "ephemeral-storage")
+    return format_amount(resource, amount) + " " + std::string(resource);
+  return std::to_string(amount) + " " + std::string(resource);
+}
+
+// The first resource an empty node with `allocatable` lacks, in words.
+std::string too_small_reason(const Amounts& allocatable, const Amounts& want) {
+  auto explain = [&](std::string_view resource, std::int64_t have, std::int64_t need) {
+    std::string per_node = resource == "nvidia.com/gpu" ? std::to_string(have) + (have == 1 ? " GPU" : " GPUs")
+                                                        : resource_phrase(resource, have);
+    std::string asked = resource == "nvidia.com/gpu" ? std::to_string(need) : resource_phrase(resource, need);
+    return per_node + " per node, " + asked + " requested";
+  };
+  for (const auto& [resource, amount] : want.extended)
+    if (amount > allocatable.get(resource)) return explain(resource, allocatable.get(resource), amount);
+  if (want.cpu_milli > allocatable.cpu_milli) return explain("cpu", allocatable.cpu_milli, want.cpu_milli);
+  if (want.memory > allocatable.memory) return explain("memory", allocatable.memory, want.memory);
+  if (want.ephemeral_storage > allocatable.ephemeral_storage)
+    return explain("ephemeral-storage", allocatable.ephemeral_storage, want.ephemeral_storage);
+  return "no room for another pod (allocatable pods is " + std::to_string(allocatable.pods) + ")";
+}
+
+// The GPU resource a pod asks for most of, for "largest free block" messages.
+std::string main_gpu_resource(const PodShape& shape) {
+  std::string best;
+  std::int64_t most = 0;
+  for (const auto& [resource, amount] : shape.requests.extended)
+    if (is_gpu_device_resource(resource) && amount > most) {
+      best = resource;
+      most = amount;
+    }
+  return best;
+}
+
+std::string join_counts(const std::vector<std::int64_t>& counts) {
+  std::string out;
+  for (std::size_t i = 0; i < counts.size(); ++i)
+    out += (i == 0 ? "" : i + 1 == counts.size() ? " or " : ", ") + std::to_string(counts[i]);
+  return out;
+}
+
+}  // namespace
+
+std::string format_amount(std::string_view resource, std::int64_t amount) {
+  if (resource == "cpu") return amount % 1000 == 0 ? std::to_string(amount / 1000) : std::to_string(amount) + "m";
+  if (resource == "memory" || resource == "ephemeral-storage" || resource.starts_with("hugepages-")) {
+    if (amount != 0 && amount % kGiB == 0) return std::to_string(amount / kGiB) + "Gi";
+    if (amount != 0 && amount % kMiB == 0) return std::to_string(amount / kMiB) + "Mi";
+    if (amount >= kGiB) {
+      // Not a whole number of GiB: one decimal, rounded down so it never overstates.
+      std::int64_t tenths = amount * 10 / kGiB;
+      return std::to_string(tenths / 10) + "." + std::to_string(tenths % 10) + "Gi";
+    }
+    return std::to_string(amount);
+  }
+  return std::to_string(amount);
+}
+
+PodShape PodShape::from_pod_spec(const json& pod_spec) {
+  PodShape shape;
+  shape.requests = Amounts::from_resource_list(k8s::pod_requests(pod_spec));
+  shape.requests.pods = 1;
+  for (const auto& [resource, amount] : shape.requests.extended)
+    if (is_gpu_device_resource(resource)) shape.gpu_devices += amount;
+  return shape;
+}
+
+std::optional<std::string> GpuRequirements::unmet_by(const GpuFacts& gpu, const Amounts& requests) const {
+  if (memory_mib > 0) {
+    for (const auto& [resource, amount] : requests.extended) {
+      if (!is_gpu_device_resource(resource) || amount <= 0) continue;
+      std::int64_t have = gpu.device_memory_mib(resource);
+      if (have == 0) return "GPU memory is not labelled (nvidia.com/gpu.memory)";
+      if (have < memory_mib)
+        return "GPU memory " + std::to_string(have) + " MiB, " + std::to_string(memory_mib) + " MiB needed";
+    }
+  }
+  if (cuda) {
+    if (!gpu.cuda) return "the driver's CUDA version is not labelled (nvidia.com/cuda.driver-version.*)";
+    if (*gpu.cuda < *cuda) {
+      std::string driver = gpu.driver ? "driver " + gpu.driver->to_string() + " runs" : "the driver runs";
+      return driver + " CUDA up to " + gpu.cuda->to_string() + ", " + cuda->to_string() + " needed";
+    }
+  }
+  if (!archs.empty()) {
+    if (!gpu.compute) return "compute capability is not labelled (nvidia.com/gpu.compute.major/minor)";
+    bool ok = std::any_of(archs.begin(), archs.end(), [&](const CudaArch& a) { return a.runs_on(*gpu.compute); });
+    if (!ok) {
+      std::string list;
+      for (const CudaArch& a : archs) list += (list.empty() ? "" : ",") + a.text;
+      return "compute capability " + std::to_string(gpu.compute->first) + "." + std::to_string(gpu.compute->second) +
+             " runs none of " + list;
+    }
+  }
+  return std::nullopt;
+}
+
+std::int64_t stranded_gpus(const Amounts& allocatable, std::int64_t gpu_devices, const PodShape& shape) {
+  const std::int64_t g = std::min(shape.gpu_devices, gpu_devices);
+  const std::int64_t left = gpu_devices - g;
+  if (left <= 0) return 0;
+  std::int64_t usable = left;
+  // left × share ≤ remaining  ⇔  GPUs usable = ⌊remaining × G / allocatable⌋ (exact integers).
+  auto limit = [&](std::int64_t have, std::int64_t want) {
+    if (have <= 0 || want <= 0) return;
+    std::int64_t remaining = std::max<std::int64_t>(0, have - want);
+    usable = std::min(usable, static_cast<std::int64_t>(static_cast<__int128>(remaining) * gpu_devices / have));
+  };
+  limit(allocatable.cpu_milli, shape.requests.cpu_milli);
+  limit(allocatable.memory, shape.requests.memory);
+  return left - usable;
+}
+
+std::int64_t stranded_now(const NodeState& node) {
+  const std::int64_t total = node.gpu_devices;
+  if (total <= 0) return 0;
+  std::int64_t free_gpus = 0;
+  for (const auto& [resource, amount] : node.allocatable.extended)
+    if (is_gpu_device_resource(resource)) free_gpus += amount - node.used.get(resource);
+  if (free_gpus <= 0) return 0;
+  std::int64_t usable = free_gpus;
+  // A GPU's share is counted from what the node's DaemonSet pods leave.
+  auto limit = [&](std::int64_t alloc, std::int64_t daemon, std::int64_t used) {
+    const std::int64_t base = alloc - daemon;
+    if (base <= 0) return;
+    std::int64_t left = std::max<std::int64_t>(0, alloc - used);
+    usable = std::min(usable, static_cast<std::int64_t>(static_cast<__int128>(left) * total / base));
+  };
+  limit(node.allocatable.cpu_milli, node.daemon_used.cpu_milli, node.used.cpu_milli);
+  limit(node.allocatable.memory, node.daemon_used.memory, node.used.memory);
+  return free_gpus - usable;
+}
+
+Placement place(const ClusterModel::View& cluster, const json& pod_spec, const PodShape& shape,
+                const GpuRequirements& requirements, std::int64_t replicas, const PoolRulesLookup& rules) {
+  namespace jf = k8s::json_fields;
+  Placement placement;
+  placement.replicas = std::max<std::int64_t>(1, replicas);
+  const k8s::RequiredNodeAffinity affinity(pod_spec);
+  const std::optional<std::vector<std::string>> keys = selector_keys(pod_spec);
+  std::vector<k8s::Toleration> tolerations;
+  if (const json* t = jf::array_or_null(pod_spec, "spec", "tolerations")) tolerations = k8s::tolerations_from_json(*t);
+  const auto blocking = [](const k8s::Taint& taint) { return taint.effect == "NoSchedule" || taint.effect == "NoExecute"; };
+  const bool uses_gpu = shape.gpu_devices > 0;
+  const std::string gpu_resource = main_gpu_resource(shape);
+
+  for (const Pool* pool : cluster.pools()) {
+    PoolVerdict verdict;
+    verdict.pool = pool;
+    if (rules) verdict.rules = rules(*pool);
+    const NodeState& rep = pool->representative();
+    auto finish = [&](PoolVerdict::Outcome outcome, std::string reason) {
+      verdict.outcome = outcome;
+      verdict.reason = std::move(reason);
+      placement.pools.push_back(std::move(verdict));
+    };
+    // Taints and schedulability are part of the pool signature: one check for all members.
+    if (auto taint = k8s::find_matching_untolerated_taint(rep.taints, tolerations, blocking)) {
+      finish(PoolVerdict::Outcome::Ineligible, "taint " + k8s::to_string(*taint) + " not tolerated");
+      continue;
+    }
+    // The scheduler's NodeUnschedulable filter, and the not-ready taint the node controller adds.
+    if (rep.unschedulable &&
+        !k8s::tolerated_by_any(tolerations, {"node.kubernetes.io/unschedulable", "", "NoSchedule"})) {
+      finish(PoolVerdict::Outcome::Ineligible, "cordoned (spec.unschedulable)");
+      continue;
+    }
+    if (!rep.ready && !k8s::tolerated_by_any(tolerations, {"node.kubernetes.io/not-ready", "", "NoSchedule"})) {
+      finish(PoolVerdict::Outcome::Ineligible, "node not Ready");
+      continue;
+    }
+    // Node selection: once for the pool when every label the pod looks at is uniform there.
+    const bool uniform = keys && std::all_of(keys->begin(), keys->end(),
+                                             [&](const std::string& k) { return pool->label_uniform(k); });
+    std::vector<const NodeState*> selected;
+    bool all_selected = false;
+    if (uniform) {
+      all_selected = affinity.matches(rep.selection);
+    } else {
+      for (const NodeState* node : pool->nodes)
+        if (affinity.matches(node->selection)) selected.push_back(node);
+      all_selected = selected.size() == pool->nodes.size();
+    }
+    verdict.eligible_nodes = all_selected ? pool->nodes.size() : selected.size();
+    if (verdict.eligible_nodes == 0) {
+      finish(PoolVerdict::Outcome::Ineligible, "node selector / required node affinity does not match");
+      continue;
+    }
+    placement.eligible_nodes += verdict.eligible_nodes;
+    if (uses_gpu && rep.gpu.memory_mib > 0) {
+      const std::int64_t memory = gpu_resource.empty() ? rep.gpu.memory_mib : rep.gpu.device_memory_mib(gpu_resource);
+      if (memory > placement.largest_gpu_memory_mib) {
+        placement.largest_gpu_memory_mib = memory;
+        placement.largest_gpu_product = rep.gpu.product;
+      }
+    }
+    // Could an empty node hold it? The pool's smallest and largest allocatable usually answer.
+    const bool all_fit = fits(pool->min_allocatable, pool->min_allocatable.pods, shape.requests);
+    const bool none_fit = !fits(pool->max_allocatable, pool->max_allocatable.pods, shape.requests);
+    if (none_fit) {
+      finish(PoolVerdict::Outcome::TooSmall, too_small_reason(pool->max_allocatable, shape.requests));
+      continue;
+    }
+    if (all_fit && all_selected) {
+      verdict.all_capable = true;
+    } else {
+      if (all_selected) selected = std::vector<const NodeState*>(pool->nodes.begin(), pool->nodes.end());
+      for (const NodeState* node : selected)
+        if (all_fit || fits(node->allocatable, node->allocatable.pods, shape.requests)) verdict.capable.push_back(node);
+      if (verdict.capable.empty()) {
+        finish(PoolVerdict::Outcome::TooSmall, "the selected nodes are too small: " +
+                                                   too_small_reason(selected.front()->allocatable, shape.requests));
+        continue;
+      }
+    }
+    if (uses_gpu && requirements.any())
+      if (auto unmet = requirements.unmet_by(rep.gpu, shape.requests)) {
+        finish(PoolVerdict::Outcome::GpuUnsuitable, *unmet);
+        continue;
+      }
+    const auto& allowed = verdict.rules.allowed_gpu_counts;
+    if (uses_gpu && !allowed.empty() && std::find(allowed.begin(), allowed.end(), shape.gpu_devices) == allowed.end()) {
+      finish(PoolVerdict::Outcome::CountNotAllowed, "takes " + join_counts(allowed) + " GPUs per pod");
+      continue;
+    }
+    verdict.capable_nodes = verdict.all_capable ? pool->nodes.size() : verdict.capable.size();
+    placement.capable_nodes += verdict.capable_nodes;
+    if (rep.gpu_devices > 0) verdict.stranded_gpus = stranded_gpus(pool->max_allocatable, rep.gpu_devices, shape);
+    finish(PoolVerdict::Outcome::Capable, "");
+  }
+
+  // Free capacity now, over the capable nodes only: the pool's contiguous free slots rule most
+  // nodes out; the full check runs only for those that pass. The scan for the largest free block
+  // runs only when the pod does not fit.
+  const std::int64_t want_gpus = shape.requests.get("nvidia.com/gpu");
+  // Only what the pod asks for counts: an over-committed resource it does not need is no obstacle.
+  const auto may_fit = [&](const FreeSlot& slot) {
+    return slot.pods >= 1 && (shape.requests.cpu_milli <= 0 || slot.cpu_milli >= shape.requests.cpu_milli) &&
+           (shape.requests.memory <= 0 || slot.memory >= shape.requests.memory) &&
+           (want_gpus <= 0 || slot.gpus >= want_gpus);
+  };
+  auto for_each_capable = [&](auto visit) {
+    for (const PoolVerdict& verdict : placement.pools) {
+      if (verdict.outcome != PoolVerdict::Outcome::Capable) continue;
+      const Pool& pool = *verdict.pool;
+      if (verdict.all_capable) {
+        for (std::size_t i = 0; i < pool.nodes.size(); ++i)
+          if (!visit(*pool.nodes[i], pool.free[i])) return;
+      } else {
+        for (const NodeState* node : verdict.capable)
+          if (!visit(*node, pool.free[node->pool_index])) return;
+      }
+    }
+  };
+  for_each_capable([&](const NodeState& node, const FreeSlot& slot) {
+    if (may_fit(slot)) placement.fit_now += copies_that_fit(node, shape.requests, placement.replicas - placement.fit_now);
+    return placement.fit_now < placement.replicas;
+  });
+  const bool plain_gpu = gpu_resource.empty() || gpu_resource == "nvidia.com/gpu";
+  if (!placement.fits_now())
+    for_each_capable([&](const NodeState& node, const FreeSlot& slot) {
+      const std::int64_t block = gpu_resource.empty() ? slot.cpu_milli
+                                 : plain_gpu          ? slot.gpus
+                                                      : node.allocatable.get(gpu_resource) - node.used.get(gpu_resource);
+      if (!placement.largest_free_node || block > placement.largest_free_gpus) {
+        placement.largest_free_node = &node;
+        placement.largest_free_gpus = block;
+      }
+      return true;
+    });
+  return placement;
+}
+
+}  // namespace gpuadmit::capacity

@@ -1,0 +1,290 @@
+// gpu-capacity: answers at apply time whether the pod can ever run in this cluster, whether it
+// would strand GPUs behind it, and whether there is room for it now, using the capacity model.
+// Without a cluster (no --cluster, no watch) it has nothing to consult and reports nothing.
+#include <algorithm>
+
+#include "engine/capacity/placement.h"
+#include "engine/k8s/glob.h"
+#include "engine/resources.h"
+#include "policies/policies.h"
+
+namespace gpuadmit::policies {
+namespace {
+
+using nlohmann::json;
+using capacity::Placement;
+using capacity::PoolVerdict;
+
+constexpr std::string_view kGpuMemoryAnnotation = "gpu-admit.io/gpu-memory";
+constexpr std::string_view kCudaVersionAnnotation = "gpu-admit.io/cuda-version";
+constexpr std::string_view kCudaArchAnnotation = "gpu-admit.io/cuda-arch";
+constexpr std::size_t kPoolsInMessage = 6;
+
+struct PoolRuleConfig {
+  std::string pool_glob;     // matched against the pool name; empty: any
+  k8s::Labels node_labels;   // every label must be on the pool's nodes
+  capacity::PoolRules rules;
+};
+
+struct CapacityConfig {
+  std::int64_t deny_stranded = 2;
+  std::int64_t warn_stranded = 1;
+  bool current_capacity = true;
+  bool default_autoscaled = true;
+  std::vector<PoolRuleConfig> pools;
+};
+
+std::string describe_shape(const capacity::PodShape& shape) {
+  std::vector<std::string> parts;
+  for (const auto& [resource, amount] : shape.requests.extended)
+    if (capacity::is_gpu_device_resource(resource))
+      parts.push_back(resource == "nvidia.com/gpu" ? std::to_string(amount) + (amount == 1 ? " GPU" : " GPUs")
+                                                   : std::to_string(amount) + " " + resource);
+  if (shape.requests.cpu_milli) parts.push_back(capacity::format_amount("cpu", shape.requests.cpu_milli) + " cpu");
+  if (shape.requests.memory) parts.push_back(capacity::format_amount("memory", shape.requests.memory) + " memory");
+  std::string out;
+  for (const std::string& p : parts) out += (out.empty() ? "" : ", ") + p;
+  return out.empty() ? "nothing" : out;
+}
+
+std::string pool_label(const capacity::Pool& pool) {
+  return "pool " + pool.name + " (" + std::to_string(pool.nodes.size()) + (pool.nodes.size() == 1 ? " node)" : " nodes)");
+}
+
+// "pool A (3 nodes): reason; pool B (1 node): reason; 2 more pools"
+std::string why_not(const Placement& placement, const std::function<bool(const PoolVerdict&)>& include) {
+  std::string out;
+  std::size_t listed = 0, left = 0;
+  for (const PoolVerdict& v : placement.pools) {
+    if (!include(v)) continue;
+    if (listed == kPoolsInMessage) {
+      ++left;
+      continue;
+    }
+    out += (out.empty() ? "" : "; ") + pool_label(*v.pool) + ": " + v.reason;
+    ++listed;
+  }
+  if (left) out += "; " + std::to_string(left) + " more pool" + (left == 1 ? "" : "s");
+  return out;
+}
+
+std::string selector_text(const json& spec) {
+  std::string out;
+  if (auto it = spec.find("nodeSelector"); it != spec.end() && it->is_object())
+    for (const auto& [key, value] : it->items())
+      out += (out.empty() ? "" : ", ") + key + "=" + (value.is_string() ? value.get<std::string>() : value.dump());
+  if (spec.contains("affinity") && spec["affinity"].is_object() && spec["affinity"].contains("nodeAffinity"))
+    out += std::string(out.empty() ? "" : " and ") + "its required node affinity";
+  return out.empty() ? "its node selection" : out;
+}
+
+std::int64_t nearest(const std::vector<std::int64_t>& allowed, std::int64_t wanted) {
+  std::int64_t best = allowed.front();
+  for (std::int64_t a : allowed)
+    if (std::llabs(a - wanted) < std::llabs(best - wanted) || (std::llabs(a - wanted) == std::llabs(best - wanted) && a > best))
+      best = a;
+  return best;
+}
+
+class GpuCapacity final : public Policy {
+ public:
+  explicit GpuCapacity(CapacityConfig config) : config_(std::move(config)) {}
+
+  void run(PolicyContext& context) const override {
+    if (!context.cluster) return;
+    for (const PodTarget& pod : context.workload.pods) check_pod(context, pod);
+  }
+
+ private:
+  capacity::PoolRules rules_for(const capacity::Pool& pool) const {
+    for (const PoolRuleConfig& rule : config_.pools) {
+      if (!rule.pool_glob.empty() && !k8s::glob_match(rule.pool_glob, pool.name)) continue;
+      if (!k8s::matches_node_selector_map(rule.node_labels, pool.representative().selection.labels)) continue;
+      return rule.rules;
+    }
+    capacity::PoolRules rules;
+    rules.autoscaled = config_.default_autoscaled;
+    return rules;
+  }
+
+  void check_pod(PolicyContext& context, const PodTarget& pod) const {
+    const json& spec = context.pod_spec(pod);
+    const std::string& field = pod.field;
+    capacity::GpuRequirements requirements;
+    if (!read_requirements(context, pod, requirements)) return;
+    const capacity::PodShape shape = capacity::PodShape::from_pod_spec(spec);
+    const capacity::ClusterModel::View view = context.cluster->read();
+    const Placement placement = capacity::place(view, spec, shape, requirements, context.workload.replicas,
+                                                [this](const capacity::Pool& p) { return rules_for(p); });
+    const std::string asks = "the pod asks for " + describe_shape(shape);
+
+    if (!placement.can_ever_run()) {
+      context.violation(field, unschedulable_message(placement, spec, shape, requirements, asks));
+      return;
+    }
+    check_stranding(context, field, placement, shape);
+    if (config_.current_capacity && !placement.fits_now()) check_current(context, field, placement, shape);
+  }
+
+  bool read_requirements(PolicyContext& context, const PodTarget& pod, capacity::GpuRequirements& out) const {
+    const std::string annotations = field_path(pod.field == "spec" ? "metadata" : pod.field.substr(0, pod.field.size() - 4) + "metadata", "annotations");
+    if (std::string memory = context.annotation(pod, kGpuMemoryAnnotation); !memory.empty()) {
+      k8s::Quantity q;
+      std::string error;
+      if (!k8s::Quantity::try_parse(memory, q, &error) || q.sign() <= 0) {
+        context.violation(annotations, std::string(kGpuMemoryAnnotation) + ": '" + memory +
+                                           "' is not a positive quantity such as 40Gi");
+        return false;
+      }
+      out.memory_mib = (q.value() + 1024 * 1024 - 1) / (1024 * 1024);
+    }
+    if (std::string cuda = context.annotation(pod, kCudaVersionAnnotation); !cuda.empty()) {
+      out.cuda = capacity::Version::parse(cuda);
+      if (!out.cuda || out.cuda->parts.size() < 2) {
+        context.violation(annotations, std::string(kCudaVersionAnnotation) + ": '" + cuda +
+                                           "' is not a CUDA version such as 12.4");
+        return false;
+      }
+    }
+    if (std::string arch = context.annotation(pod, kCudaArchAnnotation); !arch.empty()) {
+      try {
+        out.archs = capacity::parse_cuda_archs(arch);
+      } catch (const std::invalid_argument& error) {
+        context.violation(annotations, std::string(kCudaArchAnnotation) + ": " + error.what());
+        return false;
+      }
+    }
+    return true;
+  }
+
+  std::string unschedulable_message(const Placement& placement, const json& spec, const capacity::PodShape& shape,
+                                    const capacity::GpuRequirements& requirements, const std::string& asks) const {
+    using Outcome = PoolVerdict::Outcome;
+    if (placement.pools.empty()) return "the cluster has no nodes, so this pod can never be scheduled";
+    if (placement.eligible_nodes == 0) {
+      std::string pools;
+      for (const PoolVerdict& v : placement.pools) pools += (pools.empty() ? "" : ", ") + v.pool->name;
+      bool selection = std::any_of(placement.pools.begin(), placement.pools.end(), [](const PoolVerdict& v) {
+        return v.reason.starts_with("node selector");
+      });
+      if (selection && std::all_of(placement.pools.begin(), placement.pools.end(), [](const PoolVerdict& v) {
+            return v.reason.starts_with("node selector");
+          }))
+        return "no node matches " + selector_text(spec) + "; pools: " + pools +
+               ". Select labels these nodes have, or add nodes that carry them";
+      return "no node accepts this pod: " + why_not(placement, [](const PoolVerdict&) { return true; }) +
+             ". Add the missing tolerations or change the node selection";
+    }
+    // No eligible GPU is big enough: that, not the other pools' reasons, is what to act on.
+    if (requirements.memory_mib > 0 && placement.largest_gpu_memory_mib > 0 &&
+        placement.largest_gpu_memory_mib < requirements.memory_mib)
+      return "no eligible node has a GPU with " + std::to_string(requirements.memory_mib) + " MiB (" +
+             std::string(kGpuMemoryAnnotation) + "); the largest is " + placement.largest_gpu_product + " with " +
+             std::to_string(placement.largest_gpu_memory_mib) + " MiB. Use a smaller model, shard it over more GPUs, "
+             "or add nodes with larger GPUs";
+    std::string message = "no node can ever run this pod (" + asks + "): " +
+                          why_not(placement, [](const PoolVerdict& v) { return v.outcome != Outcome::Ineligible; });
+    for (const PoolVerdict& v : placement.pools)
+      if (v.outcome == Outcome::CountNotAllowed) {
+        message += ". Ask for " + std::to_string(nearest(v.rules.allowed_gpu_counts, shape.gpu_devices)) +
+                   " GPUs per pod on " + v.pool->name;
+        return message;
+      }
+    return message + ". Ask for less per pod or add larger nodes";
+  }
+
+  void check_stranding(PolicyContext& context, const std::string& field, const Placement& placement,
+                       const capacity::PodShape& shape) const {
+    std::int64_t least = -1, most = 0;
+    const PoolVerdict* worst = nullptr;
+    for (const PoolVerdict& v : placement.pools) {
+      if (v.outcome != PoolVerdict::Outcome::Capable) continue;
+      least = least < 0 ? v.stranded_gpus : std::min(least, v.stranded_gpus);
+      if (v.stranded_gpus > most) {
+        most = v.stranded_gpus;
+        worst = &v;
+      }
+    }
+    if (!worst) return;
+    const capacity::NodeState& node = worst->pool->representative();
+    const std::int64_t gpus = node.gpu_devices;
+    const std::string share = capacity::format_amount("cpu", worst->pool->max_allocatable.cpu_milli / gpus) + " cpu and " +
+                              capacity::format_amount("memory", worst->pool->max_allocatable.memory / gpus) + " memory";
+    std::string what = shape.gpu_devices == 0 ? "a pod without GPUs" : "a pod with " + std::to_string(shape.gpu_devices) +
+                                                                          (shape.gpu_devices == 1 ? " GPU" : " GPUs");
+    std::string message = what + " asking for " + describe_shape(shape).substr(0) + " strands " + std::to_string(most) +
+                          " of the " + std::to_string(gpus) + " GPUs of a " + worst->pool->name + " node (each GPU's share is " +
+                          share + ")";
+    if (config_.deny_stranded > 0 && least >= config_.deny_stranded) {
+      context.violation(field, message + " and strands at least " + std::to_string(least) +
+                                   " GPUs wherever it runs. Request at most the share per GPU, or more GPUs");
+    } else if (config_.warn_stranded > 0 && most >= config_.warn_stranded) {
+      context.advise(field, message + ". Request at most the share per GPU");
+    }
+  }
+
+  void check_current(PolicyContext& context, const std::string& field, const Placement& placement,
+                     const capacity::PodShape& shape) const {
+    std::string where;
+    if (placement.largest_free_node) {
+      const bool gpu = shape.gpu_devices > 0;
+      where = "; largest free block: " +
+              (gpu ? std::to_string(placement.largest_free_gpus) + (placement.largest_free_gpus == 1 ? " GPU" : " GPUs")
+                   : capacity::format_amount("cpu", placement.largest_free_gpus) + " cpu") +
+              " on " + placement.largest_free_node->name;
+    }
+    std::string room = placement.replicas > 1 ? "room for " + std::to_string(placement.fit_now) + " of " +
+                                                    std::to_string(placement.replicas) + " replicas right now"
+                                              : "no eligible node has room for it right now";
+    bool autoscaled = std::any_of(placement.pools.begin(), placement.pools.end(), [](const PoolVerdict& v) {
+      return v.outcome == PoolVerdict::Outcome::Capable && v.rules.autoscaled;
+    });
+    if (autoscaled) {
+      context.advise(field, room + where + "; it stays Pending until pods finish or the cluster scales up");
+    } else {
+      context.violation(field, room + where + ", and none of its pools is autoscaled, so it would stay Pending");
+    }
+  }
+
+  CapacityConfig config_;
+};
+
+CapacityConfig parse_config(const ConfigNode& node) {
+  CapacityConfig config;
+  config.deny_stranded = node.integer("denyStrandedGpus", 2);
+  config.warn_stranded = node.integer("warnStrandedGpus", 1);
+  if (config.deny_stranded < 0) node.child("denyStrandedGpus").fail("must be 0 (never deny) or more");
+  if (config.warn_stranded < 0) node.child("warnStrandedGpus").fail("must be 0 (never warn) or more");
+  config.current_capacity = node.boolean("checkCurrentCapacity", true);
+  config.default_autoscaled = node.boolean("autoscaled", true);
+  for (const ConfigNode& item : node.child("pools").items()) {
+    item.allow_only({"pool", "nodeLabels", "allowedGpuCounts", "autoscaled"});
+    PoolRuleConfig rule;
+    rule.pool_glob = item.string("pool", "");
+    for (auto& [key, value] : item.child("nodeLabels").entries()) rule.node_labels[key] = value.as_string();
+    if (rule.pool_glob.empty() && rule.node_labels.empty())
+      item.fail("a pool rule needs `pool` (a pool name glob) or `nodeLabels`");
+    for (const ConfigNode& count : item.child("allowedGpuCounts").items()) {
+      std::int64_t n = count.as_integer();
+      if (n < 1) count.fail("GPU counts must be at least 1");
+      rule.rules.allowed_gpu_counts.push_back(n);
+    }
+    std::sort(rule.rules.allowed_gpu_counts.begin(), rule.rules.allowed_gpu_counts.end());
+    rule.rules.autoscaled = item.boolean("autoscaled", config.default_autoscaled);
+    config.pools.push_back(std::move(rule));
+  }
+  return config;
+}
+
+}  // namespace
+
+PolicyInfo gpu_capacity_info() {
+  return {"gpu-capacity", PolicyKind::Validating,
+          "denies pods no node could ever hold, that strand GPUs, or (for fixed pools) that find no room now",
+          {"denyStrandedGpus", "warnStrandedGpus", "checkCurrentCapacity", "autoscaled", "pools"},
+          [](const ConfigNode& node, const PolicyBuildContext&) -> std::unique_ptr<Policy> {
+            return std::make_unique<GpuCapacity>(parse_config(node));
+          }};
+}
+
+}  // namespace gpuadmit::policies
