@@ -415,7 +415,9 @@ std::string Quantity::binary_form() const {
   if (exponent_ >= 0) {
     m.append(static_cast<std::size_t>(exponent_), '0');
   } else {
-    m.resize(static_cast<std::size_t>(length(m) + exponent_));
+    // is_integer() means the dropped digits are zeros and fewer than the mantissa has.
+    const auto drop = static_cast<std::size_t>(-exponent_);
+    m = drop < m.size() ? m.substr(0, m.size() - drop) : std::string("0");
   }
   std::size_t k = 0;
   for (std::string q = m; k < 7 && div_small(q, 1024) == 0; ++k) m = q;
