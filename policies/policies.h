@@ -9,6 +9,11 @@ PolicyInfo gpu_tolerations_info();        // gpu_tolerations.cpp
 PolicyInfo dev_shm_info();                // dev_shm.cpp
 PolicyInfo probe_defaults_info();         // probe_defaults.cpp
 PolicyInfo requests_equal_limits_info();  // requests_equal_limits.cpp
+PolicyInfo image_registries_info();       // image_registries.cpp
+PolicyInfo image_tags_info();             // image_tags.cpp
+PolicyInfo env_secrets_info();            // env_secrets.cpp
+PolicyInfo gpu_shape_info();              // gpu_shape.cpp
+PolicyInfo pod_security_info();           // pod_security.cpp
 
 // Calls `visit(container, field)` for each container object in `list` ("containers",
 // "initContainers", "ephemeralContainers") of a pod spec.
