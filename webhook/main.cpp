@@ -16,6 +16,9 @@ usage:
       Exit 0 all allowed, 1 any denied, 2 unreadable input or bad config.
   gpu-admit review [--config F] [FILE|-]
       Read one AdmissionReview request, write the AdmissionReview response the webhook sends.
+  gpu-admit test   [-o text|junit] SUITE.yaml...
+      Run policy test suites (see README, "Policy tests"); prints "N passed, M failed".
+      Exit 0 all passed, 1 any failed, 2 a bad suite file.
 
 --config F   the policy configuration (default: the embedded policies/default.yaml)
 )";
@@ -36,6 +39,7 @@ int run_main(int argc, char** argv) {
   try {
     if (command == "check") return check_command(argc, argv);
     if (command == "review") return review_command(argc, argv);
+    if (command == "test") return test_command(argc, argv);
     if (command == "help" || command == "--help" || command == "-h") {
       std::cout << kUsage;
       return kExitOk;
