@@ -143,9 +143,12 @@ class GpuShape final : public Policy {
     check_sharing(context, pod, spec, containers);
   }
 
-  // Reads each GPU amount once, reporting the ones that are not whole numbers.
+  // Reads each GPU amount once and reports one that is not a whole number. Only the first bad
+  // side (limits, else requests) is reported: requests-equal-limits copies the limit into the
+  // request before validation, and one mistake should read as one message.
   void read_amounts(PolicyContext& context, const json& container, ContainerGpus& gpus) const {
     for (const std::string& resource : gpu_resource_names(context.gpu, container)) {
+      bool whole = true;
       for (const char* section : {"limits", "requests"}) {
         std::optional<Quantity> value;
         const std::string field = field_path(gpus.field, std::string("resources.") + section) + "." + resource;
@@ -153,17 +156,19 @@ class GpuShape final : public Policy {
           value = container_resource(container, section, resource, gpus.field);
         } catch (const k8s::QuantityError& error) {
           context.violation(field, std::string("is not a quantity: ") + error.what());
-          continue;
+          whole = false;
+          break;
         }
-        if (value && !value->is_integer())
+        if (value && !value->is_integer()) {
           context.violation(field, value->to_string() + " is not a whole number: a GPU cannot be split by a request; "
                                    "ask for a MIG slice (nvidia.com/mig-1g.10gb) or a shared GPU instead");
+          whole = false;
+          break;
+        }
       }
-      try {
+      // Counts and limits are judged on whole amounts only; a bad amount is reported above.
+      if (whole)
         if (auto value = amount(container, resource, gpus.field)) gpus.amounts.emplace_back(resource, *value);
-      } catch (const k8s::QuantityError&) {
-        // reported above
-      }
     }
   }
 

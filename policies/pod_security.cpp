@@ -51,11 +51,14 @@ class PodSecurity final : public Policy {
 
  private:
   void check_pod(PolicyContext& context, const PodTarget& pod, const json& spec) const {
-    for (const char* key : {"hostPID", "hostNetwork"})
-      if (is_true(spec, key))
-        context.violation(field_path(pod.field, key),
-                          std::string(key) + " shares the node's " + (key == std::string("hostPID") ? "processes" : "network") +
-                              " with this pod, and through them other tenants' GPU jobs; remove it");
+    if (is_true(spec, "hostPID"))
+      context.violation(field_path(pod.field, "hostPID"),
+                        "hostPID lets this pod see and signal every process on the node, other tenants' GPU jobs "
+                        "included; remove it");
+    if (is_true(spec, "hostNetwork"))
+      context.violation(field_path(pod.field, "hostNetwork"),
+                        "hostNetwork puts this pod on the node's network, beside node-local services and other "
+                        "tenants' traffic; remove it and expose ports through a Service");
     auto volumes = spec.find("volumes");
     if (volumes == spec.end() || !volumes->is_array()) return;
     for (std::size_t i = 0; i < volumes->size(); ++i) {

@@ -561,3 +561,20 @@ TEST(ValidatingPolicyConfig, ErrorsNameTheKey) {
 
 }  // namespace
 }  // namespace gpuadmit
+
+namespace gpuadmit {
+namespace {
+
+// requests-equal-limits copies a fractional limit into the request before validation; the user
+// wrote one bad amount and reads one message about it.
+TEST(GpuShape, FractionalLimitReportedOnce) {
+  const std::string policies = "requests-equal-limits: {}\ngpu-shape: {maxGpusPerPod: 8}";
+  ReviewOutcome outcome = review(policies, gpu_pod("      limits: {nvidia.com/gpu: 500m, cpu: '1', memory: 1Gi}\n"), "team-a");
+  const std::string& message = outcome.response.status_message;
+  EXPECT_NE(message.find("resources.limits.nvidia.com/gpu: 500m is not a whole number"), std::string::npos) << message;
+  EXPECT_EQ(message.find("resources.requests.nvidia.com/gpu"), std::string::npos) << message;
+  EXPECT_EQ(message.find("needs"), std::string::npos) << message;
+}
+
+}  // namespace
+}  // namespace gpuadmit
