@@ -11,6 +11,7 @@ const std::vector<PolicyInfo>& policy_registry() {
       policies::dev_shm_info(),
       policies::probe_defaults_info(),
       policies::requests_equal_limits_info(),
+      policies::smoke_test_info(),
       policies::image_registries_info(),
       policies::image_tags_info(),
       policies::env_secrets_info(),

@@ -103,6 +103,14 @@ int check_command(int argc, char** argv) {
     ReviewOutcome outcome;
     if (!document.object.is_object() || !document.object.contains("kind")) {
       outcome.skipped = "not a Kubernetes object: no kind";
+    } else if (document.object["kind"] == "AdmissionReview") {
+      // A recorded AdmissionReview is reviewed as the webhook would, with its own operation.
+      try {
+        outcome = engine->review(decode_admission_review(document.object));
+      } catch (const ReviewError& error) {
+        std::cerr << "gpu-admit check: " << document.file << ": " << error.what() << "\n";
+        return kExitBadInput;
+      }
     } else {
       outcome = engine->review(request_for_manifest(document.object, ns));
     }

@@ -36,7 +36,8 @@ std::string regex_error(std::string_view msg, std::string_view fmt,
   for (auto e : examples) {
     if (!first) s += " or ";  // upstream's double space after each comma comes from here
     first = false;
-    s += "'" + std::string(e) + "', ";
+    // Appended piecewise: GCC 12 at -O2 misreports `"lit" + std::string` (-Wstringop-overflow).
+    s.append("'").append(e).append("', ");
   }
   return s + "regex used for validation is '" + std::string(fmt) + "')";
 }
@@ -148,7 +149,7 @@ FieldError not_supported(std::string field, const std::string& bad,
   for (auto s : supported) {
     if (!first) detail += ", ";
     first = false;
-    detail += "\"" + std::string(s) + "\"";
+    detail.append("\"").append(s).append("\"");
   }
   return {FieldError::Type::NotSupported, std::move(field), bad, std::move(detail)};
 }

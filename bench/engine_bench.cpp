@@ -1,0 +1,57 @@
+// Engine micro benchmarks: one AdmissionReview of a typical GPU Deployment (the vLLM golden
+// case) through the whole pipeline, through each policy alone, and the no-work ceiling (parse
+// the review and serialize an allowed answer) measured in the same run for the ratio.
+#include <benchmark/benchmark.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "gpuadmit/engine.h"
+
+namespace {
+
+using namespace gpuadmit;
+using nlohmann::json;
+
+std::string read_request() {
+  std::ifstream in(std::string(GPUADMIT_SOURCE_DIR) + "/tests/golden/deployment-vllm-profile/request.json");
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+const std::string& request_body() {
+  static const std::string body = read_request();
+  return body;
+}
+
+// The work every webhook must do even with no policies: parse, decode, encode, serialize.
+void BM_NoWorkCeiling(benchmark::State& state) {
+  for (auto _ : state) {
+    json review = json::parse(request_body());
+    Request request = decode_admission_review(review);
+    Response response;
+    response.uid = request.uid;
+    benchmark::DoNotOptimize(encode_admission_review(response).dump());
+  }
+}
+BENCHMARK(BM_NoWorkCeiling);
+
+void BM_ReviewDefaultPolicies(benchmark::State& state) {
+  auto engine = Engine::from_default();
+  for (auto _ : state) benchmark::DoNotOptimize(answer_admission_review(*engine, request_body()).body);
+}
+BENCHMARK(BM_ReviewDefaultPolicies);
+
+// Each policy alone in its default configuration, behind the same parse/serialize work.
+void BM_ReviewOnePolicy(benchmark::State& state) {
+  const PolicyInfo& info = policy_registry()[static_cast<std::size_t>(state.range(0))];
+  state.SetLabel(std::string(info.name));
+  auto engine = Engine::from_yaml("policies:\n  " + std::string(info.name) + ": {}\n", "bench");
+  for (auto _ : state) benchmark::DoNotOptimize(answer_admission_review(*engine, request_body()).body);
+}
+BENCHMARK(BM_ReviewOnePolicy)->DenseRange(0, static_cast<int>(policy_registry().size()) - 1);
+
+}  // namespace
+
+BENCHMARK_MAIN();
