@@ -122,6 +122,8 @@ void emit(YAML::Emitter& out, const json& value) {
 
 }  // namespace
 
+json yaml_to_json(const YAML::Node& node, const std::string& source) { return to_json(node, source); }
+
 std::string to_yaml(const json& value) {
   YAML::Emitter out;
   emit(out, value);

@@ -7,6 +7,10 @@
 #include <string>
 #include <vector>
 
+namespace YAML {
+class Node;
+}
+
 namespace gpuadmit {
 
 class ManifestError : public std::runtime_error {
@@ -30,6 +34,10 @@ std::vector<ManifestDocument> parse_manifests(const std::string& text, const std
 // "-" for stdin. `kind: List` objects are expanded into their items. Empty documents are
 // dropped. Throws ManifestError naming the file for unreadable input.
 std::vector<ManifestDocument> load_manifests(const std::vector<std::string>& paths);
+
+// One YAML node as parse_manifests reads documents (kubectl's scalar rules), for files that
+// embed manifests or values. Throws ManifestError naming `source`.
+nlohmann::json yaml_to_json(const YAML::Node& node, const std::string& source);
 
 // JSON to YAML for people to read (`check --show-mutated`); strings that YAML would read back
 // as another type are quoted.

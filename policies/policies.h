@@ -10,6 +10,11 @@ PolicyInfo dev_shm_info();                // dev_shm.cpp
 PolicyInfo probe_defaults_info();         // probe_defaults.cpp
 PolicyInfo requests_equal_limits_info();  // requests_equal_limits.cpp
 PolicyInfo smoke_test_info();             // smoke_test.cpp
+PolicyInfo image_registries_info();       // image_registries.cpp
+PolicyInfo image_tags_info();             // image_tags.cpp
+PolicyInfo env_secrets_info();            // env_secrets.cpp
+PolicyInfo gpu_shape_info();              // gpu_shape.cpp
+PolicyInfo pod_security_info();           // pod_security.cpp
 PolicyInfo gpu_capacity_info();           // gpu_capacity.cpp
 PolicyInfo gpu_quota_info();              // gpu_quota.cpp
 

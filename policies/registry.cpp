@@ -12,6 +12,11 @@ const std::vector<PolicyInfo>& policy_registry() {
       policies::probe_defaults_info(),
       policies::requests_equal_limits_info(),
       policies::smoke_test_info(),
+      policies::image_registries_info(),
+      policies::image_tags_info(),
+      policies::env_secrets_info(),
+      policies::gpu_shape_info(),
+      policies::pod_security_info(),
       policies::gpu_capacity_info(),
       policies::gpu_quota_info(),
   };

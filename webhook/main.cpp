@@ -18,6 +18,9 @@ usage:
       Read one AdmissionReview request, write the AdmissionReview response the webhook sends.
   gpu-admit inventory --cluster F [-o text|json]
       Pools, GPUs total/allocated/free, largest free block, stranded GPUs, usage per namespace.
+  gpu-admit test   [-o text|junit] SUITE.yaml...
+      Run policy test suites (see README, "Policy tests"); prints "N passed, M failed".
+      Exit 0 all passed, 1 any failed, 2 a bad suite file.
 
 --config F   the policy configuration (default: the embedded policies/default.yaml)
 --cluster F  a cluster snapshot (`kubectl get nodes,pods,namespaces -A -o json`, files or a
@@ -47,6 +50,7 @@ int run_main(int argc, char** argv) {
     if (command == "check") return check_command(argc, argv);
     if (command == "review") return review_command(argc, argv);
     if (command == "inventory") return inventory_command(argc, argv);
+    if (command == "test") return test_command(argc, argv);
     if (command == "help" || command == "--help" || command == "-h") {
       std::cout << kUsage;
       return kExitOk;

@@ -1,0 +1,47 @@
+// `gpu-admit test SUITE.yaml...`: run policy test suites, as CI does before manifests ship.
+#include <iostream>
+
+#include "webhook/commands.h"
+#include "webhook/test_suite.h"
+
+namespace gpuadmit::cli {
+
+int test_command(int argc, char** argv) {
+  Args args = parse_args(argc, argv, 2, {"-o", "--output"}, {});
+  const std::string format = args.value("-o").value_or(args.value_or("--output", "text"));
+  if (format != "text" && format != "junit") throw UsageError("-o must be text or junit");
+  if (args.positional.empty()) throw UsageError("test needs at least one SUITE.yaml");
+
+  // Every suite is read before any runs, so a bad suite fails the run before it reports anything.
+  std::vector<Suite> suites;
+  for (const std::string& path : args.positional) {
+    try {
+      suites.push_back(load_suite(path));
+    } catch (const ConfigError& error) {
+      std::cerr << "gpu-admit test: bad suite: " << error.what() << "\n";
+      return kExitBadInput;
+    }
+  }
+  std::vector<CaseResult> results;
+  for (const Suite& suite : suites)
+    for (CaseResult& result : run_suite(suite)) results.push_back(std::move(result));
+
+  std::size_t passed = 0;
+  for (const CaseResult& result : results) passed += result.passed() ? 1 : 0;
+  const std::size_t failed = results.size() - passed;
+  // In junit mode stdout is the XML alone; the human summary goes to stderr.
+  std::ostream& text = format == "junit" ? std::cerr : std::cout;
+  for (const CaseResult& result : results) {
+    if (result.passed()) {
+      if (format == "text") text << "PASS " << result.suite << ": " << result.name << "\n";
+      continue;
+    }
+    text << "FAIL " << result.suite << ": " << result.name << "\n";
+    for (const std::string& failure : result.failures) text << "  " << failure << "\n";
+  }
+  if (format == "junit") std::cout << junit_xml(results);
+  text << passed << " passed, " << failed << " failed\n";
+  return failed ? kExitDenied : kExitOk;
+}
+
+}  // namespace gpuadmit::cli
