@@ -16,6 +16,9 @@ usage:
       Exit 0 all allowed, 1 any denied, 2 unreadable input or bad config.
   gpu-admit review [--config F] [FILE|-]
       Read one AdmissionReview request, write the AdmissionReview response the webhook sends.
+  gpu-admit watch  (--kubeconfig F [--context C] | --in-cluster) [--duration S] [--quiet]
+      List and watch nodes, pods and namespaces for S seconds (default 10), printing JSON lines.
+      Exit 0 when all three kinds synced, 1 when not, 2 for a bad kubeconfig.
 
 --config F   the policy configuration (default: the embedded policies/default.yaml)
 )";
@@ -36,6 +39,7 @@ int run_main(int argc, char** argv) {
   try {
     if (command == "check") return check_command(argc, argv);
     if (command == "review") return review_command(argc, argv);
+    if (command == "watch") return watch_command(argc, argv);
     if (command == "help" || command == "--help" || command == "-h") {
       std::cout << kUsage;
       return kExitOk;
