@@ -2,6 +2,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include <malloc.h>
+
+#include <csignal>
 #include <algorithm>
 #include <random>
 #include <unordered_set>
@@ -202,6 +205,9 @@ class ClusterWatch::KindWatcher {
     }
     keys_ = std::move(keys);
     rv_ = list_rv;
+    // A list holds every object of the kind at once (pages, parsed JSON, the trimmed copies the
+    // sink took over); hand the freed heap back so the resident size follows what is kept.
+    ::malloc_trim(0);
     owner_.status_.update(kind_, [&](KindStatus& k) {
       k.synced = true;
       ++k.lists;
@@ -379,6 +385,10 @@ class ClusterWatch::KindWatcher {
 
 ClusterWatch::ClusterWatch(KubeConfig config, ClusterObjectSink& sink, WatchOptions options)
     : config_(std::move(config)), sink_(sink), options_(std::move(options)) {
+  // OpenSSL writes with write(2): a connection the API server closed would raise SIGPIPE and
+  // kill the process. Ignore it unless the program installed its own handler.
+  struct sigaction current {};
+  if (::sigaction(SIGPIPE, nullptr, &current) == 0 && current.sa_handler == SIG_DFL) std::signal(SIGPIPE, SIG_IGN);
   if (options_.page_size < 1) throw KubeConfigError("watch: the list page size must be at least 1");
   for (ObjectKind kind : kWatchedKinds) watchers_.push_back(std::make_unique<KindWatcher>(kind, *this));
 }

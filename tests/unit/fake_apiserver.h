@@ -33,6 +33,7 @@
 #include <openssl/x509v3.h>
 
 #include <algorithm>
+#include <csignal>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -294,6 +295,7 @@ class FakeApiServer {
 
   // Generates the PKI into `dir` and listens on 127.0.0.1 (a free port).
   explicit FakeApiServer(const std::filesystem::path& dir) : pki_(make_test_pki(dir)) {
+    std::signal(SIGPIPE, SIG_IGN);  // writes to watch clients that went away must not kill the process
     server_ = std::make_unique<httplib::SSLServer>([this](SSL_CTX& ctx) {
       if (SSL_CTX_use_certificate_file(&ctx, pki_.server_cert_file().c_str(), SSL_FILETYPE_PEM) != 1 ||
           SSL_CTX_use_PrivateKey_file(&ctx, pki_.server_key_file().c_str(), SSL_FILETYPE_PEM) != 1 ||

@@ -504,3 +504,23 @@ TEST(KubeClient, QueryParametersAreEncoded) {
 
 }  // namespace
 }  // namespace gpuadmit::kube
+
+namespace gpuadmit::kube {
+namespace {
+
+// OpenSSL writes to sockets with write(2); a connection the API server closed must not kill
+// the webhook with SIGPIPE.
+TEST(KubeWatchSignals, SigpipeIsIgnoredUnlessHandled) {
+  std::signal(SIGPIPE, SIG_DFL);
+  RecordingSink sink;
+  KubeConfig config;
+  config.host = "127.0.0.1";
+  config.port = 1;
+  { ClusterWatch watch(config, sink); }
+  struct sigaction current {};
+  ASSERT_EQ(::sigaction(SIGPIPE, nullptr, &current), 0);
+  EXPECT_EQ(current.sa_handler, SIG_IGN);
+}
+
+}  // namespace
+}  // namespace gpuadmit::kube
