@@ -19,6 +19,7 @@ int check_command(int argc, char** argv);   // check_command.cpp
 int review_command(int argc, char** argv);  // review_command.cpp
 int inventory_command(int argc, char** argv);  // inventory_command.cpp
 int test_command(int argc, char** argv);    // test_command.cpp
+int watch_command(int argc, char** argv);   // watch_command.cpp
 
 // --config F, or the embedded default. Throws ConfigError.
 std::shared_ptr<const Engine> load_engine(const Args& args);

@@ -21,6 +21,9 @@ usage:
   gpu-admit test   [-o text|junit] SUITE.yaml...
       Run policy test suites (see README, "Policy tests"); prints "N passed, M failed".
       Exit 0 all passed, 1 any failed, 2 a bad suite file.
+  gpu-admit watch  (--kubeconfig F [--context C] | --in-cluster) [--duration S] [--quiet]
+      List and watch nodes, pods and namespaces for S seconds (default 10), printing JSON lines.
+      Exit 0 when all three kinds synced, 1 when not, 2 for a bad kubeconfig.
 
 --config F   the policy configuration (default: the embedded policies/default.yaml)
 --cluster F  a cluster snapshot (`kubectl get nodes,pods,namespaces -A -o json`, files or a
@@ -51,6 +54,7 @@ int run_main(int argc, char** argv) {
     if (command == "review") return review_command(argc, argv);
     if (command == "inventory") return inventory_command(argc, argv);
     if (command == "test") return test_command(argc, argv);
+    if (command == "watch") return watch_command(argc, argv);
     if (command == "help" || command == "--help" || command == "-h") {
       std::cout << kUsage;
       return kExitOk;

@@ -1,0 +1,104 @@
+// Trimming listed/watched objects and splitting watch streams into lines.
+#include <gtest/gtest.h>
+
+#include "tests/unit/fake_apiserver.h"
+#include "webhook/kube_objects.h"
+
+namespace gpuadmit::kube {
+namespace {
+
+using nlohmann::json;
+
+TEST(KubeObjects, KindNames) {
+  EXPECT_EQ(kind_from_name("pods"), ObjectKind::Pod);
+  EXPECT_EQ(kind_from_name("Node"), ObjectKind::Node);
+  EXPECT_EQ(kind_from_name("Namespace"), ObjectKind::Namespace);
+  EXPECT_EQ(kind_from_name("deployments"), std::nullopt);
+}
+
+TEST(KubeObjects, KeysAndResourceVersions) {
+  EXPECT_EQ(object_key(testing::fake_pod("ml", "p1", "n1", 1)), "ml/p1");
+  EXPECT_EQ(object_key(testing::fake_node("n1", 8)), "n1");
+  EXPECT_EQ(object_key(json::array()), "");
+  EXPECT_EQ(resource_version_of(json{{"metadata", {{"resourceVersion", "42"}}}}), "42");
+  EXPECT_EQ(resource_version_of(json{{"metadata", {{"resourceVersion", 42}}}}), "");
+}
+
+TEST(KubeObjects, NodeKeepsCapacityTaintsAndLabels) {
+  json node = testing::fake_node("gpu-1", 8);
+  node["spec"]["unschedulable"] = true;
+  json trimmed = trim_object(ObjectKind::Node, node);
+  EXPECT_EQ(trimmed["kind"], "Node");
+  EXPECT_EQ(trimmed["apiVersion"], "v1");
+  EXPECT_EQ(trimmed["metadata"]["labels"]["nvidia.com/gpu.product"], "NVIDIA-H100-80GB-HBM3");
+  EXPECT_FALSE(trimmed["metadata"].contains("managedFields"));
+  EXPECT_FALSE(trimmed["metadata"].contains("creationTimestamp"));
+  EXPECT_EQ(trimmed["status"]["allocatable"]["nvidia.com/gpu"], "8");
+  EXPECT_EQ(trimmed["spec"]["taints"], node["spec"]["taints"]);
+  EXPECT_EQ(trimmed["spec"]["unschedulable"], true);
+  EXPECT_FALSE(trimmed["spec"].contains("providerID"));
+  EXPECT_EQ(trimmed["status"]["conditions"][1], (json{{"type", "Ready"}, {"status", "True"}}));
+  for (const char* dropped : {"images", "nodeInfo", "addresses", "daemonEndpoints"})
+    EXPECT_FALSE(trimmed["status"].contains(dropped)) << dropped;
+  EXPECT_LT(trimmed.dump().size(), node.dump().size() / 2);
+}
+
+TEST(KubeObjects, PodKeepsResourcesPlacementAndPhase) {
+  json pod = testing::fake_pod("ml", "p1", "gpu-1", 2);
+  pod["spec"]["initContainers"] = json::array({{{"name", "sidecar"}, {"image", "x"}, {"restartPolicy", "Always"},
+                                                {"resources", {{"requests", {{"cpu", "1"}}}}}}});
+  pod["spec"]["affinity"] = {{"nodeAffinity", {{"requiredDuringSchedulingIgnoredDuringExecution", json::object()}}},
+                             {"podAntiAffinity", json::object()}};
+  pod["spec"]["overhead"] = {{"cpu", "250m"}};
+  json trimmed = trim_object(ObjectKind::Pod, pod);
+  EXPECT_EQ(trimmed["metadata"]["namespace"], "ml");
+  EXPECT_FALSE(trimmed["metadata"].contains("annotations"));  // only last-applied-configuration was there
+  EXPECT_EQ(trimmed["metadata"]["ownerReferences"],
+            (json::array({{{"kind", "ReplicaSet"}, {"name", "inference-7d9c8b6f5"}, {"controller", true}}})));
+  EXPECT_EQ(trimmed["spec"]["nodeName"], "gpu-1");
+  EXPECT_EQ(trimmed["spec"]["containers"],
+            (json::array({{{"name", "main"}, {"resources", pod["spec"]["containers"][0]["resources"]}}})));
+  EXPECT_EQ(trimmed["spec"]["initContainers"][0]["restartPolicy"], "Always");
+  EXPECT_FALSE(trimmed["spec"]["initContainers"][0].contains("image"));
+  EXPECT_EQ(trimmed["spec"]["overhead"]["cpu"], "250m");
+  EXPECT_TRUE(trimmed["spec"]["affinity"].contains("nodeAffinity"));
+  EXPECT_FALSE(trimmed["spec"]["affinity"].contains("podAntiAffinity"));
+  EXPECT_EQ(trimmed["spec"]["tolerations"], pod["spec"]["tolerations"]);
+  for (const char* dropped : {"volumes", "dnsPolicy", "serviceAccountName"})
+    EXPECT_FALSE(trimmed["spec"].contains(dropped)) << dropped;
+  EXPECT_EQ(trimmed["status"], (json{{"phase", "Running"}, {"conditions", {{{"type", "PodScheduled"}, {"status", "True"}}}}}));
+}
+
+TEST(KubeObjects, NamespaceKeepsLabelsAnnotationsAndPhase) {
+  json ns = testing::fake_namespace("team-a");
+  ns["metadata"]["annotations"] = {{"gpu-admit.io/gpu-quota", "16"},
+                                   {"kubectl.kubernetes.io/last-applied-configuration", "{}"}};
+  json trimmed = trim_object(ObjectKind::Namespace, ns);
+  EXPECT_EQ(trimmed["metadata"]["annotations"], (json{{"gpu-admit.io/gpu-quota", "16"}}));
+  EXPECT_EQ(trimmed["metadata"]["labels"]["kubernetes.io/metadata.name"], "team-a");
+  EXPECT_EQ(trimmed["status"], (json{{"phase", "Active"}}));
+  EXPECT_FALSE(trimmed.contains("spec"));
+}
+
+TEST(KubeObjects, MalformedObjectsTrimWithoutThrowing) {
+  for (const json& bad : {json(nullptr), json::array(), json{{"metadata", 5}}, json{{"spec", {{"containers", "x"}}}},
+                          json{{"status", {{"conditions", {1, 2}}}}}})
+    for (ObjectKind kind : kWatchedKinds) EXPECT_NO_THROW(trim_object(kind, bad)) << bad.dump();
+}
+
+TEST(KubeObjects, LineSplitterAssemblesPieces) {
+  LineSplitter splitter;
+  std::vector<std::string> lines;
+  EXPECT_TRUE(splitter.feed("{\"a\":", lines));
+  EXPECT_TRUE(lines.empty());
+  EXPECT_TRUE(splitter.feed("1}\n{\"b\"", lines));
+  EXPECT_EQ(lines, (std::vector<std::string>{"{\"a\":1}"}));
+  EXPECT_TRUE(splitter.feed(":2}\r\n\n{\"c\":3}\n", lines));
+  EXPECT_EQ(lines, (std::vector<std::string>{"{\"a\":1}", "{\"b\":2}", "{\"c\":3}"}));
+  EXPECT_EQ(splitter.pending_bytes(), 0u);
+  LineSplitter small(8);
+  EXPECT_FALSE(small.feed("0123456789", lines));
+}
+
+}  // namespace
+}  // namespace gpuadmit::kube

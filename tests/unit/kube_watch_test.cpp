@@ -1,0 +1,526 @@
+// The list/watch client against the fake API server over TLS: sync, pagination, events,
+// bookmarks, 410 relists, dropped connections, trickled chunks, token rotation, malformed lines,
+// a server that never answers.
+#include <gtest/gtest.h>
+
+#include <spdlog/spdlog.h>
+
+#include <condition_variable>
+#include <filesystem>
+#include <fstream>
+
+#include "tests/unit/fake_apiserver.h"
+#include "webhook/kube_client.h"
+#include "webhook/kube_objects.h"
+#include "webhook/kube_watch.h"
+#include "webhook/main.h"
+
+namespace gpuadmit::kube {
+namespace {
+
+using nlohmann::json;
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+using testing::FakeApiServer;
+
+// Holds what the watch fed it, like the capacity model would.
+class RecordingSink : public ClusterObjectSink {
+ public:
+  void upsert(ObjectKind kind, const json& object) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    objects_[kind][object_key(object)] = object;
+    ++upserts_[object_key(object)];
+    calls_.push_back("upsert " + std::string(kind_name(kind)) + " " + object_key(object));
+    changed_.notify_all();
+  }
+  void remove(ObjectKind kind, const json& object) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    objects_[kind].erase(object_key(object));
+    calls_.push_back("remove " + std::string(kind_name(kind)) + " " + object_key(object));
+    changed_.notify_all();
+  }
+  void replace_all(ObjectKind kind, std::vector<json> objects) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    objects_[kind].clear();
+    for (auto& object : objects) {
+      std::string key = object_key(object);
+      objects_[kind][key] = std::move(object);
+    }
+    ++replace_alls_[kind];
+    calls_.push_back("replace_all " + std::string(kind_name(kind)) + " " + std::to_string(objects_[kind].size()));
+    changed_.notify_all();
+  }
+
+  // Waits (bounded) until `condition` holds over the sink's state.
+  bool wait(const std::function<bool()>& condition, std::chrono::milliseconds timeout = 5s) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    return changed_.wait_for(lock, timeout, condition);
+  }
+  bool has(ObjectKind kind, const std::string& key) const { return objects_.count(kind) && objects_.at(kind).count(key); }
+  json get(ObjectKind kind, const std::string& key) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return objects_[kind].at(key);
+  }
+  size_t size(ObjectKind kind) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return objects_[kind].size();
+  }
+  int upserts(const std::string& key) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return upserts_[key];
+  }
+  int replace_alls(ObjectKind kind) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return replace_alls_[kind];
+  }
+
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::map<ObjectKind, std::map<std::string, json>> objects_;
+  std::map<std::string, int> upserts_;
+  std::map<ObjectKind, int> replace_alls_;
+  std::vector<std::string> calls_;
+};
+
+// Polls `condition` every few milliseconds, at most `timeout`.
+bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout = 5s) {
+  const auto deadline = Clock::now() + timeout;
+  while (!condition()) {
+    if (Clock::now() > deadline) return false;
+    std::this_thread::sleep_for(5ms);
+  }
+  return true;
+}
+
+WatchOptions fast_options() {
+  WatchOptions options;
+  options.page_size = 2;
+  options.watch_timeout = 5s;
+  options.watch_idle_timeout = 3s;
+  options.list_read_timeout = 2s;
+  options.connect_timeout = 2s;
+  options.backoff_initial = 20ms;
+  options.backoff_max = 200ms;
+  options.backoff_jitter = 0.5;
+  return options;
+}
+
+class KubeWatchTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    spdlog::set_level(spdlog::level::err);
+    dir_ = fs::temp_directory_path() / ("kube_watch_test_" + std::to_string(::getpid()) + "_" +
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    api_ = std::make_unique<FakeApiServer>(dir_);
+    api_->set_token("good-token");
+    for (int i = 0; i < 3; ++i) api_->apply("nodes", testing::fake_node("gpu-" + std::to_string(i), 8));
+    for (int i = 0; i < 5; ++i) api_->apply("pods", testing::fake_pod("ml", "p" + std::to_string(i), "gpu-0", 1));
+    api_->apply("namespaces", testing::fake_namespace("ml"));
+    api_->apply("namespaces", testing::fake_namespace("default"));
+  }
+  void TearDown() override {
+    watch_.reset();
+    api_.reset();
+    spdlog::set_level(spdlog::level::info);
+    fs::remove_all(dir_);
+  }
+
+  KubeConfig kubeconfig(const std::string& token = "good-token", bool client_certificate = false) {
+    return load_kubeconfig(api_->write_kubeconfig(dir_ / "kubeconfig", token, client_certificate));
+  }
+
+  void start(KubeConfig config, WatchOptions options = fast_options()) {
+    watch_ = std::make_unique<ClusterWatch>(std::move(config), sink_, options);
+    watch_->start();
+  }
+
+  size_t watches_of(const std::string& resource) {
+    return api_->count_requests([&](const auto& r) { return r.resource == resource && r.watch(); });
+  }
+
+  fs::path dir_;
+  std::unique_ptr<FakeApiServer> api_;
+  RecordingSink sink_;
+  std::unique_ptr<ClusterWatch> watch_;
+};
+
+TEST_F(KubeWatchTest, InitialSyncPaginatesAndTrims) {
+  start(kubeconfig());
+  EXPECT_FALSE(watch_->status().synced());
+  ASSERT_TRUE(watch_->wait_synced(5s)) << watch_->status().to_json().dump(2);
+  EXPECT_EQ(sink_.size(ObjectKind::Node), 3u);
+  EXPECT_EQ(sink_.size(ObjectKind::Pod), 5u);
+  EXPECT_EQ(sink_.size(ObjectKind::Namespace), 2u);
+  json pod = sink_.get(ObjectKind::Pod, "ml/p3");
+  EXPECT_EQ(pod["kind"], "Pod");  // list items come without kind; the sink gets it set
+  EXPECT_FALSE(pod["metadata"].contains("managedFields"));
+  EXPECT_FALSE(pod["status"].contains("containerStatuses"));
+  EXPECT_EQ(pod["spec"]["containers"][0]["resources"]["limits"]["nvidia.com/gpu"], "1");
+
+  // 5 pods in pages of 2: three list requests, the later ones carrying the continue token.
+  std::vector<FakeApiServer::RecordedRequest> lists;
+  for (const auto& r : api_->requests())
+    if (r.resource == "pods" && !r.watch()) lists.push_back(r);
+  ASSERT_EQ(lists.size(), 3u);
+  EXPECT_EQ(lists[0].params.count("continue"), 0u);
+  EXPECT_FALSE(lists[1].params.at("continue").empty());
+  EXPECT_NE(lists[1].params.at("continue"), lists[2].params.at("continue"));
+  for (const auto& r : lists) {
+    EXPECT_EQ(r.params.at("limit"), "2");
+    EXPECT_EQ(r.params.at("fieldSelector"), "status.phase!=Succeeded,status.phase!=Failed");
+    EXPECT_EQ(r.authorization, "Bearer good-token");
+  }
+  KindStatus pods = watch_->status().kind(ObjectKind::Pod);
+  EXPECT_TRUE(pods.synced);
+  EXPECT_EQ(pods.objects, 5u);
+  EXPECT_EQ(pods.lists, 1u);
+  EXPECT_EQ(pods.relists, 0u);
+  EXPECT_EQ(sink_.replace_alls(ObjectKind::Pod), 1);
+}
+
+TEST_F(KubeWatchTest, WatchStartsAtTheListVersionAndAppliesEvents) {
+  const uint64_t list_rv = api_->resource_version();
+  start(kubeconfig());
+  ASSERT_TRUE(watch_->wait_synced(5s));
+  ASSERT_TRUE(eventually([&] { return api_->open_watches("pods") == 1 && api_->open_watches("nodes") == 1 &&
+                                      api_->open_watches("namespaces") == 1; }));
+  for (const auto& r : api_->requests()) {
+    if (!r.watch()) continue;
+    EXPECT_EQ(r.params.at("resourceVersion"), std::to_string(list_rv));
+    EXPECT_EQ(r.params.at("allowWatchBookmarks"), "true");
+    long timeout = std::stol(r.params.at("timeoutSeconds"));
+    EXPECT_GE(timeout, 5);
+    EXPECT_LT(timeout, 10);
+  }
+  api_->apply("nodes", testing::fake_node("gpu-new", 8));
+  json moved = testing::fake_pod("ml", "p1", "gpu-2", 4);
+  api_->apply("pods", moved);
+  api_->remove("namespaces", "default");
+  ASSERT_TRUE(sink_.wait([&] {
+    return sink_.has(ObjectKind::Node, "gpu-new") && !sink_.has(ObjectKind::Namespace, "default") &&
+           sink_.objects_[ObjectKind::Pod]["ml/p1"]["spec"]["nodeName"] == "gpu-2";
+  }));
+  // The status is updated right after the sink call.
+  ASSERT_TRUE(eventually([&] {
+    return watch_->status().kind(ObjectKind::Node).events["ADDED"] == 1 &&
+           watch_->status().kind(ObjectKind::Pod).events["MODIFIED"] == 1 &&
+           watch_->status().kind(ObjectKind::Namespace).events["DELETED"] == 1;
+  }));
+  KindStatus nodes = watch_->status().kind(ObjectKind::Node);
+  EXPECT_EQ(nodes.events["ADDED"], 1u);
+  EXPECT_EQ(nodes.objects, 4u);
+  EXPECT_EQ(watch_->status().kind(ObjectKind::Pod).events["MODIFIED"], 1u);
+  EXPECT_EQ(watch_->status().kind(ObjectKind::Namespace).events["DELETED"], 1u);
+  EXPECT_EQ(watch_->status().kind(ObjectKind::Namespace).objects, 1u);
+  EXPECT_EQ(watch_->status().kind(ObjectKind::Namespace).resource_version, std::to_string(api_->resource_version()));
+}
+
+TEST_F(KubeWatchTest, BookmarkMovesTheResumePoint) {
+  start(kubeconfig());
+  ASSERT_TRUE(watch_->wait_synced(5s));
+  ASSERT_TRUE(eventually([&] { return api_->open_watches("nodes") == 1; }));
+  api_->apply("pods", testing::fake_pod("ml", "elsewhere", "gpu-1", 1));  // moves the global version on
+  const std::string bookmark_rv = std::to_string(api_->resource_version());
+  api_->bookmark("nodes");
+  ASSERT_TRUE(eventually([&] { return watch_->status().kind(ObjectKind::Node).events["BOOKMARK"] == 1; }));
+  EXPECT_EQ(watch_->status().kind(ObjectKind::Node).resource_version, bookmark_rv);
+  EXPECT_EQ(sink_.size(ObjectKind::Node), 3u);  // a bookmark is not an object
+  api_->close_watches("nodes");  // as when timeoutSeconds runs out: the next watch resumes
+  ASSERT_TRUE(eventually([&] { return watches_of("nodes") == 2; }));
+  auto requests = api_->requests();
+  auto last = std::find_if(requests.rbegin(), requests.rend(), [](const auto& r) { return r.resource == "nodes" && r.watch(); });
+  EXPECT_EQ(last->params.at("resourceVersion"), bookmark_rv);
+  KindStatus nodes = watch_->status().kind(ObjectKind::Node);
+  EXPECT_EQ(nodes.watch_restarts, 1u);
+  EXPECT_EQ(nodes.lists, 1u);  // resumed, not relisted
+  EXPECT_EQ(nodes.failures, 0u);
+}
+
+TEST_F(KubeWatchTest, TooOldResourceVersionRelists) {
+  start(kubeconfig());
+  ASSERT_TRUE(watch_->wait_synced(5s));
+  ASSERT_TRUE(eventually([&] { return api_->open_watches("nodes") == 1; }));
+  // Changes the watch never reports: only a relist can find them.
+  api_->set_events_suppressed(true);
+  api_->remove("nodes", "gpu-0");
+  api_->apply("nodes", testing::fake_node("gpu-late", 8));
+  api_->compact_and_expire_watches("nodes");
+  api_->set_events_suppressed(false);
+  ASSERT_TRUE(sink_.wait([&] { return sink_.replace_alls_[ObjectKind::Node] == 2; }));
+  EXPECT_FALSE(sink_.has(ObjectKind::Node, "gpu-0"));
+  EXPECT_TRUE(sink_.has(ObjectKind::Node, "gpu-late"));
+  ASSERT_TRUE(eventually([&] { return watch_->status().kind(ObjectKind::Node).relists == 1; }));
+  KindStatus nodes = watch_->status().kind(ObjectKind::Node);
+  EXPECT_EQ(nodes.relists, 1u);
+  EXPECT_EQ(nodes.events["ERROR"], 1u);
+  EXPECT_EQ(nodes.objects, 3u);
+  // And the watch goes on from the relist's version.
+  api_->apply("nodes", testing::fake_node("gpu-after", 8));
+  EXPECT_TRUE(sink_.wait([&] { return sink_.has(ObjectKind::Node, "gpu-after"); }));
+}
+
+TEST_F(KubeWatchTest, ExpiredContinueTokenStartsTheListOver) {
+  api_->expire_next_continue_token();
+  start(kubeconfig());
+  ASSERT_TRUE(watch_->wait_synced(5s));
+  EXPECT_EQ(sink_.size(ObjectKind::Pod), 5u);
+  EXPECT_EQ(sink_.size(ObjectKind::Node), 3u);
+}
+
+TEST_F(KubeWatchTest, ConnectionDroppedMidEventResumesWithoutLoss) {
+  start(kubeconfig());
+  ASSERT_TRUE(watch_->wait_synced(5s));
+  ASSERT_TRUE(eventually([&] { return api_->open_watches("pods") == 1; }));
+  api_->drop_next_event_midway("pods");
+  api_->apply("pods", testing::fake_pod("ml", "half", "gpu-1", 2));
+  ASSERT_TRUE(sink_.wait([&] { return sink_.has(ObjectKind::Pod, "ml/half"); }));
+  EXPECT_EQ(sink_.upserts("ml/half"), 1);  // the cut copy was never applied
+  ASSERT_TRUE(eventually([&] { return watch_->status().kind(ObjectKind::Pod).objects == 6; }));
+  KindStatus pods = watch_->status().kind(ObjectKind::Pod);
+  EXPECT_EQ(pods.watch_restarts, 1u);
+  EXPECT_EQ(pods.lists, 1u);
+  EXPECT_EQ(pods.failures, 1u);
+  EXPECT_NE(pods.last_error.find("unfinished event"), std::string::npos) << pods.last_error;
+  EXPECT_EQ(pods.events["MALFORMED"], 0u);
+}
+
+TEST_F(KubeWatchTest, TrickledChunksAssembleIntoEvents) {
+  start(kubeconfig());
+  ASSERT_TRUE(watch_->wait_synced(5s));
+  ASSERT_TRUE(eventually([&] { return api_->open_watches("pods") == 1; }));
+  api_->set_trickle(7);
+  for (int i = 0; i < 3; ++i) api_->apply("pods", testing::fake_pod("ml", "slow" + std::to_string(i), "gpu-1", 1));
+  ASSERT_TRUE(sink_.wait([&] { return sink_.has(ObjectKind::Pod, "ml/slow2"); }, 10s));
+  // The status is updated right after the sink call.
+  ASSERT_TRUE(eventually([&] { return watch_->status().kind(ObjectKind::Pod).events["ADDED"] == 3; }));
+  KindStatus pods = watch_->status().kind(ObjectKind::Pod);
+  EXPECT_EQ(pods.events["ADDED"], 3u);
+  EXPECT_EQ(pods.events["MALFORMED"], 0u);
+  EXPECT_EQ(pods.watch_restarts, 0u);
+}
+
+TEST_F(KubeWatchTest, MalformedLinesAreSkippedAndTheWatchGoesOn) {
+  start(kubeconfig());
+  ASSERT_TRUE(watch_->wait_synced(5s));
+  ASSERT_TRUE(eventually([&] { return api_->open_watches("pods") == 1; }));
+  api_->send_raw_line("pods", "{\"type\":\"ADDED\",\"object\":{\"kind\":\"Pod\"");  // truncated JSON
+  api_->send_raw_line("pods", "{\"type\":\"RENAMED\",\"object\":{}}");
+  api_->send_raw_line("pods", "{\"type\":\"ADDED\",\"object\":{\"kind\":\"Pod\",\"metadata\":{}}}");
+  api_->apply("pods", testing::fake_pod("ml", "after-garbage", "gpu-1", 1));
+  ASSERT_TRUE(sink_.wait([&] { return sink_.has(ObjectKind::Pod, "ml/after-garbage"); }));
+  ASSERT_TRUE(eventually([&] { return watch_->status().kind(ObjectKind::Pod).objects == 6; }));
+  KindStatus pods = watch_->status().kind(ObjectKind::Pod);
+  EXPECT_EQ(pods.events["MALFORMED"], 3u);
+  EXPECT_EQ(pods.watch_restarts, 0u);
+  EXPECT_NE(pods.last_error.find("without metadata.name"), std::string::npos) << pods.last_error;
+  EXPECT_EQ(sink_.size(ObjectKind::Pod), 6u);
+}
+
+TEST_F(KubeWatchTest, RotatedServiceAccountTokenIsReadAgain) {
+  fs::create_directories(dir_ / "sa");
+  std::ofstream(dir_ / "sa/token") << "token-1";
+  InClusterPaths paths{(dir_ / "sa/token").string(), api_->pki().ca_file().string()};
+  ::setenv("KUBERNETES_SERVICE_HOST", "127.0.0.1", 1);
+  ::setenv("KUBERNETES_SERVICE_PORT", std::to_string(api_->port()).c_str(), 1);
+  KubeConfig config = load_in_cluster_config(paths);
+  ::unsetenv("KUBERNETES_SERVICE_HOST");
+  ::unsetenv("KUBERNETES_SERVICE_PORT");
+  api_->set_token("token-1");
+  start(config);
+  ASSERT_TRUE(watch_->wait_synced(5s));
+  ASSERT_TRUE(eventually([&] { return api_->open_watches("nodes") == 1; }));
+  // The kubelet writes a new token; the old one stops working.
+  std::ofstream(dir_ / "sa/token", std::ios::trunc) << "token-2";
+  api_->set_token("token-2");
+  api_->close_watches("nodes");
+  api_->apply("nodes", testing::fake_node("after-rotation", 8));
+  ASSERT_TRUE(sink_.wait([&] { return sink_.has(ObjectKind::Node, "after-rotation"); }));
+  EXPECT_GE(api_->count_requests([](const auto& r) { return r.resource == "nodes" && r.authorization == "Bearer token-2"; }), 1u);
+}
+
+TEST_F(KubeWatchTest, ClientCertificateAuthenticates) {
+  start(kubeconfig("", /*client_certificate=*/true));
+  ASSERT_TRUE(watch_->wait_synced(5s)) << watch_->status().to_json().dump(2);
+  auto requests = api_->requests();
+  ASSERT_FALSE(requests.empty());
+  EXPECT_TRUE(requests.front().client_certificate);
+  EXPECT_EQ(requests.front().authorization, "");
+}
+
+TEST_F(KubeWatchTest, RejectedTokenIsReportedAndRetried) {
+  start(kubeconfig("wrong-token"));
+  ASSERT_TRUE(eventually([&] { return watch_->status().kind(ObjectKind::Node).failures >= 2; }));
+  EXPECT_FALSE(watch_->status().synced());
+  EXPECT_NE(watch_->status().kind(ObjectKind::Node).last_error.find("HTTP 401: Unauthorized"), std::string::npos)
+      << watch_->status().kind(ObjectKind::Node).last_error;
+  api_->set_token("wrong-token");  // e.g. RBAC fixed: the next retry gets through
+  EXPECT_TRUE(watch_->wait_synced(5s));
+}
+
+TEST_F(KubeWatchTest, UntrustedServerCertificateFails) {
+  KubeConfig config = kubeconfig();
+  config.ca_pem = testing::make_test_pki(dir_ / "other-ca").ca_pem;
+  start(config);
+  ASSERT_TRUE(eventually([&] { return watch_->status().kind(ObjectKind::Node).failures >= 1; }));
+  EXPECT_FALSE(watch_->status().synced());
+  EXPECT_NE(watch_->status().kind(ObjectKind::Node).last_error.find("not trusted"), std::string::npos)
+      << watch_->status().kind(ObjectKind::Node).last_error;
+  EXPECT_EQ(api_->count_requests([](const auto&) { return true; }), 0u);
+}
+
+TEST_F(KubeWatchTest, ServerThatNeverAnswersTimesOutAndBacksOff) {
+  api_->set_stalled("namespaces", true);
+  WatchOptions options = fast_options();
+  options.list_read_timeout = 150ms;
+  options.backoff_initial = 50ms;
+  options.backoff_max = 400ms;
+  options.backoff_jitter = 0;
+  start(kubeconfig(), options);
+  auto namespace_lists = [&] {
+    std::vector<Clock::time_point> at;
+    for (const auto& r : api_->requests())
+      if (r.resource == "namespaces") at.push_back(r.at);
+    return at;
+  };
+  ASSERT_TRUE(eventually([&] { return namespace_lists().size() >= 4; }));
+  EXPECT_FALSE(watch_->status().synced());
+  EXPECT_TRUE(watch_->status().kind(ObjectKind::Node).synced);  // the other kinds are not held up
+  KindStatus namespaces = watch_->status().kind(ObjectKind::Namespace);
+  EXPECT_GE(namespaces.failures, 3u);
+  EXPECT_NE(namespaces.last_error.find("list namespaces"), std::string::npos) << namespaces.last_error;
+  // Each retry waits longer: read timeout + 50, 100, 200 ms.
+  auto at = namespace_lists();
+  auto gap = [&](size_t i) { return at[i + 1] - at[i]; };
+  EXPECT_GE(gap(0), 190ms);
+  EXPECT_GT(gap(2), gap(0) + 100ms);
+  api_->set_stalled("namespaces", false);
+  EXPECT_TRUE(watch_->wait_synced(5s));
+}
+
+TEST_F(KubeWatchTest, SilentWatchIsAbandonedAfterTheIdleTimeout) {
+  WatchOptions options = fast_options();
+  options.watch_idle_timeout = 200ms;
+  start(kubeconfig(), options);
+  ASSERT_TRUE(watch_->wait_synced(5s));
+  // No events and no bookmarks: each watch is given up after 200 ms and opened again.
+  ASSERT_TRUE(eventually([&] { return watches_of("namespaces") >= 3; }));
+  KindStatus namespaces = watch_->status().kind(ObjectKind::Namespace);
+  EXPECT_GE(namespaces.watch_restarts, 2u);
+  EXPECT_EQ(namespaces.lists, 1u);
+  api_->apply("namespaces", testing::fake_namespace("late"));
+  EXPECT_TRUE(sink_.wait([&] { return sink_.has(ObjectKind::Namespace, "late"); }));
+}
+
+TEST_F(KubeWatchTest, StalenessFollowsTheLastThingHeard) {
+  start(kubeconfig());
+  EXPECT_TRUE(watch_->status().stale(1h));  // nothing synced yet: nothing to trust
+  ASSERT_TRUE(watch_->wait_synced(5s));
+  const auto now = Clock::now();
+  EXPECT_FALSE(watch_->status().stale(30s, now));
+  EXPECT_TRUE(watch_->status().stale(30s, now + 31s));
+  EXPECT_GE(watch_->status().seconds_since_last_heard(ObjectKind::Pod, now + 10s), 10.0);
+  // A bookmark refreshes one kind.
+  ASSERT_TRUE(eventually([&] { return api_->open_watches("pods") == 1; }));
+  const auto before = watch_->status().kind(ObjectKind::Pod).last_heard;
+  api_->bookmark("pods");
+  EXPECT_TRUE(eventually([&] { return watch_->status().kind(ObjectKind::Pod).last_heard > before; }));
+  json report = watch_->status().to_json();
+  EXPECT_EQ(report["Pod"]["events"]["BOOKMARK"], 1);
+  EXPECT_EQ(report["Node"]["objects"], 3);
+  EXPECT_EQ(report["Namespace"]["synced"], true);
+}
+
+TEST_F(KubeWatchTest, StopReturnsPromptly) {
+  api_->set_stalled("pods", true);
+  WatchOptions options = fast_options();
+  options.list_read_timeout = 30s;  // stop must not wait for it
+  start(kubeconfig(), options);
+  ASSERT_TRUE(eventually([&] { return api_->count_requests([](const auto& r) { return r.resource == "pods"; }) >= 1; }));
+  const auto begin = Clock::now();
+  watch_->stop();
+  EXPECT_LT(Clock::now() - begin, 2s);
+}
+
+int run_cli(std::vector<std::string> words) {
+  std::vector<char*> argv;
+  for (auto& word : words) argv.push_back(word.data());
+  return cli::run_main(static_cast<int>(argv.size()), argv.data());
+}
+
+TEST_F(KubeWatchTest, WatchCommandPrintsListsEventsAndStatus) {
+  const std::string path = api_->write_kubeconfig(dir_ / "kubeconfig", "good-token");
+  std::thread change([&] {
+    if (eventually([&] { return api_->open_watches("pods") == 1; }))
+      api_->apply("pods", testing::fake_pod("ml", "from-cli-test", "gpu-1", 1));
+  });
+  ::testing::internal::CaptureStdout();
+  int status = run_cli({"gpu-admit", "watch", "--kubeconfig", path, "--duration", "1.5"});
+  std::string out = ::testing::internal::GetCapturedStdout();
+  change.join();
+  EXPECT_EQ(status, 0) << out;
+  std::vector<json> lines;
+  std::istringstream in(out);
+  for (std::string line; std::getline(in, line);) lines.push_back(json::parse(line));
+  auto has = [&](const json& wanted) {
+    return std::any_of(lines.begin(), lines.end(), [&](const json& line) {
+      return std::all_of(wanted.items().begin(), wanted.items().end(),
+                         [&](const auto& item) { return line.value(item.key(), json()) == item.value(); });
+    });
+  };
+  EXPECT_TRUE(has({{"event", "LIST"}, {"kind", "Pod"}, {"objects", 5}})) << out;
+  EXPECT_TRUE(has({{"event", "LIST"}, {"kind", "Node"}, {"objects", 3}})) << out;
+  EXPECT_TRUE(has({{"event", "SYNCED"}})) << out;
+  EXPECT_TRUE(has({{"event", "UPSERT"}, {"kind", "Pod"}, {"key", "ml/from-cli-test"}})) << out;
+  ASSERT_FALSE(lines.empty());
+  EXPECT_EQ(lines.back()["event"], "STATUS");
+  EXPECT_EQ(lines.back()["status"]["Pod"]["objects"], 6);
+}
+
+TEST_F(KubeWatchTest, WatchCommandFailsWhenItCannotSync) {
+  const std::string path = api_->write_kubeconfig(dir_ / "kubeconfig", "wrong-token");
+  ::testing::internal::CaptureStdout();
+  int status = run_cli({"gpu-admit", "watch", "--kubeconfig", path, "--duration", "0.3", "--quiet"});
+  std::string out = ::testing::internal::GetCapturedStdout();
+  EXPECT_EQ(status, 1);
+  EXPECT_NE(out.find("HTTP 401"), std::string::npos) << out;
+}
+
+TEST(KubeWatchCommand, BadInvocationsExitTwo) {
+  ::testing::internal::CaptureStderr();
+  EXPECT_EQ(run_cli({"gpu-admit", "watch"}), 2);
+  EXPECT_EQ(run_cli({"gpu-admit", "watch", "--in-cluster", "--kubeconfig", "x"}), 2);
+  EXPECT_EQ(run_cli({"gpu-admit", "watch", "--kubeconfig", "/nonexistent/kubeconfig"}), 2);
+  EXPECT_EQ(run_cli({"gpu-admit", "watch", "--kubeconfig", "x", "--duration", "soon"}), 2);
+  std::string err = ::testing::internal::GetCapturedStderr();
+  EXPECT_NE(err.find("exactly one of --in-cluster and --kubeconfig"), std::string::npos) << err;
+  EXPECT_NE(err.find("/nonexistent/kubeconfig: cannot read the file"), std::string::npos) << err;
+}
+
+TEST(KubeClient, QueryParametersAreEncoded) {
+  EXPECT_EQ(with_query("/api/v1/pods", {{"continue", "eyJ2Ijo=/+"}, {"fieldSelector", "status.phase!=Failed"}, {"limit", "500"}}),
+            "/api/v1/pods?continue=eyJ2Ijo%3D%2F%2B&fieldSelector=status.phase%21%3DFailed&limit=500");
+}
+
+}  // namespace
+}  // namespace gpuadmit::kube
+
+namespace gpuadmit::kube {
+namespace {
+
+// OpenSSL writes to sockets with write(2); a connection the API server closed must not kill
+// the webhook with SIGPIPE.
+TEST(KubeWatchSignals, SigpipeIsIgnoredUnlessHandled) {
+  std::signal(SIGPIPE, SIG_DFL);
+  RecordingSink sink;
+  KubeConfig config;
+  config.host = "127.0.0.1";
+  config.port = 1;
+  { ClusterWatch watch(config, sink); }
+  struct sigaction current {};
+  ASSERT_EQ(::sigaction(SIGPIPE, nullptr, &current), 0);
+  EXPECT_EQ(current.sa_handler, SIG_IGN);
+}
+
+}  // namespace
+}  // namespace gpuadmit::kube
