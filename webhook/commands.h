@@ -16,6 +16,7 @@ constexpr int kExitBadInput = 2;
 
 int check_command(int argc, char** argv);   // check_command.cpp
 int review_command(int argc, char** argv);  // review_command.cpp
+int serve_command(int argc, char** argv);   // serve_command.cpp
 
 // --config F, or the embedded default. Throws ConfigError.
 std::shared_ptr<const Engine> load_engine(const Args& args);

@@ -16,6 +16,13 @@ usage:
       Exit 0 all allowed, 1 any denied, 2 unreadable input or bad config.
   gpu-admit review [--config F] [FILE|-]
       Read one AdmissionReview request, write the AdmissionReview response the webhook sends.
+  gpu-admit serve --tls-cert F --tls-key F [--config F] [--addr 0.0.0.0:8443]
+                  [--metrics-addr HOST:PORT] [--client-ca F] [limits...]
+      The HTTPS admission webhook: POST /mutate, POST /validate, GET /healthz, /readyz, /metrics.
+      Reloads the config and the certificate when their files change; SIGTERM drains and exits.
+      Limits: --max-body-bytes (3 MiB), --read-timeout/--write-timeout S (10), --workers (64),
+      --max-queued-connections (256), --keep-alive-timeout S (5), --keep-alive-max-requests
+      (1000), --watch-interval-ms (1000), --shutdown-deadline S (20), --log-level (info).
 
 --config F   the policy configuration (default: the embedded policies/default.yaml)
 )";
@@ -36,6 +43,7 @@ int run_main(int argc, char** argv) {
   try {
     if (command == "check") return check_command(argc, argv);
     if (command == "review") return review_command(argc, argv);
+    if (command == "serve") return serve_command(argc, argv);
     if (command == "help" || command == "--help" || command == "-h") {
       std::cout << kUsage;
       return kExitOk;
