@@ -88,6 +88,7 @@ class Verdict {
     // A denied request is not patched, so what the mutations did is not recorded as applied.
     if (denials_.empty())
       for (const auto& [policy, text] : changes_) annotate(policy, text);
+    cap_warnings();
     response.warnings = std::move(warnings_);
     response.audit_annotations = std::move(annotations_);
     if (denials_.empty()) return;
@@ -104,14 +105,31 @@ class Verdict {
  private:
   void warn(const std::string& policy, const std::string& text) {
     const std::string prefix = "[" + policy + "] ";
-    if (text.size() > kMaxWarningLength)
-      annotate(policy, text.starts_with(prefix) ? text.substr(prefix.size()) : text);
+    const std::string full = text.starts_with(prefix) ? text.substr(prefix.size()) : text;
+    const bool annotated = text.size() > kMaxWarningLength;
+    if (annotated) annotate(policy, full);
     warnings_.push_back(shorten(text, kMaxWarningLength));
+    warning_sources_.push_back({policy, annotated ? std::string() : full});
+  }
+
+  // Keeps the first kMaxWarnings - 1 warnings and replaces the rest by one that counts them; the
+  // dropped ones not yet in an audit annotation are added there.
+  void cap_warnings() {
+    if (warnings_.size() <= kMaxWarnings) return;
+    const std::size_t kept = kMaxWarnings - 1;
+    for (std::size_t i = kept; i < warnings_.size(); ++i)
+      if (!warning_sources_[i].second.empty())
+        annotate(warning_sources_[i].first, warning_sources_[i].second);
+    const std::size_t dropped = warnings_.size() - kept;
+    warnings_.resize(kept);
+    warnings_.push_back("[gpu-admit] " + std::to_string(dropped) +
+                        " more warnings are in the audit annotations");
   }
 
   std::vector<std::string> denials_;
   std::vector<std::pair<std::string, std::string>> changes_;
   std::vector<std::string> warnings_;
+  std::vector<std::pair<std::string, std::string>> warning_sources_;  // policy, text to annotate
   std::map<std::string, std::string> annotations_;
 };
 
@@ -164,9 +182,13 @@ std::shared_ptr<const Engine> Engine::from_default() {
   return from_yaml(embedded_default_config(), "<embedded policies/default.yaml>");
 }
 
-ReviewOutcome Engine::review(const Request& request, const capacity::ClusterModel* cluster) const {
+ReviewOutcome Engine::review(const Request& request, const capacity::ClusterModel* cluster,
+                              ReviewPhases phases) const {
   ReviewOutcome outcome;
   outcome.response.uid = request.uid;
+  outcome.operation = request.operation;
+  outcome.kind = request.kind;
+  outcome.dry_run = request.dry_run;
   if (request.operation != "CREATE" && request.operation != "UPDATE") {
     outcome.skipped = request.operation + " is not reviewed";
     return outcome;
@@ -243,9 +265,10 @@ ReviewOutcome Engine::review(const Request& request, const capacity::ClusterMode
     outcome.policies.push_back(result);
   };
 
-  if (create)
+  if (create && phases != ReviewPhases::ValidateOnly)
     for (const ConfiguredPolicy& policy : config_.mutating) run(policy, true);
-  for (const ConfiguredPolicy& policy : config_.validating) run(policy, false);
+  if (phases != ReviewPhases::MutateOnly)
+    for (const ConfiguredPolicy& policy : config_.validating) run(policy, false);
 
   verdict.finish(outcome.response, workload);
   if (create) {
@@ -256,12 +279,8 @@ ReviewOutcome Engine::review(const Request& request, const capacity::ClusterMode
   return outcome;
 }
 
-HttpAnswer answer_admission_review(const Engine& engine, std::string_view body) {
-  return answer_admission_review(engine, body, nullptr);
-}
-
 HttpAnswer answer_admission_review(const Engine& engine, std::string_view body,
-                                   const capacity::ClusterModel* cluster) {
+                                   const capacity::ClusterModel* cluster, ReviewPhases phases) {
   HttpAnswer answer;
   json review;
   try {
@@ -284,7 +303,7 @@ HttpAnswer answer_admission_review(const Engine& engine, std::string_view body,
     answer.allowed = false;
     return answer;
   }
-  answer.outcome = engine.review(request, cluster);
+  answer.outcome = engine.review(request, cluster, phases);
   answer.body = encode_admission_review(answer.outcome->response).dump();
   answer.allowed = answer.outcome->response.allowed;
   return answer;

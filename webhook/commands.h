@@ -20,6 +20,7 @@ int review_command(int argc, char** argv);  // review_command.cpp
 int inventory_command(int argc, char** argv);  // inventory_command.cpp
 int test_command(int argc, char** argv);    // test_command.cpp
 int watch_command(int argc, char** argv);   // watch_command.cpp
+int serve_command(int argc, char** argv);   // serve_command.cpp
 
 // --config F, or the embedded default. Throws ConfigError.
 std::shared_ptr<const Engine> load_engine(const Args& args);

@@ -24,6 +24,13 @@ usage:
   gpu-admit watch  (--kubeconfig F [--context C] | --in-cluster) [--duration S] [--quiet]
       List and watch nodes, pods and namespaces for S seconds (default 10), printing JSON lines.
       Exit 0 when all three kinds synced, 1 when not, 2 for a bad kubeconfig.
+  gpu-admit serve --tls-cert F --tls-key F [--config F] [--addr 0.0.0.0:8443]
+                  [--metrics-addr HOST:PORT] [--client-ca F] [limits...]
+      The HTTPS admission webhook: POST /mutate, POST /validate, GET /healthz, /readyz, /metrics.
+      Reloads the config and the certificate when their files change; SIGTERM drains and exits.
+      Limits: --max-body-bytes (3 MiB), --read-timeout/--write-timeout S (10), --workers (64),
+      --max-queued-connections (256), --keep-alive-timeout S (5), --keep-alive-max-requests
+      (1000), --watch-interval-ms (1000), --shutdown-deadline S (20), --log-level (info).
 
 --config F   the policy configuration (default: the embedded policies/default.yaml)
 --cluster F  a cluster snapshot (`kubectl get nodes,pods,namespaces -A -o json`, files or a
@@ -55,6 +62,7 @@ int run_main(int argc, char** argv) {
     if (command == "inventory") return inventory_command(argc, argv);
     if (command == "test") return test_command(argc, argv);
     if (command == "watch") return watch_command(argc, argv);
+    if (command == "serve") return serve_command(argc, argv);
     if (command == "help" || command == "--help" || command == "-h") {
       std::cout << kUsage;
       return kExitOk;

@@ -43,11 +43,25 @@ struct PolicyOutcome {
 
 struct ReviewOutcome {
   Response response;
+  std::string operation;  // of the request, for logs
+  GroupVersionKind kind;  // of the request, for logs (the workload's is empty for a DELETE)
+  bool dry_run = false;
   Workload workload;
   std::vector<PolicyOutcome> policies;
   nlohmann::json mutated;  // the object after the mutations (null when there is none)
   std::string skipped;     // why the object was passed through untouched, if it was
 };
+
+// Which policies a review runs. The mutating webhook (/mutate) runs only the mutations and the
+// validating webhook (/validate) only the validations, on the object the API server has already
+// mutated, so the two webhook configurations never do each other's work. `check` and `review`
+// run both in one call, the validations seeing the mutated copy.
+enum class ReviewPhases { All, MutateOnly, ValidateOnly };
+
+// Kubernetes drops warnings past about 4 KiB in total; each is at most 120 characters, so this
+// many leave room for other webhooks. The rest are summed up in one last warning and given in
+// full in the audit annotations.
+constexpr std::size_t kMaxWarnings = 16;
 
 class Engine {
  public:
@@ -57,8 +71,9 @@ class Engine {
   static std::shared_ptr<const Engine> from_default();
 
   // `cluster`, when given, is what the capacity and quota policies consult; it may be updated
-  // concurrently (it locks itself).
-  ReviewOutcome review(const Request& request, const capacity::ClusterModel* cluster = nullptr) const;
+  // concurrently (it locks itself). `phases` lets /mutate and /validate each run only theirs.
+  ReviewOutcome review(const Request& request, const capacity::ClusterModel* cluster = nullptr,
+                       ReviewPhases phases = ReviewPhases::All) const;
   const EngineConfig& config() const { return config_; }
 
  private:
@@ -74,9 +89,9 @@ struct HttpAnswer {
   bool allowed = true;
   std::optional<ReviewOutcome> outcome;
 };
-HttpAnswer answer_admission_review(const Engine& engine, std::string_view body);
 HttpAnswer answer_admission_review(const Engine& engine, std::string_view body,
-                                   const capacity::ClusterModel* cluster);
+                                   const capacity::ClusterModel* cluster = nullptr,
+                                   ReviewPhases phases = ReviewPhases::All);
 
 // A manifest reviewed as if it were being created, as `gpu-admit check` does.
 Request request_for_manifest(const nlohmann::json& object, const std::string& default_namespace);

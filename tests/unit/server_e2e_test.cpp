@@ -1,0 +1,588 @@
+// End-to-end tests of `gpu-admit serve`: the real binary on loopback with real TLS (certificates
+// from certs/make-dev-certs.sh), driven by real HTTPS clients (cpp-httplib's, and raw OpenSSL
+// connections where a test needs to stall or split a request). Every AdmissionReview answer is
+// checked by the independent admission oracle.
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <fcntl.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <sstream>
+#include <thread>
+
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using namespace std::chrono_literals;
+
+const std::string kSource = GPUADMIT_SOURCE_DIR;
+const std::string kBinary = std::string(GPUADMIT_BINARY_DIR) + "/gpu-admit";
+const std::string kOracle = std::string(GPUADMIT_BINARY_DIR) + "/oracle/oracle.mjs";
+
+std::string read_text(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+void write_text(const fs::path& path, const std::string& text) {
+  const fs::path temporary = path.string() + ".new";
+  std::ofstream(temporary, std::ios::binary) << text;
+  fs::rename(temporary, path);  // as a ConfigMap or Secret update does: never half a file
+}
+
+std::string golden_request(const std::string& name) {
+  return read_text(kSource + "/tests/golden/" + name + "/request.json");
+}
+
+// Polls `condition` every 20 ms until it holds or `limit` passes.
+template <typename Condition>
+bool eventually(Condition condition, std::chrono::milliseconds limit = 8000ms) {
+  const auto until = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < until) {
+    if (condition()) return true;
+    std::this_thread::sleep_for(20ms);
+  }
+  return condition();
+}
+
+class TempDir {
+ public:
+  TempDir() {
+    std::string pattern = (fs::temp_directory_path() / "gpuadmit-e2e-XXXXXX").string();
+    path_ = mkdtemp(pattern.data());
+  }
+  ~TempDir() { fs::remove_all(path_); }
+  const fs::path& path() const { return path_; }
+
+ private:
+  fs::path path_;
+};
+
+void make_certs(const fs::path& dir) {
+  const std::string command = kSource + "/certs/make-dev-certs.sh " + dir.string() + " >/dev/null 2>&1";
+  ASSERT_EQ(std::system(command.c_str()), 0) << command;
+}
+
+// The real binary as a child process; its JSON log lines go to a file the test reads.
+class ServerProcess {
+ public:
+  ServerProcess(const fs::path& dir, std::vector<std::string> extra) : log_(dir / "server.log") {
+    std::vector<std::string> args = {kBinary, "serve", "--addr", "127.0.0.1:0",
+                                     "--tls-cert", (dir / "tls.crt").string(),
+                                     "--tls-key", (dir / "tls.key").string()};
+    args.insert(args.end(), extra.begin(), extra.end());
+    pid_ = fork();
+    if (pid_ == 0) {
+      int fd = ::open(log_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      dup2(fd, 2);
+      std::vector<char*> argv;
+      for (std::string& arg : args) argv.push_back(arg.data());
+      argv.push_back(nullptr);
+      execv(argv[0], argv.data());
+      _exit(127);
+    }
+    std::smatch match;
+    const std::regex listening(R"("msg":"listening".*"port":(\d+))");
+    eventually([&] {
+      std::string text = read_text(log_);
+      if (!std::regex_search(text, match, listening)) return false;
+      port_ = std::stoi(match[1]);
+      return true;
+    });
+  }
+  ~ServerProcess() {
+    if (pid_ > 0 && !exited_) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+    }
+  }
+
+  int port() const { return port_; }
+  std::string log() const { return read_text(log_); }
+  void signal(int number) { kill(pid_, number); }
+  // The exit status, or -1 if the process is still running after `limit`.
+  int wait_exit(std::chrono::milliseconds limit) {
+    int status = 0;
+    bool done = eventually([&] { return waitpid(pid_, &status, WNOHANG) == pid_; }, limit);
+    if (!done) return -1;
+    exited_ = true;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  }
+
+ private:
+  fs::path log_;
+  pid_t pid_ = -1;
+  int port_ = 0;
+  bool exited_ = false;
+};
+
+std::unique_ptr<httplib::SSLClient> client_for(int port, const fs::path& dir) {
+  auto client = std::make_unique<httplib::SSLClient>("127.0.0.1", port);
+  client->set_ca_cert_path((dir / "ca.crt").c_str());
+  client->enable_server_certificate_verification(true);
+  client->set_keep_alive(true);
+  client->set_read_timeout(10, 0);
+  return client;
+}
+
+// Collects request/response pairs and has the oracle check them all at once.
+class OracleCheck {
+ public:
+  explicit OracleCheck(const fs::path& dir) : dir_(dir / "oracle") { fs::create_directories(dir_); }
+  void add(const std::string& request, const std::string& response, bool validating) {
+    const std::string stem = (dir_ / std::to_string(count_++)).string();
+    write_text(stem + ".request.json", request);
+    write_text(stem + ".response.json", response);
+    (validating ? validating_ : mutating_) += " " + stem + ".request.json " + stem + ".response.json";
+  }
+  void expect_all_ok() {
+    ASSERT_TRUE(fs::exists(kOracle)) << "admission oracle not installed: run scripts/setup.sh";
+    const std::vector<std::pair<std::string, std::string>> runs = {{mutating_, ""}, {validating_, " --validating"}};
+    for (const auto& [pairs, flags] : runs) {
+      if (pairs.empty()) continue;
+      const std::string out = (dir_ / "result.jsonl").string();
+      // Exit status 1 means a check failed: each line says which, below.
+      const int status = std::system(("node " + kOracle + " check" + flags + pairs + " >" + out + " 2>&1").c_str());
+      (void)status;
+      std::istringstream lines(read_text(out));
+      int checked = 0;
+      for (std::string line; std::getline(lines, line);) {
+        json result = json::parse(line, nullptr, false);
+        ASSERT_FALSE(result.is_discarded()) << line;
+        EXPECT_TRUE(result.value("ok", false)) << line;
+        ++checked;
+      }
+      EXPECT_GT(checked, 0);
+    }
+  }
+
+ private:
+  fs::path dir_;
+  int count_ = 0;
+  std::string mutating_, validating_;
+};
+
+// A TLS connection made by hand, for requests a client library would not send: stalled, split.
+class RawTls {
+ public:
+  explicit RawTls(int port, bool handshake = true) {
+    fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(static_cast<uint16_t>(port));
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    connected_ = connect(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0;
+    if (!connected_ || !handshake) return;
+    ctx_ = SSL_CTX_new(TLS_client_method());
+    ssl_ = SSL_new(ctx_);
+    SSL_set_fd(ssl_, fd_);
+    handshaken_ = SSL_connect(ssl_) == 1;
+  }
+  ~RawTls() {
+    if (ssl_) SSL_free(ssl_);
+    if (ctx_) SSL_CTX_free(ctx_);
+    if (fd_ >= 0) close(fd_);
+  }
+  bool connected() const { return connected_; }
+  bool handshaken() const { return handshaken_; }
+  std::string peer_serial() const {
+    X509* cert = SSL_get1_peer_certificate(ssl_);
+    if (!cert) return {};
+    BIGNUM* serial = ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), nullptr);
+    char* hex = BN_bn2hex(serial);
+    std::string text = hex;
+    OPENSSL_free(hex);
+    BN_free(serial);
+    X509_free(cert);
+    return text;
+  }
+  bool send(const std::string& bytes) {
+    return ssl_ ? SSL_write(ssl_, bytes.data(), static_cast<int>(bytes.size())) > 0
+                : ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL) > 0;
+  }
+  // Reads until the peer closes (or 10 s pass); what came back.
+  std::string read_all() {
+    timeval timeout{10, 0};
+    setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+    std::string text;
+    char buffer[16384];
+    for (;;) {
+      int n = ssl_ ? SSL_read(ssl_, buffer, sizeof buffer) : static_cast<int>(::recv(fd_, buffer, sizeof buffer, 0));
+      if (n <= 0) break;
+      text.append(buffer, static_cast<std::size_t>(n));
+    }
+    return text;
+  }
+
+ private:
+  int fd_ = -1;
+  SSL_CTX* ctx_ = nullptr;
+  SSL* ssl_ = nullptr;
+  bool connected_ = false, handshaken_ = false;
+};
+
+std::string peer_serial(int port) {
+  RawTls connection(port);
+  return connection.handshaken() ? connection.peer_serial() : std::string();
+}
+
+std::string cert_serial(const fs::path& pem) {
+  std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new_file(pem.c_str(), "r"), BIO_free);
+  X509* cert = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr);
+  if (!cert) return {};
+  BIGNUM* serial = ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), nullptr);
+  char* hex = BN_bn2hex(serial);
+  std::string text = hex;
+  OPENSSL_free(hex);
+  BN_free(serial);
+  X509_free(cert);
+  return text;
+}
+
+// The value of a metric series (the first line that starts with `series`), or -1.
+double metric(httplib::SSLClient& client, const std::string& series) {
+  auto result = client.Get("/metrics");
+  if (!result || result->status != 200) return -1;
+  std::istringstream lines(result->body);
+  for (std::string line; std::getline(lines, line);)
+    if (line.starts_with(series + " ")) return std::stod(line.substr(series.size() + 1));
+  return -1;
+}
+
+json patch_of(const std::string& response_body) {
+  json response = json::parse(response_body).at("response");
+  if (!response.contains("patch")) return json::array();
+  std::string decoded;
+  std::unique_ptr<BIO, decltype(&BIO_free_all)> b64(BIO_new(BIO_f_base64()), BIO_free_all);
+  std::string encoded = response.at("patch").get<std::string>();
+  BIO* source = BIO_new_mem_buf(encoded.data(), static_cast<int>(encoded.size()));
+  BIO_set_flags(b64.get(), BIO_FLAGS_BASE64_NO_NL);
+  BIO_push(b64.get(), source);
+  char buffer[4096];
+  for (int n; (n = BIO_read(b64.get(), buffer, sizeof buffer)) > 0;) decoded.append(buffer, static_cast<std::size_t>(n));
+  return json::parse(decoded);
+}
+
+bool adds_dev_shm(const std::string& response_body) {
+  return patch_of(response_body).dump().find("/dev/shm") != std::string::npos;
+}
+
+class ServerE2E : public ::testing::Test {
+ protected:
+  void SetUp() override { make_certs(dir_.path()); }
+  TempDir dir_;
+};
+
+TEST_F(ServerE2E, MutateAndValidateRoundTrips) {
+  ServerProcess server(dir_.path(), {});
+  ASSERT_GT(server.port(), 0) << server.log();
+  auto client = client_for(server.port(), dir_.path());
+  OracleCheck oracle(dir_.path());
+  for (const char* name : {"deployment-vllm-profile", "pod-gpu-basic", "job-training-8gpu", "cronjob-mig",
+                           "pod-no-gpu-untouched", "delete-allowed", "namespace-excluded"}) {
+    const std::string request = golden_request(name);
+    auto mutate = client->Post("/mutate", request, "application/json");
+    ASSERT_TRUE(mutate) << name << ": " << httplib::to_string(mutate.error());
+    EXPECT_EQ(mutate->status, 200) << name << ": " << mutate->body;
+    EXPECT_EQ(mutate->get_header_value("Content-Type"), "application/json");
+    oracle.add(request, mutate->body, false);
+    auto validate = client->Post("/validate", request, "application/json; charset=utf-8");
+    ASSERT_TRUE(validate) << name;
+    EXPECT_EQ(validate->status, 200) << name << ": " << validate->body;
+    oracle.add(request, validate->body, true);
+  }
+  // /mutate patches the GPU Deployment; /validate never patches (the oracle's --validating).
+  auto mutate = client->Post("/mutate", golden_request("deployment-vllm-profile"), "application/json");
+  EXPECT_TRUE(adds_dev_shm(mutate->body));
+  // A pod carrying a secret in an env value: the value must never reach the log.
+  json with_secret = json::parse(golden_request("pod-gpu-basic"));
+  with_secret["request"]["object"]["spec"]["containers"][0]["env"] =
+      json::array({{{"name", "API_TOKEN"}, {"value", "s3cr3t-value-never-logged"}}});
+  auto secret_answer = client->Post("/mutate", with_secret.dump(), "application/json");
+  ASSERT_TRUE(secret_answer);
+  EXPECT_EQ(secret_answer->status, 200);
+  oracle.add(with_secret.dump(), secret_answer->body, false);
+  oracle.expect_all_ok();
+
+  auto healthz = client->Get("/healthz");
+  ASSERT_TRUE(healthz);
+  EXPECT_EQ(healthz->status, 200);
+  auto readyz = client->Get("/readyz");
+  ASSERT_TRUE(readyz);
+  EXPECT_EQ(readyz->status, 200) << readyz->body;
+  EXPECT_TRUE(json::parse(readyz->body).at("ready").get<bool>());
+
+  EXPECT_EQ(metric(*client, R"(gpuadmit_patches_applied_total)"), 6);
+  EXPECT_GE(metric(*client, R"(gpuadmit_review_duration_seconds_count{decision="allowed",route="mutate"})"), 8);
+  EXPECT_GE(metric(*client, R"(gpuadmit_policy_decisions_total{mode="enforce",policy="dev-shm",result="fired"})"), 1);
+  EXPECT_EQ(metric(*client, R"(gpuadmit_reviews_in_flight)"), 0);
+  EXPECT_EQ(metric(*client, R"(gpuadmit_tls_handshake_failures_total)"), 0);
+
+  // One JSON log line per review, naming the object and decision and never its contents.
+  const std::string log = server.log();
+  std::istringstream lines(log);
+  int reviews = 0;
+  for (std::string line; std::getline(lines, line);) {
+    json entry = json::parse(line, nullptr, false);
+    ASSERT_FALSE(entry.is_discarded()) << "not JSON: " << line;
+    if (entry.value("msg", "") != "review") continue;
+    ++reviews;
+    for (const char* key : {"time", "uid", "kind", "namespace", "name", "operation", "decision", "policies", "latency_us", "route"})
+      EXPECT_TRUE(entry.contains(key)) << key << " missing in " << line;
+  }
+  EXPECT_EQ(reviews, 16);
+  EXPECT_NE(log.find(R"("name":"llama3-vllm")"), std::string::npos);
+  EXPECT_EQ(log.find("s3cr3t-value-never-logged"), std::string::npos) << "the log shows an env value";
+}
+
+TEST_F(ServerE2E, BadRequestsGetAClearAnswerAndTheServerCarriesOn) {
+  ServerProcess server(dir_.path(), {"--max-body-bytes", "65536"});
+  ASSERT_GT(server.port(), 0) << server.log();
+  auto client = client_for(server.port(), dir_.path());
+
+  auto too_big = client->Post("/mutate", std::string(65537, ' '), "application/json");
+  ASSERT_TRUE(too_big);
+  EXPECT_EQ(too_big->status, 413);
+  EXPECT_NE(too_big->body.find("too large"), std::string::npos) << too_big->body;
+
+  auto client2 = client_for(server.port(), dir_.path());
+  auto not_json = client2->Post("/mutate", "{\"apiVersion\": ", "application/json");
+  ASSERT_TRUE(not_json);
+  EXPECT_EQ(not_json->status, 400);
+  EXPECT_NE(not_json->body.find("not valid JSON"), std::string::npos) << not_json->body;
+
+  auto wrong_type = client2->Post("/validate", golden_request("pod-gpu-basic"), "text/plain");
+  ASSERT_TRUE(wrong_type);
+  EXPECT_EQ(wrong_type->status, 415);
+  EXPECT_NE(wrong_type->body.find("application/json"), std::string::npos) << wrong_type->body;
+
+  auto wrong_kind = client2->Post("/mutate", golden_request("malformed-wrong-kind"), "application/json");
+  ASSERT_TRUE(wrong_kind);
+  EXPECT_EQ(wrong_kind->status, 400);
+  EXPECT_FALSE(wrong_kind->body.empty());
+
+  auto unknown = client2->Get("/nothing-here");
+  ASSERT_TRUE(unknown);
+  EXPECT_EQ(unknown->status, 404);
+
+  // Still serving, and the review right after is correct.
+  OracleCheck oracle(dir_.path());
+  const std::string request = golden_request("pod-gpu-basic");
+  auto good = client2->Post("/mutate", request, "application/json");
+  ASSERT_TRUE(good);
+  EXPECT_EQ(good->status, 200);
+  oracle.add(request, good->body, false);
+  oracle.expect_all_ok();
+  EXPECT_EQ(metric(*client2, R"(gpuadmit_http_requests_total{code="413",route="mutate"})"), 1);
+}
+
+TEST_F(ServerE2E, DefaultBodyLimitIsThreeMebibytes) {
+  ServerProcess server(dir_.path(), {});
+  ASSERT_GT(server.port(), 0) << server.log();
+  auto client = client_for(server.port(), dir_.path());
+  auto too_big = client->Post("/mutate", std::string(3 * 1024 * 1024 + 1, ' '), "application/json");
+  ASSERT_TRUE(too_big);
+  EXPECT_EQ(too_big->status, 413);
+  // Just under the limit is read and judged on its content.
+  auto client2 = client_for(server.port(), dir_.path());
+  auto fits = client2->Post("/mutate", std::string(3 * 1024 * 1024 - 1, ' '), "application/json");
+  ASSERT_TRUE(fits);
+  EXPECT_EQ(fits->status, 400);
+}
+
+TEST_F(ServerE2E, SlowClientsAreCutOffWithoutBlockingOthers) {
+  ServerProcess server(dir_.path(), {"--read-timeout", "1", "--workers", "4"});
+  ASSERT_GT(server.port(), 0) << server.log();
+  // One connection never starts TLS; one sends half its headers and stops.
+  RawTls silent(server.port(), false);
+  ASSERT_TRUE(silent.connected());
+  RawTls half(server.port());
+  ASSERT_TRUE(half.handshaken());
+  ASSERT_TRUE(half.send("POST /mutate HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Le"));
+
+  auto client = client_for(server.port(), dir_.path());
+  const auto start = std::chrono::steady_clock::now();
+  auto answer = client->Post("/mutate", golden_request("pod-gpu-basic"), "application/json");
+  ASSERT_TRUE(answer);
+  EXPECT_EQ(answer->status, 200);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 900ms) << "a slow client held up another";
+
+  // After the read timeout, the silent one is closed and the half-sent one answered 400 and closed.
+  const auto waited_from = std::chrono::steady_clock::now();
+  EXPECT_EQ(silent.read_all(), "");
+  EXPECT_TRUE(half.read_all().starts_with("HTTP/1.1 400"));
+  // httplib keeps the connection until --keep-alive-timeout (5 s) after the answer.
+  EXPECT_LT(std::chrono::steady_clock::now() - waited_from, 8s);
+  auto fresh = client_for(server.port(), dir_.path());
+  EXPECT_TRUE(eventually([&] { return metric(*fresh, "gpuadmit_tls_handshake_failures_total") >= 1; }));
+}
+
+TEST_F(ServerE2E, CertificateRotatesWhileAConnectionStaysBusy) {
+  ServerProcess server(dir_.path(), {"--watch-interval-ms", "100"});
+  ASSERT_GT(server.port(), 0) << server.log();
+  const std::string first_serial = cert_serial(dir_.path() / "tls.crt");
+  ASSERT_EQ(peer_serial(server.port()), first_serial);
+
+  // A client keeps one keep-alive connection busy through the rotation (bounded: 4000 requests
+  // or 20 s).
+  std::atomic<bool> stop{false};
+  std::atomic<int> succeeded{0}, failed{0};
+  const std::string request = golden_request("pod-gpu-basic");
+  std::thread busy([&] {
+    auto client = client_for(server.port(), dir_.path());
+    const auto until = std::chrono::steady_clock::now() + 20s;
+    for (int i = 0; i < 4000 && !stop && std::chrono::steady_clock::now() < until; ++i) {
+      auto answer = client->Post("/mutate", request, "application/json");
+      (answer && answer->status == 200 ? succeeded : failed)++;
+    }
+  });
+  ASSERT_TRUE(eventually([&] { return succeeded > 20; }));
+
+  make_certs(dir_.path());  // a new serving certificate from the same CA, written in place
+  const std::string second_serial = cert_serial(dir_.path() / "tls.crt");
+  ASSERT_NE(second_serial, first_serial);
+  EXPECT_TRUE(eventually([&] { return peer_serial(server.port()) == second_serial; }));
+
+  // A broken certificate file leaves the last good one serving.
+  write_text(dir_.path() / "tls.crt", "-----BEGIN CERTIFICATE-----\nnot a certificate\n");
+  auto client = client_for(server.port(), dir_.path());
+  EXPECT_TRUE(eventually([&] {
+    return metric(*client, R"(gpuadmit_cert_reloads_total{result="failed"})") >= 1;
+  }));
+  EXPECT_EQ(peer_serial(server.port()), second_serial);
+  auto readyz = client->Get("/readyz");
+  ASSERT_TRUE(readyz);
+  EXPECT_EQ(readyz->status, 200);
+  EXPECT_NE(readyz->body.find("the last reload failed"), std::string::npos) << readyz->body;
+  const int before_stop = succeeded;
+  ASSERT_TRUE(eventually([&] { return succeeded > before_stop + 20; }));
+  stop = true;
+  busy.join();
+  EXPECT_EQ(failed, 0);
+  EXPECT_GE(metric(*client, R"(gpuadmit_cert_reloads_total{result="ok"})"), 1);
+  EXPECT_NE(server.log().find("certificate reload failed"), std::string::npos);
+}
+
+TEST_F(ServerE2E, ConfigReloadsWhenGoodAndKeepsTheOldOneWhenBad) {
+  const fs::path config = dir_.path() / "config.yaml";
+  std::string yaml = read_text(kSource + "/policies/default.yaml");
+  write_text(config, yaml);
+  ServerProcess server(dir_.path(), {"--config", config.string(), "--watch-interval-ms", "100"});
+  ASSERT_GT(server.port(), 0) << server.log();
+  auto client = client_for(server.port(), dir_.path());
+  OracleCheck oracle(dir_.path());
+  const std::string request = golden_request("deployment-vllm-profile");
+  auto review = [&] {
+    auto answer = client->Post("/mutate", request, "application/json");
+    if (answer && answer->status == 200) oracle.add(request, answer->body, false);
+    return answer ? answer->body : std::string();
+  };
+  ASSERT_TRUE(adds_dev_shm(review()));
+
+  // dev-shm switched off: the next reviews stop adding /dev/shm.
+  const std::string marker = "  dev-shm:\n    mode: enforce";
+  ASSERT_NE(yaml.find(marker), std::string::npos);
+  std::string off = yaml;
+  off.replace(off.find(marker), marker.size(), "  dev-shm:\n    mode: off");
+  write_text(config, off);
+  EXPECT_TRUE(eventually([&] { return !adds_dev_shm(review()); }));
+  EXPECT_EQ(metric(*client, R"(gpuadmit_config_reloads_total{result="ok"})"), 1);
+
+  // A bad config is refused, counted and reported; the last good one keeps serving.
+  write_text(config, off + "  no-such-policy: {}\n");
+  EXPECT_TRUE(eventually([&] { return metric(*client, R"(gpuadmit_config_reloads_total{result="failed"})") == 1; }));
+  EXPECT_FALSE(adds_dev_shm(review()));
+  auto readyz = client->Get("/readyz");
+  ASSERT_TRUE(readyz);
+  EXPECT_EQ(readyz->status, 200);
+  EXPECT_NE(readyz->body.find("unknown policy 'no-such-policy'"), std::string::npos) << readyz->body;
+  EXPECT_NE(server.log().find("config reload failed"), std::string::npos);
+  oracle.expect_all_ok();
+}
+
+TEST_F(ServerE2E, SigtermFinishesTheReviewInFlightAndExitsZero) {
+  ServerProcess server(dir_.path(), {"--shutdown-deadline", "10"});
+  ASSERT_GT(server.port(), 0) << server.log();
+  const std::string request = golden_request("deployment-vllm-profile");
+  RawTls in_flight(server.port());
+  ASSERT_TRUE(in_flight.handshaken());
+  const std::string head = "POST /mutate HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                           "Connection: close\r\nContent-Length: " + std::to_string(request.size()) + "\r\n\r\n";
+  const std::size_t half = request.size() / 2;
+  ASSERT_TRUE(in_flight.send(head + request.substr(0, half)));
+  std::this_thread::sleep_for(200ms);  // the server is reading the body
+
+  server.signal(SIGTERM);
+  // New connections are refused once it stops accepting.
+  EXPECT_TRUE(eventually([&] { return !RawTls(server.port(), false).connected(); }, 3000ms));
+  ASSERT_TRUE(in_flight.send(request.substr(half)));
+  const std::string answer = in_flight.read_all();
+  ASSERT_TRUE(answer.starts_with("HTTP/1.1 200")) << answer.substr(0, 200);
+  const std::string body = answer.substr(answer.find("\r\n\r\n") + 4);
+  EXPECT_TRUE(adds_dev_shm(body));
+  OracleCheck oracle(dir_.path());
+  oracle.add(request, body, false);
+  oracle.expect_all_ok();
+  EXPECT_EQ(server.wait_exit(10s), 0) << server.log();
+  EXPECT_NE(server.log().find(R"("msg":"shutting down","signal":"SIGTERM")"), std::string::npos) << server.log();
+}
+
+TEST_F(ServerE2E, ClientCertificatesAreRequiredWhenAClientCaIsGiven) {
+  const fs::path& dir = dir_.path();
+  const std::string commands =
+      "cd " + dir.string() + " && openssl ecparam -name prime256v1 -genkey -noout -out client.key && "
+      "openssl req -new -key client.key -subj /CN=kube-apiserver -out client.csr && "
+      "printf 'extendedKeyUsage=clientAuth\\n' > client.ext && "
+      "openssl x509 -req -in client.csr -CA ca.crt -CAkey ca.key -set_serial 7 -days 1 -extfile client.ext "
+      "-out client.crt) >/dev/null 2>&1";
+  ASSERT_EQ(std::system(("(" + commands).c_str()), 0);
+  ServerProcess server(dir, {"--client-ca", (dir / "ca.crt").string()});
+  ASSERT_GT(server.port(), 0) << server.log();
+
+  auto anonymous = client_for(server.port(), dir);
+  EXPECT_FALSE(anonymous->Get("/healthz")) << "served a client without a certificate";
+
+  httplib::SSLClient known("127.0.0.1", server.port(), (dir / "client.crt").string(), (dir / "client.key").string());
+  known.set_ca_cert_path((dir / "ca.crt").c_str());
+  known.enable_server_certificate_verification(true);
+  auto answer = known.Post("/validate", golden_request("pod-gpu-basic"), "application/json");
+  ASSERT_TRUE(answer) << httplib::to_string(answer.error());
+  EXPECT_EQ(answer->status, 200);
+}
+
+TEST_F(ServerE2E, StartupErrorsAreClear) {
+  const std::string bad_config = (dir_.path() / "bad.yaml").string();
+  write_text(bad_config, "policies:\n  dev-shm:\n    memoryFraction: 2\n");
+  const std::string command = kBinary + " serve --addr 127.0.0.1:0 --tls-cert " + (dir_.path() / "tls.crt").string() +
+                              " --tls-key " + (dir_.path() / "tls.key").string() + " --config " + bad_config +
+                              " 2>" + (dir_.path() / "err.txt").string();
+  EXPECT_EQ(WEXITSTATUS(std::system(command.c_str())), 2);
+  EXPECT_NE(read_text(dir_.path() / "err.txt").find("bad.yaml:3:"), std::string::npos)
+      << read_text(dir_.path() / "err.txt");
+
+  const std::string mismatched = kBinary + " serve --addr 127.0.0.1:0 --tls-cert " + (dir_.path() / "tls.crt").string() +
+                                 " --tls-key " + (dir_.path() / "ca.key").string() + " 2>" +
+                                 (dir_.path() / "err2.txt").string();
+  EXPECT_EQ(WEXITSTATUS(std::system(mismatched.c_str())), 2);
+  EXPECT_NE(read_text(dir_.path() / "err2.txt").find("do not match"), std::string::npos)
+      << read_text(dir_.path() / "err2.txt");
+}
+
+}  // namespace

@@ -1,0 +1,45 @@
+// The webhook's Prometheus metrics, on one registry served as text by the server's /metrics.
+#pragma once
+
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+#include <memory>
+#include <string>
+
+#include "gpuadmit/engine.h"
+
+namespace gpuadmit::webhook {
+
+class WebhookMetrics {
+ public:
+  WebhookMetrics();
+
+  // One answered review: latency from the parse of the body to the serialized answer.
+  void observe_review(const std::string& route, const HttpAnswer& answer, double seconds);
+  void count_request(const std::string& route, int status);
+  void config_reload(bool ok);
+  void cert_reload(bool ok);
+  void tls_handshake_failed() { tls_handshake_failures_.Increment(); }
+  prometheus::Gauge& in_flight() { return in_flight_; }
+
+  // The Prometheus text exposition format of every metric.
+  std::string serialize() const;
+
+ private:
+  std::shared_ptr<prometheus::Registry> registry_;
+  prometheus::Family<prometheus::Histogram>& review_seconds_;
+  prometheus::Family<prometheus::Counter>& policy_decisions_;
+  prometheus::Family<prometheus::Counter>& requests_;
+  prometheus::Counter& patches_applied_;
+  prometheus::Counter& patch_operations_;
+  prometheus::Family<prometheus::Counter>& config_reloads_;
+  prometheus::Family<prometheus::Counter>& cert_reloads_;
+  prometheus::Counter& tls_handshake_failures_;
+  prometheus::Gauge& in_flight_;
+};
+
+}  // namespace gpuadmit::webhook

@@ -1,0 +1,125 @@
+// The HTTPS admission webhook: routes, TLS with certificate rotation, config reload, limits,
+// metrics, JSON logs and a graceful shutdown, around the engine's answer_admission_review().
+//
+// Extension points for what comes next (the cluster capacity model, a live watch):
+//   - ServerOptions::readiness_checks: named conditions /readyz reports and requires;
+//   - ServerOptions::load_engine: how a config file becomes an Engine (on start and on reload).
+#pragma once
+
+#include <spdlog/logger.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "gpuadmit/engine.h"
+#include "webhook/metrics.h"
+#include "webhook/tls_reloader.h"
+
+namespace httplib {
+class Server;
+class SSLServer;
+struct Request;
+struct Response;
+}  // namespace httplib
+
+namespace gpuadmit::webhook {
+
+struct ListenAddress {
+  std::string host;
+  int port = 0;  // 0: any free port (see WebhookServer::port())
+};
+// "0.0.0.0:8443", "127.0.0.1:0", "[::1]:8443"; throws std::invalid_argument.
+ListenAddress parse_listen_address(const std::string& text);
+
+struct ReadinessResult {
+  bool ready = false;
+  std::string detail;
+};
+struct ReadinessCheck {
+  std::string name;
+  std::function<ReadinessResult()> check;
+};
+
+struct ServerOptions {
+  ListenAddress address{"0.0.0.0", 8443};
+  std::optional<ListenAddress> metrics_address;  // plain HTTP; unset: /metrics on the main port
+  std::string config_path;                       // empty: the embedded default, never reloaded
+  std::string cert_path, key_path;
+  std::string client_ca_path;                    // set: clients must present a certificate it signed
+  // The API server's own limit on an object (etcd's request size), so a real review always fits.
+  std::size_t max_body_bytes = 3 * 1024 * 1024;
+  std::chrono::seconds read_timeout{10}, write_timeout{10};
+  std::size_t workers = 64;                   // connections served at once (keep-alive holds one)
+  std::size_t max_queued_connections = 256;   // accepted, waiting for a worker; then accept() waits
+  std::size_t keep_alive_max_requests = 1000;
+  std::chrono::seconds keep_alive_timeout{5};
+  std::chrono::milliseconds watch_interval{1000};  // how often the config and cert files are checked
+  std::vector<ReadinessCheck> readiness_checks;
+  std::function<std::shared_ptr<const Engine>(const std::string& config_path)> load_engine;
+};
+
+class WebhookServer {
+ public:
+  // Loads the config and the certificate; throws ConfigError or TlsError.
+  WebhookServer(ServerOptions options, std::shared_ptr<spdlog::logger> logger);
+  ~WebhookServer();
+  WebhookServer(const WebhookServer&) = delete;
+  WebhookServer& operator=(const WebhookServer&) = delete;
+
+  // Binds the ports and serves on background threads; throws std::runtime_error if a port cannot
+  // be bound.
+  void start();
+  int port() const { return port_; }
+  int metrics_port() const { return metrics_port_; }
+
+  // Fails /readyz, stops accepting, and waits until every accepted connection is finished (the
+  // requests in flight answered) or the deadline passes. Returns whether all finished.
+  bool shutdown(std::chrono::milliseconds deadline);
+
+  std::shared_ptr<const Engine> engine() const;
+  WebhookMetrics& metrics() { return metrics_; }
+  // Re-reads the config and certificate if their files changed; the watcher thread calls it.
+  void reload_changed_files();
+
+ private:
+  void add_routes(httplib::Server& server, bool with_reviews);
+  void handle_review(const httplib::Request& request, httplib::Response& response,
+                     ReviewPhases phases, const std::string& route);
+  void handle_readyz(httplib::Response& response);
+  void configure(httplib::Server& server);
+  void watch_files();
+
+  ServerOptions options_;
+  std::shared_ptr<spdlog::logger> logger_;
+  WebhookMetrics metrics_;
+  CertificateStore certificates_;
+  std::function<void()> on_handshake_failure_;
+
+  mutable std::mutex engine_mutex_;
+  std::shared_ptr<const Engine> engine_;
+  FileStamp config_stamp_;
+  std::string config_error_;  // the last failed reload, until one succeeds
+
+  std::unique_ptr<httplib::SSLServer> server_;
+  std::unique_ptr<httplib::Server> metrics_server_;
+  int port_ = 0, metrics_port_ = 0;
+  std::thread listen_thread_, metrics_thread_, watch_thread_;
+  bool listening_ = false;  // guarded by state_mutex_
+  std::atomic<bool> shutting_down_{false};
+
+  std::mutex state_mutex_;
+  std::condition_variable state_changed_;  // in-flight count, watcher stop
+  std::size_t in_flight_ = 0;  // reviews being answered, for the shutdown log
+  bool stop_watching_ = false;
+};
+
+}  // namespace gpuadmit::webhook
