@@ -7,9 +7,10 @@ import fs from "node:fs";
 import https from "node:https";
 import { createRequire } from "node:module";
 import crypto from "node:crypto";
+import path from "node:path";
 
 const [oracleDir, caFile, baseUrl, ...files] = process.argv.slice(2);
-const YAML = createRequire(`${oracleDir}/package.json`)("yaml");
+const YAML = createRequire(path.resolve(oracleDir, "package.json"))("yaml");
 const agent = new https.Agent({ keepAlive: true, ca: fs.readFileSync(caFile) });
 
 function admissionReview(object) {
