@@ -23,7 +23,7 @@ const std::set<std::string> kServeOptions = {
     "--addr",            "--metrics-addr",     "--max-body-bytes",  "--read-timeout",
     "--write-timeout",   "--workers",          "--max-queued-connections",
     "--keep-alive-timeout", "--keep-alive-max-requests", "--watch-interval-ms",
-    "--shutdown-deadline", "--log-level"};
+    "--shutdown-deadline", "--log-level", "--cluster"};
 
 long long number(const Args& args, const std::string& name, long long fallback, long long min,
                  long long max) {
@@ -73,6 +73,7 @@ ServerOptions configure_server(const Args& args) {
       args, "--keep-alive-max-requests", static_cast<long long>(options.keep_alive_max_requests), 1, 1 << 30));
   options.watch_interval = std::chrono::milliseconds(
       number(args, "--watch-interval-ms", options.watch_interval.count(), 10, 600000));
+  options.cluster = load_cluster(args);  // a snapshot, loaded once
   return options;
 }
 

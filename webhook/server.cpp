@@ -219,7 +219,7 @@ void WebhookServer::handle_review(const httplib::Request& request, httplib::Resp
   }
   std::shared_ptr<const Engine> engine = this->engine();
   const auto start = Clock::now();
-  HttpAnswer answer = answer_admission_review(*engine, request.body, nullptr, phases);
+  HttpAnswer answer = answer_admission_review(*engine, request.body, options_.cluster.get(), phases);
   const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
   metrics_.observe_review(route, answer, seconds);
   log_event(*logger_, answer.status == 200 ? spdlog::level::info : spdlog::level::warn,

@@ -65,6 +65,8 @@ struct ServerOptions {
   std::chrono::milliseconds watch_interval{1000};  // how often the config and cert files are checked
   std::vector<ReadinessCheck> readiness_checks;
   std::function<std::shared_ptr<const Engine>(const std::string& config_path)> load_engine;
+  // What gpu-capacity and gpu-quota consult (`--cluster F`); null: those policies check nothing.
+  std::shared_ptr<const capacity::ClusterModel> cluster;
 };
 
 class WebhookServer {

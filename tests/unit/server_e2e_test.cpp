@@ -352,6 +352,20 @@ TEST_F(ServerE2E, MutateAndValidateRoundTrips) {
   EXPECT_EQ(log.find("s3cr3t-value-never-logged"), std::string::npos) << "the log shows an env value";
 }
 
+// `serve --cluster F`: /validate consults the capacity model, so a pod no node can hold is denied.
+TEST_F(ServerE2E, ClusterSnapshotFeedsTheCapacityPolicy) {
+  ServerProcess server(dir_.path(), {"--cluster", kSource + "/manifests/examples/cluster.json"});
+  ASSERT_GT(server.port(), 0) << server.log();
+  auto client = client_for(server.port(), dir_.path());
+  auto answer = client->Post("/validate", golden_request("capacity-unschedulable-16-gpus"), "application/json");
+  ASSERT_TRUE(answer);
+  ASSERT_EQ(answer->status, 200);
+  const json response = json::parse(answer->body).at("response");
+  EXPECT_FALSE(response.at("allowed").get<bool>());
+  EXPECT_NE(response.at("status").at("message").get<std::string>().find("[gpu-capacity]"), std::string::npos)
+      << response.dump();
+}
+
 TEST_F(ServerE2E, BadRequestsGetAClearAnswerAndTheServerCarriesOn) {
   ServerProcess server(dir_.path(), {"--max-body-bytes", "65536"});
   ASSERT_GT(server.port(), 0) << server.log();
