@@ -9,6 +9,7 @@
 #include <set>
 #include <sstream>
 
+#include "engine/capacity/cluster_model.h"
 #include "engine/manifests.h"
 
 namespace gpuadmit::cli {
@@ -118,6 +119,20 @@ const std::vector<SuiteKey>& suite_keys() {
          suite.engine = path == "default" ? Engine::from_default() : Engine::from_file(resolve(suite, path));
        }},
       {"namespace", [](const ConfigNode& node, Suite& suite) { suite.namespace_ = node.as_string(); }},
+      // A cluster snapshot (a file or a list of files/directories) for gpu-capacity and gpu-quota.
+      {"cluster",
+       [](const ConfigNode& node, Suite& suite) {
+         std::vector<std::string> paths;
+         if (node.yaml().IsSequence())
+           for (const ConfigNode& item : node.items()) paths.push_back(resolve(suite, item.as_string()));
+         else
+           paths.push_back(resolve(suite, node.as_string()));
+         try {
+           suite.cluster = capacity::ClusterModel::load(paths);
+         } catch (const std::exception& error) {
+           node.fail(std::string("cannot load the cluster snapshot: ") + error.what());
+         }
+       }},
       {"cases",
        [](const ConfigNode& node, Suite& suite) {
          for (const ConfigNode& item : node.items()) suite.cases.push_back(parse_case(suite, item));
@@ -230,7 +245,8 @@ std::vector<CaseResult> run_suite(const Suite& suite) {
     for (const json& object : c.objects) {
       CaseResult result{suite.file, c.name + (c.objects.size() > 1 ? " (" + object_id(object) + ")" : ""), {}};
       const ReviewOutcome outcome =
-          suite.engine->review(request_for_manifest(object, c.namespace_.empty() ? suite.namespace_ : c.namespace_));
+          suite.engine->review(request_for_manifest(object, c.namespace_.empty() ? suite.namespace_ : c.namespace_),
+                              suite.cluster.get());
       result.failures = check(c, outcome);
       for (std::string& failure : result.failures) failure = c.where + ": " + failure;
       results.push_back(std::move(result));

@@ -30,6 +30,7 @@ struct SuiteCase {
 struct Suite {
   std::string file;
   std::shared_ptr<const Engine> engine;
+  std::shared_ptr<const capacity::ClusterModel> cluster;  // `cluster:` snapshot files; may be null
   std::string namespace_ = "default";
   std::vector<SuiteCase> cases;
 };
