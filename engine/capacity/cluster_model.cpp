@@ -399,7 +399,8 @@ void ClusterModel::upsert_pod(const json& object) {
         if (owner.is_object() && owner.value("kind", "") == "DaemonSet" && owner.value("controller", false))
           record.daemon = true;
     if (const json* status = jf::member(object, "", "status")) phase = jf::string_or_empty(*status, "status", "phase");
-    record.requests = Amounts::from_resource_list(k8s::pod_requests(*spec));
+    const auto defaulted = k8s::with_requests_defaulted_from_limits(*spec);
+    record.requests = Amounts::from_resource_list(k8s::pod_requests(defaulted ? *defaulted : *spec));
     record.requests.pods = 1;
   } catch (const SnapshotError&) {
     throw;

@@ -131,7 +131,8 @@ std::string format_amount(std::string_view resource, std::int64_t amount) {
 
 PodShape PodShape::from_pod_spec(const json& pod_spec) {
   PodShape shape;
-  shape.requests = Amounts::from_resource_list(k8s::pod_requests(pod_spec));
+  const auto defaulted = k8s::with_requests_defaulted_from_limits(pod_spec);
+  shape.requests = Amounts::from_resource_list(k8s::pod_requests(defaulted ? *defaulted : pod_spec));
   shape.requests.pods = 1;
   for (const auto& [resource, amount] : shape.requests.extended)
     if (is_gpu_device_resource(resource)) shape.gpu_devices += amount;

@@ -332,4 +332,25 @@ bool is_pod_level_resources_set(const json& pod_spec) {
   return is_pod_level_requests_set(pod_spec) || is_pod_level_limits_set(pod_spec);
 }
 
+std::optional<nlohmann::json> with_requests_defaulted_from_limits(const nlohmann::json& pod_spec) {
+  std::optional<nlohmann::json> copy;
+  for (const char* list : {"initContainers", "containers"}) {
+    const auto containers = pod_spec.find(list);
+    if (containers == pod_spec.end() || !containers->is_array()) continue;
+    for (std::size_t i = 0; i < containers->size(); ++i) {
+      const nlohmann::json& container = (*containers)[i];
+      if (!container.is_object() || !container.contains("resources")) continue;
+      const nlohmann::json& resources = container["resources"];
+      if (!resources.is_object() || !resources.contains("limits") || !resources["limits"].is_object()) continue;
+      const nlohmann::json requests = resources.value("requests", nlohmann::json::object());
+      for (auto it = resources["limits"].begin(); it != resources["limits"].end(); ++it) {
+        if (requests.is_object() && requests.contains(it.key())) continue;
+        if (!copy) copy = pod_spec;
+        (*copy)[list][i]["resources"]["requests"][it.key()] = it.value();
+      }
+    }
+  }
+  return copy;
+}
+
 }  // namespace gpuadmit::k8s

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <map>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
@@ -45,6 +46,12 @@ ResourceList aggregate_container_limits(const nlohmann::json& pod_spec,
 // spec.overhead: added to requests, and to limits only where a non-zero limit exists.
 ResourceList pod_requests(const nlohmann::json& pod_spec, const PodResourcesOptions& options = {});
 ResourceList pod_limits(const nlohmann::json& pod_spec, const PodResourcesOptions& options = {});
+
+// The API server's defaulting (core/v1 SetDefaults_Pod) before any webhook sees a pod: a container
+// resource with a limit but no request gets the limit as its request. Objects read from files
+// have not been through it, so capacity decisions apply it first. Returns null when nothing
+// changes (the common case for objects from the API server), else the defaulted copy.
+std::optional<nlohmann::json> with_requests_defaulted_from_limits(const nlohmann::json& pod_spec);
 
 bool is_supported_pod_level_resource(std::string_view name);
 bool is_pod_level_resources_set(const nlohmann::json& pod_spec);  // requests or limits

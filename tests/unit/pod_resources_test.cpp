@@ -213,3 +213,20 @@ TEST(PodRequestsJson, GpuPodWithSidecarAndInit) {
 
 }  // namespace
 }  // namespace gpuadmit::k8s
+
+// The API server's defaulting: a limit without a request becomes the request too; capacity
+// decisions on objects from files rely on it.
+TEST(PodRequestsDefaulting, LimitsFillMissingRequests) {
+  using nlohmann::json;
+  json spec = json::parse(R"({"containers":[{"name":"a","resources":{"limits":{"nvidia.com/gpu":1,"memory":"8Gi"},
+                              "requests":{"memory":"4Gi"}}}],
+                              "initContainers":[{"name":"i","resources":{"limits":{"cpu":"2"}}}]})");
+  auto defaulted = gpuadmit::k8s::with_requests_defaulted_from_limits(spec);
+  ASSERT_TRUE(defaulted.has_value());
+  EXPECT_EQ((*defaulted)["containers"][0]["resources"]["requests"],
+            json::parse(R"({"memory":"4Gi","nvidia.com/gpu":1})"));
+  EXPECT_EQ((*defaulted)["initContainers"][0]["resources"]["requests"], json::parse(R"({"cpu":"2"})"));
+  auto requests = gpuadmit::k8s::pod_requests(*defaulted);
+  EXPECT_EQ(requests.at("nvidia.com/gpu").value(), 1);
+  EXPECT_FALSE(gpuadmit::k8s::with_requests_defaulted_from_limits(*defaulted).has_value());
+}
