@@ -89,8 +89,8 @@ int cmp_mag(std::string_view a, std::int64_t ea, std::string_view b, std::int64_
 std::int64_t align(std::string& a, std::int64_t ea, std::string& b, std::int64_t eb) {
   const std::int64_t e = std::min(ea, eb);
   if (std::max(ea, eb) - e > Quantity::kMaxAlignDigits) {
-    throw QuantityError("quantities 10^" + std::to_string(ea) + " and 10^" + std::to_string(eb) +
-                        " are too far apart to add exactly");
+    throw QuantityError("cannot add quantities whose exponents (" + std::to_string(ea) + ", " +
+                        std::to_string(eb) + ") lie that far apart exactly");
   }
   a.append(static_cast<std::size_t>(ea - e), '0');
   b.append(static_cast<std::size_t>(eb - e), '0');

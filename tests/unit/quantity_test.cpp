@@ -9,6 +9,7 @@
 #include <limits>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -112,8 +113,8 @@ void check_parse(const json& c) {
 }
 
 void check_split(const json& c) {
+  const std::string input = c.at("input");  // the parts view it
   Quantity::Parts p;
-  const std::string input = c.at("input").get<std::string>();  // the parts view into it
   ASSERT_TRUE(Quantity::split(input, p));
   const json& e = c.at("expect");
   EXPECT_EQ(p.positive, e["positive"].get<bool>());
@@ -351,6 +352,40 @@ TEST(QuantityArithmetic, ExactAndFormatRules) {
   EXPECT_FALSE(Quantity::parse("1.5").is_integer());
   EXPECT_LT(Quantity::parse("999m"), Quantity::parse("1"));
   EXPECT_EQ(Quantity::parse("1"), Quantity::parse("1000m"));
+}
+
+// digits × 10^exponent written as a plain decimal.
+std::string plain_decimal(std::string digits, int exponent) {
+  if (exponent >= 0) return digits + std::string(exponent, '0');
+  const std::size_t point = static_cast<std::size_t>(-exponent);
+  if (digits.size() <= point) digits.insert(0, point - digits.size() + 1, '0');
+  return digits.insert(digits.size() - point, ".");
+}
+
+TEST(QuantityPrinting, CanonicalStringsRoundTrip) {
+  std::mt19937_64 rng(20240607);
+  const QuantityFormat formats[] = {QuantityFormat::DecimalSI, QuantityFormat::BinarySI,
+                                    QuantityFormat::DecimalExponent};
+  const Quantity cap = Quantity::parse("9223372036854775807");
+  for (int i = 0; i < 5000; ++i) {
+    std::string digits(1 + rng() % 25, '0');
+    for (char& d : digits) d = static_cast<char>('0' + rng() % 10);
+    const int exponent = static_cast<int>(rng() % 40) - 9;  // nothing that parsing rounds
+    const std::string sign = rng() % 2 == 0 ? "-" : "";
+    const QuantityFormat format = formats[rng() % 3];
+    const Quantity q = Quantity::from_decimal(sign + plain_decimal(digits, exponent), format);
+    const bool binary = format == QuantityFormat::BinarySI;
+    if (binary && (q.sign() < 0 ? q.negated() : q) > cap) continue;  // parsing would cap it
+    const std::string printed = q.to_string();
+    SCOPED_TRACE(sign + digits + "e" + std::to_string(exponent) + " -> " + printed);
+    const Quantity reparsed = Quantity::parse(printed);
+    EXPECT_EQ(reparsed.cmp(q), 0);
+    EXPECT_EQ((reparsed - q).to_string(), "0");
+    // A BinarySI value off the 1024 grid prints as a plain number, which reads back as DecimalSI.
+    if (!binary || printed.back() == 'i') {
+      EXPECT_EQ(reparsed.to_string(), printed);
+    }
+  }
 }
 
 TEST(QuantityArithmetic, RoundUpKeepsAnEchoedStringOnlyWhenUntouched) {
