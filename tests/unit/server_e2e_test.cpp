@@ -3,6 +3,9 @@
 // connections where a test needs to stall or split a request). Every AdmissionReview answer is
 // checked by the independent admission oracle.
 #include <gtest/gtest.h>
+#include <sys/prctl.h>
+
+#include <csignal>
 #include <httplib.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -88,8 +91,13 @@ class ServerProcess {
                                      "--tls-cert", (dir / "tls.crt").string(),
                                      "--tls-key", (dir / "tls.key").string()};
     args.insert(args.end(), extra.begin(), extra.end());
+    // A client writing to a connection the server refused must fail, not kill the test process
+    // (CTest runs each test in a process of its own, where nothing else ignores SIGPIPE).
+    ::signal(SIGPIPE, SIG_IGN);
     pid_ = fork();
     if (pid_ == 0) {
+      // Should the test process die anyway, the server goes with it instead of holding CTest's pipe.
+      prctl(PR_SET_PDEATHSIG, SIGKILL);
       int fd = ::open(log_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
       dup2(fd, 2);
       std::vector<char*> argv;
