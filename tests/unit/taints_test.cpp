@@ -8,31 +8,18 @@
 
 #include "engine/k8s/json_fields.h"
 
+#include "tests/unit/upstream_table.h"
+
 namespace k8s = gpuadmit::k8s;
 using nlohmann::json;
 
 namespace {
 
-const json& table() {
-  static const json t = [] {
-    std::ifstream in(GPUADMIT_SHARED_DIR "/fixtures/upstream/tolerations.json");
-    if (!in) throw std::runtime_error("cannot open tolerations.json under " GPUADMIT_SHARED_DIR);
-    return json::parse(in);
-  }();
-  return t;
-}
+const json& table() { return gpuadmit::testing::upstream_table("tolerations.json"); }
 
-// Calls f(case) for every case of `kind` and returns how many there were.
 template <typename F>
 int for_each_case(std::string_view kind, F f) {
-  int n = 0;
-  for (const auto& c : table().at("cases")) {
-    if (c.at("kind") != kind) continue;
-    SCOPED_TRACE(c.at("id").get<std::string>());
-    f(c);
-    ++n;
-  }
-  return n;
+  return gpuadmit::testing::for_each_upstream_case(table(), kind, f);
 }
 
 std::string id(const json& c) { return c.at("id").get<std::string>(); }
