@@ -381,16 +381,23 @@ void ClusterModel::remove_pod_locked(const std::string& key) {
   state_.pods.erase(it);
 }
 
-void ClusterModel::upsert_pod(const json& object) {
+namespace {
+
+struct ParsedPod {
+  std::string name, uid, phase;
+  ClusterModel::PodRecord record;
+};
+
+ParsedPod parse_pod(const json& object) {
   namespace jf = k8s::json_fields;
   const std::string where = describe(object);
-  PodRecord record;
-  std::string phase;
-  std::string name;
+  ParsedPod pod;
+  ClusterModel::PodRecord& record = pod.record;
   try {
-    name = required_name(object, where);
+    pod.name = required_name(object, where);
     record.namespace_ = jf::string_or_empty(object["metadata"], "metadata", "namespace");
     if (record.namespace_.empty()) record.namespace_ = "default";
+    pod.uid = jf::string_or_empty(object["metadata"], "metadata", "uid");
     const json* spec = jf::member(object, "", "spec");
     if (!spec) throw SnapshotError(where + ": spec is missing");
     record.node = jf::string_or_empty(*spec, "spec", "nodeName");
@@ -398,7 +405,7 @@ void ClusterModel::upsert_pod(const json& object) {
       for (const json& owner : *owners)
         if (owner.is_object() && owner.value("kind", "") == "DaemonSet" && owner.value("controller", false))
           record.daemon = true;
-    if (const json* status = jf::member(object, "", "status")) phase = jf::string_or_empty(*status, "status", "phase");
+    if (const json* status = jf::member(object, "", "status")) pod.phase = jf::string_or_empty(*status, "status", "phase");
     const auto defaulted = k8s::with_requests_defaulted_from_limits(*spec);
     record.requests = Amounts::from_resource_list(k8s::pod_requests(defaulted ? *defaulted : *spec));
     record.requests.pods = 1;
@@ -407,12 +414,114 @@ void ClusterModel::upsert_pod(const json& object) {
   } catch (const std::exception& error) {
     throw SnapshotError(where + ": " + error.what());
   }
-  const std::string key = record.namespace_ + "/" + name;
+  return pod;
+}
+
+// What a full list left out: the names held now that are not in `objects`.
+template <typename Held>
+std::vector<std::string> absent_from(const Held& held, const std::vector<json>& objects, bool namespaced) {
+  std::set<std::string> listed;
+  for (const json& object : objects) {
+    const json* meta = object.is_object() && object.contains("metadata") ? &object["metadata"] : nullptr;
+    if (!meta || !meta->is_object() || !meta->contains("name") || !(*meta)["name"].is_string()) continue;
+    std::string key = (*meta)["name"].get<std::string>();
+    if (namespaced) {
+      std::string ns = meta->contains("namespace") && (*meta)["namespace"].is_string()
+                           ? (*meta)["namespace"].get<std::string>() : "";
+      key = (ns.empty() ? "default" : ns) + "/" + key;
+    }
+    listed.insert(std::move(key));
+  }
+  std::vector<std::string> gone;
+  for (const auto& entry : held)
+    if (!listed.count(entry.first)) gone.push_back(entry.first);
+  return gone;
+}
+
+}  // namespace
+
+void ClusterModel::upsert_pod(const json& object) {
+  ParsedPod pod = parse_pod(object);
+  const std::string key = pod.record.namespace_ + "/" + pod.name;
   std::unique_lock lock(mutex_);
   remove_pod_locked(key);
+  // The watch shows the pod: the cache counts it from now on, not the admission record (in the
+  // same critical section, so a reader never sees it twice or not at all).
+  if (pending_.enabled()) {
+    if (!pod.uid.empty()) pending_.confirm(pod.record.namespace_, pod.uid);
+    pending_.confirm(pod.record.namespace_, "name:" + pod.name);
+  }
   // Finished pods hold nothing, as the scheduler and ResourceQuota see it.
-  if (phase == "Succeeded" || phase == "Failed") return;
-  add_pod_locked(key, std::move(record));
+  if (pod.phase == "Succeeded" || pod.phase == "Failed") return;
+  add_pod_locked(key, std::move(pod.record));
+}
+
+void ClusterModel::record_admission(const json& object) {
+  if (!pending_.enabled()) return;
+  ParsedPod pod = parse_pod(object);
+  PendingAdmissions::Devices devices;
+  for (const auto& [resource, amount] : pod.record.requests.extended)
+    if (is_gpu_device_resource(resource) && amount > 0) devices[resource] = amount;
+  if (devices.empty()) return;
+  // Without a uid (a request that did not come from the API server) the name stands in.
+  pending_.record(pod.record.namespace_, pod.uid.empty() ? "name:" + pod.name : pod.uid, std::move(devices));
+}
+
+std::vector<std::string> ClusterModel::replace_nodes(const std::vector<json>& objects) {
+  std::vector<std::string> gone;
+  {
+    std::shared_lock lock(mutex_);
+    gone = absent_from(state_.nodes, objects, false);
+  }
+  for (const std::string& name : gone) delete_node(name);
+  std::vector<std::string> errors;
+  for (const json& object : objects) {
+    try {
+      upsert_node(object);
+    } catch (const SnapshotError& error) {
+      errors.push_back(error.what());
+    }
+  }
+  return errors;
+}
+
+std::vector<std::string> ClusterModel::replace_pods(const std::vector<json>& objects) {
+  std::vector<std::string> gone;
+  {
+    std::shared_lock lock(mutex_);
+    gone = absent_from(state_.pods, objects, true);
+  }
+  for (const std::string& key : gone) {
+    std::unique_lock lock(mutex_);
+    remove_pod_locked(key);
+  }
+  std::vector<std::string> errors;
+  for (const json& object : objects) {
+    try {
+      upsert_pod(object);
+    } catch (const SnapshotError& error) {
+      errors.push_back(error.what());
+    }
+  }
+  return errors;
+}
+
+std::vector<std::string> ClusterModel::replace_namespaces(const std::vector<json>& objects) {
+  std::vector<std::string> gone;
+  {
+    std::shared_lock lock(mutex_);
+    gone = absent_from(state_.namespaces, objects, false);
+  }
+  for (const std::string& name : gone) delete_namespace(name);
+  std::vector<std::string> errors;
+  for (const json& object : objects) {
+    try {
+      upsert_namespace(object);
+    } catch (const SnapshotError& error) {
+      errors.push_back(error.what());
+    }
+  }
+  return errors;
 }
 
 bool ClusterModel::delete_pod(std::string_view namespace_, std::string_view name) {
@@ -473,7 +582,16 @@ const NodeState* ClusterModel::View::node(std::string_view name) const {
 
 NamespaceUsage ClusterModel::View::namespace_usage(std::string_view ns) const {
   auto it = state_.usage.find(ns);
-  return it == state_.usage.end() ? NamespaceUsage{} : it->second;
+  NamespaceUsage usage = it == state_.usage.end() ? NamespaceUsage{} : it->second;
+  if (pending_.enabled())
+    pending_.for_each(ns, PendingAdmissions::Clock::now(), [&](const PendingAdmissions::Devices& devices) {
+      ++usage.pods;
+      for (const auto& [resource, count] : devices) {
+        usage.by_resource[resource] += count;
+        usage.devices_by_node[""] += count;
+      }
+    });
+  return usage;
 }
 
 std::vector<std::string> ClusterModel::View::namespaces_with_usage() const {

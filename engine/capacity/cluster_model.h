@@ -18,9 +18,13 @@
 //   delete_namespace(name)         false when unknown
 //   apply(json)                    one of the above by kind; a v1 List applies its items
 // Each throws SnapshotError naming the object and field and leaves the model unchanged.
+//   replace_nodes/pods/namespaces  what a full list says exists now; the rest of the kind goes
+// Burst admission (a live watch only): record_admission(pod) counts an allowed pod in its
+// namespace's usage until the watch shows it (upsert_pod with its uid) or a TTL passes.
 // Read API: read() gives a View (shared lock held until it is destroyed).
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -34,6 +38,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/capacity/gpu_facts.h"
+#include "engine/capacity/pending_admissions.h"
 #include "engine/k8s/node_affinity.h"
 #include "engine/k8s/pod_resources.h"
 #include "engine/k8s/taints.h"
@@ -139,6 +144,23 @@ class ClusterModel {
   bool delete_namespace(std::string_view name);
   void apply(const nlohmann::json& object);
 
+  // Every object of one kind, as a full list from the API server gives them: objects held but
+  // absent from `objects` are removed. An object that does not parse is skipped and its error
+  // returned, so one bad object cannot keep the rest of the cluster out.
+  std::vector<std::string> replace_nodes(const std::vector<nlohmann::json>& objects);
+  std::vector<std::string> replace_pods(const std::vector<nlohmann::json>& objects);
+  std::vector<std::string> replace_namespaces(const std::vector<nlohmann::json>& objects);
+
+  // Pods this replica allowed count in namespace_usage() until the watch shows them or `ttl`
+  // passes. Off (0) unless a live watch feeds the model: a snapshot never shows them.
+  void track_admissions(std::chrono::milliseconds ttl) { pending_.set_ttl(ttl); }
+  // An allowed Pod CREATE as admitted (metadata.uid set by then). Pods without GPU devices are
+  // not recorded. Throws SnapshotError when the pod cannot be read.
+  void record_admission(const nlohmann::json& pod);
+  // The watch showed the pod, or its deletion: the cache counts it from now on.
+  bool confirm_admission(std::string_view namespace_, std::string_view uid) { return pending_.confirm(namespace_, uid); }
+  std::size_t pending_admissions() const { return pending_.size(); }
+
   struct PodRecord {
     std::string namespace_, node;  // node "" when not bound yet
     Amounts requests;
@@ -165,16 +187,18 @@ class ClusterModel {
     const NodeState* node(std::string_view name) const;
     std::size_t node_count() const { return state_.nodes.size(); }
     std::size_t pod_count() const { return state_.pods.size(); }
-    // The one query quota decisions go through (issue 6 adds recently admitted pods here).
+    // The one query quota decisions go through: the pods the cache holds plus the pods this
+    // replica allowed that the watch has not shown yet (unbound, under node "").
     NamespaceUsage namespace_usage(std::string_view ns) const;
     std::vector<std::string> namespaces_with_usage() const;
     const std::map<std::string, k8s::Labels, std::less<>>& namespaces() const { return state_.namespaces; }
 
    private:
     friend class ClusterModel;
-    View(const ClusterModel& model) : lock_(model.mutex_), state_(model.state_) {}
+    View(const ClusterModel& model) : lock_(model.mutex_), state_(model.state_), pending_(model.pending_) {}
     std::shared_lock<std::shared_mutex> lock_;
     const State& state_;
+    const PendingAdmissions& pending_;
   };
   View read() const { return View(*this); }
 
@@ -187,6 +211,7 @@ class ClusterModel {
 
   mutable std::shared_mutex mutex_;
   State state_;
+  PendingAdmissions pending_;  // its own lock: recorded by reviews, read under a View
 };
 
 // Parses a v1 Node into the model's form; `where` names it in errors (file and object).
