@@ -77,6 +77,17 @@ class Verdict {
     }
   }
 
+  // A policy that would have denied on cluster state that cannot be trusted: one warning says
+  // why for the whole answer, the policy's audit annotation says it for the policy.
+  void stale_cluster(const std::string& policy, std::string_view reason) {
+    annotate(policy, "not denied: the cluster state is stale (" + std::string(reason) + ")");
+    if (stale_warned_) return;
+    stale_warned_ = true;
+    warnings_.insert(warnings_.begin(),
+                     shorten("[gpu-admit] not denied, cluster state is stale: " + std::string(reason), kMaxWarningLength));
+    warning_sources_.insert(warning_sources_.begin(), {policy, std::string()});
+  }
+
   void annotate(const std::string& policy, const std::string& text) {
     std::string& value = annotations_[policy];
     value += (value.empty() ? "" : "; ") + text;
@@ -131,6 +142,7 @@ class Verdict {
   std::vector<std::string> warnings_;
   std::vector<std::pair<std::string, std::string>> warning_sources_;  // policy, text to annotate
   std::map<std::string, std::string> annotations_;
+  bool stale_warned_ = false;
 };
 
 }  // namespace
@@ -183,7 +195,7 @@ std::shared_ptr<const Engine> Engine::from_default() {
 }
 
 ReviewOutcome Engine::review(const Request& request, const capacity::ClusterModel* cluster,
-                              ReviewPhases phases) const {
+                              ReviewPhases phases, std::string_view cluster_stale) const {
   ReviewOutcome outcome;
   outcome.response.uid = request.uid;
   outcome.operation = request.operation;
@@ -226,6 +238,10 @@ ReviewOutcome Engine::review(const Request& request, const capacity::ClusterMode
     const PolicySettings& settings = configured.settings;
     PolicyOutcome result{settings.name, settings.mode_for(ns)};
     if (result.mode == Mode::Off) return outcome.policies.push_back(result);
+    // Stale cluster state: what would deny only warns (the mode reported stays enforce).
+    const bool untrusted = cluster && !cluster_stale.empty() && configured.info && configured.info->reads_cluster &&
+                           result.mode == Mode::Enforce;
+    const Mode verdict_mode = untrusted ? Mode::Warn : result.mode;
     if (settings.exempt_namespace(ns)) {
       result.exempted = true;
       verdict.annotate(settings.name, "exempt: namespace " + ns);
@@ -257,10 +273,13 @@ ReviewOutcome Engine::review(const Request& request, const capacity::ClusterMode
       result.error = true;
     }
     for (const Finding& finding : context.findings()) {
-      verdict.add(settings.name, result.mode, finding);
-      if (finding.severity == Finding::Severity::Violation && result.mode == Mode::Enforce)
+      verdict.add(settings.name, verdict_mode, finding);
+      if (finding.severity == Finding::Severity::Violation && verdict_mode == Mode::Enforce)
         result.denied = true;
+      if (finding.severity == Finding::Severity::Violation && untrusted) result.degraded = true;
     }
+    if (result.degraded)
+      verdict.stale_cluster(settings.name, cluster_stale);
     result.fired = !context.findings().empty();
     outcome.policies.push_back(result);
   };
@@ -280,7 +299,8 @@ ReviewOutcome Engine::review(const Request& request, const capacity::ClusterMode
 }
 
 HttpAnswer answer_admission_review(const Engine& engine, std::string_view body,
-                                   const capacity::ClusterModel* cluster, ReviewPhases phases) {
+                                   const capacity::ClusterModel* cluster, ReviewPhases phases,
+                                   std::string_view cluster_stale) {
   HttpAnswer answer;
   json review;
   try {
@@ -303,7 +323,7 @@ HttpAnswer answer_admission_review(const Engine& engine, std::string_view body,
     answer.allowed = false;
     return answer;
   }
-  answer.outcome = engine.review(request, cluster, phases);
+  answer.outcome = engine.review(request, cluster, phases, cluster_stale);
   answer.body = encode_admission_review(answer.outcome->response).dump();
   answer.allowed = answer.outcome->response.allowed;
   return answer;

@@ -284,7 +284,8 @@ PolicyInfo gpu_capacity_info() {
           {"denyStrandedGpus", "warnStrandedGpus", "checkCurrentCapacity", "autoscaled", "pools"},
           [](const ConfigNode& node, const PolicyBuildContext&) -> std::unique_ptr<Policy> {
             return std::make_unique<GpuCapacity>(parse_config(node));
-          }};
+          },
+          /*reads_cluster=*/true};
 }
 
 }  // namespace gpuadmit::policies

@@ -170,7 +170,8 @@ PolicyInfo gpu_quota_info() {
           {"budgets"},
           [](const ConfigNode& node, const PolicyBuildContext&) -> std::unique_ptr<Policy> {
             return std::make_unique<GpuQuota>(parse_budgets(node));
-          }};
+          },
+          /*reads_cluster=*/true};
 }
 
 }  // namespace gpuadmit::policies

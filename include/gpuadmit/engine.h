@@ -39,6 +39,7 @@ struct PolicyOutcome {
   bool denied = false;  // it caused the denial
   bool exempted = false;
   bool error = false;   // it threw; reported in the answer
+  bool degraded = false;  // it would have denied, but the cluster state is stale: it warned
 };
 
 struct ReviewOutcome {
@@ -72,8 +73,11 @@ class Engine {
 
   // `cluster`, when given, is what the capacity and quota policies consult; it may be updated
   // concurrently (it locks itself). `phases` lets /mutate and /validate each run only theirs.
+  // `cluster_stale`, when not empty, says why the cluster state cannot be trusted now (a live
+  // watch that stopped hearing from the API server): the policies that read it warn instead of
+  // denying, and say why. The webhook never denies on data it cannot trust.
   ReviewOutcome review(const Request& request, const capacity::ClusterModel* cluster = nullptr,
-                       ReviewPhases phases = ReviewPhases::All) const;
+                       ReviewPhases phases = ReviewPhases::All, std::string_view cluster_stale = {}) const;
   const EngineConfig& config() const { return config_; }
 
  private:
@@ -91,7 +95,7 @@ struct HttpAnswer {
 };
 HttpAnswer answer_admission_review(const Engine& engine, std::string_view body,
                                    const capacity::ClusterModel* cluster = nullptr,
-                                   ReviewPhases phases = ReviewPhases::All);
+                                   ReviewPhases phases = ReviewPhases::All, std::string_view cluster_stale = {});
 
 // A manifest reviewed as if it were being created, as `gpu-admit check` does.
 Request request_for_manifest(const nlohmann::json& object, const std::string& default_namespace);

@@ -89,6 +89,9 @@ struct PolicyInfo {
   // ConfigError naming the key.
   std::function<std::unique_ptr<Policy>(const ConfigNode& node, const PolicyBuildContext& build)>
       make;
+  // It decides from the cluster model: when the model is stale (a live watch that stopped
+  // hearing from the API server), its denials degrade to warnings.
+  bool reads_cluster = false;
 };
 
 // Every built-in policy, in the default order (mutating first). policies/registry.cpp.
