@@ -28,6 +28,7 @@ std::string mode_name(Mode mode) {
 std::string result_of(const PolicyOutcome& policy) {
   if (policy.error) return "error";
   if (policy.denied) return "denied";
+  if (policy.degraded) return "degraded";  // would have denied; the cluster state was stale
   if (policy.exempted) return "exempted";
   return policy.fired ? "fired" : "passed";
 }
@@ -42,7 +43,7 @@ WebhookMetrics::WebhookMetrics()
                           .Register(*registry_)),
       policy_decisions_(prometheus::BuildCounter()
                             .Name("gpuadmit_policy_decisions_total")
-                            .Help("Policy evaluations by policy, mode and result (passed, fired, denied, exempted, error)")
+                            .Help("Policy evaluations by policy, mode and result (passed, fired, denied, degraded, exempted, error)")
                             .Register(*registry_)),
       requests_(prometheus::BuildCounter()
                     .Name("gpuadmit_http_requests_total")
@@ -112,7 +113,12 @@ void WebhookMetrics::cert_reload(bool ok) {
 }
 
 std::string WebhookMetrics::serialize() const {
-  return prometheus::TextSerializer().Serialize(registry_->Collect());
+  std::vector<prometheus::MetricFamily> families = registry_->Collect();
+  for (const auto& collectable : collectables_) {
+    std::vector<prometheus::MetricFamily> more = collectable->Collect();
+    families.insert(families.end(), std::make_move_iterator(more.begin()), std::make_move_iterator(more.end()));
+  }
+  return prometheus::TextSerializer().Serialize(families);
 }
 
 }  // namespace gpuadmit::webhook

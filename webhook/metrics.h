@@ -9,6 +9,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "gpuadmit/engine.h"
 
@@ -26,6 +27,11 @@ class WebhookMetrics {
   void tls_handshake_failed() { tls_handshake_failures_.Increment(); }
   prometheus::Gauge& in_flight() { return in_flight_; }
 
+  // Metrics kept elsewhere (e.g. the live watch's status), collected when /metrics is read.
+  void add_collectable(std::shared_ptr<const prometheus::Collectable> collectable) {
+    collectables_.push_back(std::move(collectable));
+  }
+
   // The Prometheus text exposition format of every metric.
   std::string serialize() const;
 
@@ -40,6 +46,7 @@ class WebhookMetrics {
   prometheus::Family<prometheus::Counter>& cert_reloads_;
   prometheus::Counter& tls_handshake_failures_;
   prometheus::Gauge& in_flight_;
+  std::vector<std::shared_ptr<const prometheus::Collectable>> collectables_;  // set before serving
 };
 
 }  // namespace gpuadmit::webhook

@@ -50,6 +50,12 @@ json review_log_fields(const std::string& route, const HttpAnswer& answer, doubl
   for (const PolicyOutcome& policy : outcome.policies)
     if (policy.fired || policy.denied || policy.error) fired.push_back(policy.policy);
   fields["policies"] = fired;
+  // Denials that stale cluster state turned into warnings: the log says which, and why is in the
+  // answer's first warning.
+  json degraded = json::array();
+  for (const PolicyOutcome& policy : outcome.policies)
+    if (policy.degraded) degraded.push_back(policy.policy);
+  if (!degraded.empty()) fields["degraded"] = degraded;
   fields["patch_ops"] = response.patch.is_array() ? response.patch.size() : 0;
   fields["warnings"] = response.warnings.size();
   if (!outcome.skipped.empty()) fields["skipped"] = outcome.skipped;

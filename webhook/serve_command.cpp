@@ -8,6 +8,7 @@
 #include <limits>
 
 #include "webhook/commands.h"
+#include "webhook/live_cluster.h"
 #include "webhook/review_log.h"
 #include "webhook/server.h"
 
@@ -16,14 +17,16 @@ namespace {
 
 using webhook::ServerOptions;
 
-// Options that take a value, with the server setting each fills in. A later issue adds its own
-// (e.g. --cluster) to this table and to configure_server().
+// Options that take a value, with the server setting each fills in (configure_server), and the
+// live cluster's (configure_live_cluster).
 const std::set<std::string> kServeOptions = {
     "--config",          "--tls-cert",         "--tls-key",         "--client-ca",
     "--addr",            "--metrics-addr",     "--max-body-bytes",  "--read-timeout",
     "--write-timeout",   "--workers",          "--max-queued-connections",
     "--keep-alive-timeout", "--keep-alive-max-requests", "--watch-interval-ms",
-    "--shutdown-deadline", "--log-level", "--cluster"};
+    "--shutdown-deadline", "--log-level", "--cluster",  "--kubeconfig",
+    "--context",         "--cluster-stale-after", "--admission-ttl"};
+const std::set<std::string> kServeFlags = {"--in-cluster"};
 
 long long number(const Args& args, const std::string& name, long long fallback, long long min,
                  long long max) {
@@ -77,10 +80,37 @@ ServerOptions configure_server(const Args& args) {
   return options;
 }
 
+// --in-cluster or --kubeconfig F [--context C]: the cluster state from a live list/watch.
+// Null when neither is given.
+std::unique_ptr<webhook::LiveCluster> configure_live_cluster(const Args& args,
+                                                            std::shared_ptr<spdlog::logger> logger) {
+  const bool in_cluster = args.flag("--in-cluster");
+  const auto kubeconfig = args.value("--kubeconfig");
+  if (in_cluster && kubeconfig) throw UsageError("--in-cluster and --kubeconfig are alternatives: give one");
+  if ((in_cluster || kubeconfig) && args.value("--cluster"))
+    throw UsageError("--cluster F (a snapshot) and a live cluster (--in-cluster, --kubeconfig) are alternatives: give one");
+  if (args.value("--context") && !kubeconfig) throw UsageError("--context only goes with --kubeconfig");
+  if (!in_cluster && !kubeconfig) {
+    for (const char* name : {"--cluster-stale-after", "--admission-ttl"})
+      if (args.value(name)) throw UsageError(std::string(name) + " only goes with --in-cluster or --kubeconfig");
+    return nullptr;
+  }
+  webhook::LiveClusterOptions options;
+  options.stale_after = std::chrono::seconds(number(args, "--cluster-stale-after", 180, 1, 86400));
+  options.admission_ttl = std::chrono::seconds(number(args, "--admission-ttl", 30, 0, 3600));
+  kube::KubeConfig config;
+  try {
+    config = in_cluster ? kube::load_in_cluster_config() : kube::load_kubeconfig(*kubeconfig, args.value_or("--context", ""));
+  } catch (const kube::KubeConfigError& error) {
+    throw UsageError(error.what());
+  }
+  return std::make_unique<webhook::LiveCluster>(std::move(config), options, std::move(logger));
+}
+
 }  // namespace
 
 int serve_command(int argc, char** argv) {
-  Args args = parse_args(argc, argv, 2, kServeOptions, {});
+  Args args = parse_args(argc, argv, 2, kServeOptions, kServeFlags);
   if (!args.positional.empty()) throw UsageError("serve takes no positional arguments");
   const auto level = spdlog::level::from_str(args.value_or("--log-level", "info"));
   if (level == spdlog::level::off && args.value_or("--log-level", "info") != "off")
@@ -88,6 +118,9 @@ int serve_command(int argc, char** argv) {
   const auto deadline = std::chrono::seconds(number(args, "--shutdown-deadline", 20, 0, 3600));
   ServerOptions options = configure_server(args);
   auto logger = webhook::make_json_logger("gpu-admit", level);
+  // Declared before the server, so it outlives the hooks the server calls.
+  std::unique_ptr<webhook::LiveCluster> live = configure_live_cluster(args, logger);
+  if (live) live->attach(options);
 
   // Signals are taken by sigwait below, never by a handler that could interrupt a worker.
   sigset_t stop_signals;
@@ -102,6 +135,8 @@ int serve_command(int argc, char** argv) {
   try {
     server = std::make_unique<webhook::WebhookServer>(std::move(options), logger);
     server->start();
+    // /readyz stays 503 until every kind is listed in full.
+    if (live) live->start();
   } catch (const ConfigError&) {
     throw;
   } catch (const std::exception& error) {
@@ -115,6 +150,7 @@ int serve_command(int argc, char** argv) {
                      {{"signal", signal_number == SIGTERM ? "SIGTERM" : "SIGINT"},
                       {"deadline_s", deadline.count()}});
   const bool drained = server->shutdown(deadline);
+  if (live) live->stop();
   logger->flush();
   std::fflush(nullptr);
   // Past the deadline, connections may still hold the server's threads; and the metrics port's

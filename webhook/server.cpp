@@ -115,6 +115,7 @@ WebhookServer::WebhookServer(ServerOptions options, std::shared_ptr<spdlog::logg
     engine_ = options_.load_engine(options_.config_path);
   }
   on_handshake_failure_ = [this] { metrics_.tls_handshake_failed(); };
+  for (const auto& collectable : options_.extra_metrics) metrics_.add_collectable(collectable);
 }
 
 WebhookServer::~WebhookServer() {
@@ -219,8 +220,10 @@ void WebhookServer::handle_review(const httplib::Request& request, httplib::Resp
   }
   std::shared_ptr<const Engine> engine = this->engine();
   const auto start = Clock::now();
-  HttpAnswer answer = answer_admission_review(*engine, request.body, options_.cluster.get(), phases);
+  const std::string stale = options_.cluster_staleness ? options_.cluster_staleness() : std::string();
+  HttpAnswer answer = answer_admission_review(*engine, request.body, options_.cluster.get(), phases, stale);
   const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  if (answer.outcome && options_.after_review) options_.after_review(*answer.outcome, phases);
   metrics_.observe_review(route, answer, seconds);
   log_event(*logger_, answer.status == 200 ? spdlog::level::info : spdlog::level::warn,
             answer.status == 200 ? "review" : "request rejected", review_log_fields(route, answer, seconds));

@@ -6,6 +6,7 @@
 //   - ServerOptions::load_engine: how a config file becomes an Engine (on start and on reload).
 #pragma once
 
+#include <prometheus/collectable.h>
 #include <spdlog/logger.h>
 
 #include <atomic>
@@ -65,8 +66,15 @@ struct ServerOptions {
   std::chrono::milliseconds watch_interval{1000};  // how often the config and cert files are checked
   std::vector<ReadinessCheck> readiness_checks;
   std::function<std::shared_ptr<const Engine>(const std::string& config_path)> load_engine;
-  // What gpu-capacity and gpu-quota consult (`--cluster F`); null: those policies check nothing.
+  // What gpu-capacity and gpu-quota consult (`--cluster F`, or a live watch); null: those
+  // policies check nothing.
   std::shared_ptr<const capacity::ClusterModel> cluster;
+  // A live cluster: why its state cannot be trusted now ("" when it can). Unset: always trusted.
+  std::function<std::string()> cluster_staleness;
+  // Called after every answered review (a live cluster records the pods it allowed).
+  std::function<void(const ReviewOutcome&, ReviewPhases)> after_review;
+  // More metrics for /metrics, collected at scrape time.
+  std::vector<std::shared_ptr<const prometheus::Collectable>> extra_metrics;
 };
 
 class WebhookServer {

@@ -1,0 +1,351 @@
+// The capacity model fed by a live watch: full-list replacement, pods this replica admitted that
+// the watch has not shown yet, stale cluster state degrading denials to warnings, and
+// LiveCluster against the fake API server (readiness, staleness, metrics, burst admission).
+#include <gtest/gtest.h>
+#include <spdlog/spdlog.h>
+
+#include <thread>
+
+#include "engine/capacity/cluster_model.h"
+#include "gpuadmit/engine.h"
+#include "tests/unit/fake_apiserver.h"
+#include "webhook/live_cluster.h"
+#include "webhook/metrics.h"
+
+namespace gpuadmit {
+namespace {
+
+using nlohmann::json;
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+using capacity::ClusterModel;
+using testing::fake_namespace;
+using testing::fake_node;
+using testing::fake_pod;
+
+std::int64_t gpus_used(const ClusterModel& model, const std::string& ns) {
+  return model.read().namespace_usage(ns).devices();
+}
+
+// ---- full lists ----------------------------------------------------------------------------
+
+TEST(CapacityLiveUpdates, ReplaceNodesDropsWhatTheListLeftOutAndSkipsBadObjects) {
+  ClusterModel model;
+  model.upsert_node(fake_node("a", 8));
+  model.upsert_node(fake_node("b", 8));
+  model.upsert_pod(fake_pod("ml", "on-a", "a", 2));
+  json bad = fake_node("bad", 8);
+  bad["status"]["allocatable"]["cpu"] = "lots";
+  const std::vector<std::string> errors = model.replace_nodes({fake_node("b", 8), fake_node("c", 4), bad});
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_NE(errors[0].find("bad"), std::string::npos) << errors[0];
+  EXPECT_NE(errors[0].find("lots"), std::string::npos) << errors[0];
+  auto view = model.read();
+  EXPECT_EQ(view.node_count(), 2u);
+  EXPECT_EQ(view.node("a"), nullptr);
+  ASSERT_NE(view.node("c"), nullptr);
+  EXPECT_EQ(view.node("c")->gpu_devices, 4);
+  // The pod on the vanished node still counts for its namespace until the watch deletes it.
+  EXPECT_EQ(view.namespace_usage("ml").devices(), 2);
+}
+
+TEST(CapacityLiveUpdates, ReplacePodsKeepsUsageExact) {
+  ClusterModel model;
+  model.upsert_node(fake_node("a", 8));
+  model.upsert_pod(fake_pod("ml", "p1", "a", 2));
+  model.upsert_pod(fake_pod("ml", "p2", "a", 3));
+  model.upsert_pod(fake_pod("web", "w1", "a", 1));
+  EXPECT_TRUE(model.replace_pods({fake_pod("ml", "p2", "a", 3), fake_pod("ml", "p3", "", 4)}).empty());
+  auto view = model.read();
+  EXPECT_EQ(view.pod_count(), 2u);
+  EXPECT_EQ(view.namespace_usage("ml").devices(), 7);
+  EXPECT_EQ(view.namespace_usage("web").devices(), 0);
+  EXPECT_EQ(view.node("a")->used.get("nvidia.com/gpu"), 3);
+}
+
+TEST(CapacityLiveUpdates, ReplaceNamespaces) {
+  ClusterModel model;
+  model.upsert_namespace(fake_namespace("old"));
+  EXPECT_TRUE(model.replace_namespaces({fake_namespace("ml"), fake_namespace("web")}).empty());
+  auto view = model.read();
+  EXPECT_EQ(view.namespaces().size(), 2u);
+  EXPECT_FALSE(view.namespaces().count("old"));
+}
+
+// ---- burst admission ------------------------------------------------------------------------
+
+TEST(CapacityLiveUpdates, AdmittedPodsCountUntilTheWatchShowsThem) {
+  ClusterModel model;
+  model.track_admissions(30s);
+  model.upsert_node(fake_node("a", 8));
+  model.upsert_pod(fake_pod("ml", "running", "a", 2));
+  json admitted = fake_pod("ml", "burst-1", "", 4);
+  model.record_admission(admitted);
+  EXPECT_EQ(gpus_used(model, "ml"), 6);
+  EXPECT_EQ(model.read().namespace_usage("ml").devices_by_node.at(""), 4);
+  EXPECT_EQ(model.pending_admissions(), 1u);
+  // The watch shows it (same uid): counted once, by the cache.
+  model.upsert_pod(admitted);
+  EXPECT_EQ(gpus_used(model, "ml"), 6);
+  EXPECT_EQ(model.pending_admissions(), 0u);
+}
+
+TEST(CapacityLiveUpdates, AdmissionsExpireAndIgnorePodsWithoutGpus) {
+  ClusterModel model;
+  model.track_admissions(50ms);
+  model.record_admission(fake_pod("ml", "cpu-only", "", 0));
+  EXPECT_EQ(model.pending_admissions(), 0u);
+  model.record_admission(fake_pod("ml", "burst", "", 2));
+  EXPECT_EQ(gpus_used(model, "ml"), 2);
+  std::this_thread::sleep_for(120ms);  // the pod never appeared: a later webhook denied it
+  EXPECT_EQ(gpus_used(model, "ml"), 0);
+}
+
+TEST(CapacityLiveUpdates, AdmissionsAreNotTrackedWithoutATtl) {
+  ClusterModel model;  // a snapshot: no watch will ever confirm a pod
+  model.record_admission(fake_pod("ml", "burst", "", 2));
+  EXPECT_EQ(gpus_used(model, "ml"), 0);
+  EXPECT_EQ(model.pending_admissions(), 0u);
+}
+
+TEST(CapacityLiveUpdates, AFullListConfirmsAdmissions) {
+  ClusterModel model;
+  model.track_admissions(30s);
+  json admitted = fake_pod("ml", "burst", "", 2);
+  model.record_admission(admitted);
+  model.replace_pods({admitted});
+  EXPECT_EQ(model.pending_admissions(), 0u);
+  EXPECT_EQ(gpus_used(model, "ml"), 2);
+}
+
+// ---- stale cluster state --------------------------------------------------------------------
+
+struct StaleReview {
+  ReviewOutcome outcome;
+  const PolicyOutcome* policy(const std::string& name) const {
+    for (const PolicyOutcome& p : outcome.policies)
+      if (p.policy == name) return &p;
+    return nullptr;
+  }
+};
+
+StaleReview review_pod(const ClusterModel& model, int gpus, const std::string& image, std::string_view stale) {
+  auto engine = Engine::from_yaml(
+      "policies:\n  image-tags: {}\n  gpu-capacity: {}\n"
+      "  gpu-quota:\n    budgets: [{namespace: ml, gpus: 4}]\n",
+      "test.yaml");
+  json pod = {{"apiVersion", "v1"},
+              {"kind", "Pod"},
+              {"metadata", {{"name", "p"}, {"namespace", "ml"}}},
+              {"spec",
+               {{"containers",
+                 {{{"name", "c"},
+                   {"image", image},
+                   {"resources", {{"limits", {{"nvidia.com/gpu", std::to_string(gpus)}}}}}}}},
+                {"tolerations", {{{"key", "nvidia.com/gpu"}, {"operator", "Exists"}}}}}}};
+  return {engine->review(request_for_manifest(pod, "ml"), &model, ReviewPhases::All, stale)};
+}
+
+TEST(EngineStaleCluster, CapacityAndQuotaDenialsBecomeWarningsThatSayWhy) {
+  ClusterModel model;
+  model.upsert_node(fake_node("a", 8));
+  const std::string why = "nothing heard from the API server for pods 200 s (bound 180 s)";
+  StaleReview fresh = review_pod(model, 16, "vllm/vllm-openai:v0.4.2", "");
+  EXPECT_FALSE(fresh.outcome.response.allowed);
+  EXPECT_TRUE(fresh.policy("gpu-capacity")->denied);
+  EXPECT_TRUE(fresh.policy("gpu-quota")->denied);
+
+  StaleReview stale = review_pod(model, 16, "vllm/vllm-openai:v0.4.2", why);
+  const Response& response = stale.outcome.response;
+  EXPECT_TRUE(response.allowed) << response.status_message;
+  ASSERT_FALSE(response.warnings.empty());
+  EXPECT_EQ(response.warnings[0].rfind("[gpu-admit] not denied, cluster state is stale: nothing heard", 0), 0u)
+      << response.warnings[0];
+  for (const std::string& warning : response.warnings) EXPECT_LE(warning.size(), 120u) << warning;
+  // The policies' own findings follow as warnings, once each.
+  std::size_t stale_warnings = 0, capacity_warnings = 0;
+  for (const std::string& warning : response.warnings) {
+    stale_warnings += warning.find("cluster state is stale") != std::string::npos;
+    capacity_warnings += warning.rfind("[gpu-capacity]", 0) == 0;
+  }
+  EXPECT_EQ(stale_warnings, 1u);
+  EXPECT_GE(capacity_warnings, 1u);
+  for (const char* name : {"gpu-capacity", "gpu-quota"}) {
+    const PolicyOutcome* policy = stale.policy(name);
+    ASSERT_NE(policy, nullptr) << name;
+    EXPECT_TRUE(policy->degraded) << name;
+    EXPECT_FALSE(policy->denied) << name;
+    EXPECT_EQ(policy->mode, Mode::Enforce) << name;  // the configured mode, as metrics report it
+    EXPECT_NE(response.audit_annotations.at(name).find("not denied: the cluster state is stale (" + why + ")"),
+              std::string::npos)
+        << response.audit_annotations.at(name);
+  }
+}
+
+TEST(EngineStaleCluster, PoliciesThatDoNotReadTheClusterStillDeny) {
+  ClusterModel model;
+  model.upsert_node(fake_node("a", 8));
+  StaleReview stale = review_pod(model, 16, "vllm/vllm-openai", "the first full list has not completed");
+  EXPECT_FALSE(stale.outcome.response.allowed);
+  EXPECT_NE(stale.outcome.response.status_message.find("[image-tags]"), std::string::npos);
+  EXPECT_EQ(stale.outcome.response.status_message.find("[gpu-capacity]"), std::string::npos)
+      << stale.outcome.response.status_message;
+  EXPECT_TRUE(stale.policy("image-tags")->denied);
+  EXPECT_FALSE(stale.policy("image-tags")->degraded);
+}
+
+TEST(EngineStaleCluster, NothingToSayWhenNothingWouldBeDenied) {
+  ClusterModel model;
+  model.upsert_node(fake_node("a", 8));
+  StaleReview stale = review_pod(model, 2, "vllm/vllm-openai:v0.4.2", "stale for the test");
+  EXPECT_TRUE(stale.outcome.response.allowed);
+  EXPECT_TRUE(stale.outcome.response.warnings.empty());
+  EXPECT_FALSE(stale.policy("gpu-capacity")->degraded);
+}
+
+// ---- LiveCluster against the fake API server ------------------------------------------------
+
+class LiveClusterTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("live_cluster_test_" + std::to_string(::getpid()) + "_" +
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    api_ = std::make_unique<testing::FakeApiServer>(dir_);
+    api_->set_token("t");
+    api_->apply("nodes", fake_node("gpu-0", 8));
+    api_->apply("pods", fake_pod("ml", "running", "gpu-0", 2));
+    api_->apply("namespaces", fake_namespace("ml"));
+    logger_ = std::make_shared<spdlog::logger>("live-cluster-test");  // no sinks: quiet
+  }
+  void TearDown() override {
+    live_.reset();
+    api_.reset();
+    fs::remove_all(dir_);
+  }
+
+  void start(webhook::LiveClusterOptions options) {
+    options.watch.backoff_initial = 20ms;
+    options.watch.backoff_max = 200ms;
+    options.watch.connect_timeout = 2s;
+    options.watch.list_read_timeout = 2s;
+    live_ = std::make_unique<webhook::LiveCluster>(
+        kube::load_kubeconfig(api_->write_kubeconfig(dir_ / "kubeconfig", "t")), options, logger_);
+    live_->start();
+  }
+
+  template <typename Condition>
+  static bool eventually(Condition condition, std::chrono::milliseconds limit = 5s) {
+    const auto until = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < until) {
+      if (condition()) return true;
+      std::this_thread::sleep_for(10ms);
+    }
+    return condition();
+  }
+
+  fs::path dir_;
+  std::unique_ptr<testing::FakeApiServer> api_;
+  std::shared_ptr<spdlog::logger> logger_;
+  std::unique_ptr<webhook::LiveCluster> live_;
+};
+
+TEST_F(LiveClusterTest, ReadyOnceSyncedAndFollowsEvents) {
+  api_->set_stalled("namespaces", true);
+  start({});
+  ASSERT_TRUE(eventually([&] {
+    return live_->status().kind(kube::ObjectKind::Node).synced && live_->status().kind(kube::ObjectKind::Pod).synced;
+  }));
+  webhook::ReadinessResult waiting = live_->readiness();
+  EXPECT_FALSE(waiting.ready);
+  EXPECT_NE(waiting.detail.find("waiting for the first full list of namespaces"), std::string::npos) << waiting.detail;
+  EXPECT_EQ(live_->staleness(), "the first full list from the API server has not completed");
+
+  api_->set_stalled("namespaces", false);
+  ASSERT_TRUE(eventually([&] { return live_->readiness().ready; }, 10s)) << live_->readiness().detail;
+  EXPECT_EQ(live_->readiness().detail, "synced: 1 nodes, 1 pods, 1 namespaces");
+  EXPECT_EQ(live_->staleness(), "");
+  EXPECT_EQ(live_->model()->read().namespace_usage("ml").devices(), 2);
+
+  api_->apply("nodes", fake_node("gpu-1", 4));
+  api_->remove("pods", "ml/running");
+  ASSERT_TRUE(eventually([&] {
+    auto view = live_->model()->read();
+    return view.node("gpu-1") != nullptr && view.pod_count() == 0;
+  }));
+  EXPECT_EQ(live_->model()->read().namespace_usage("ml").devices(), 0);
+}
+
+TEST_F(LiveClusterTest, SilenceBeyondTheBoundIsStale) {
+  webhook::LiveClusterOptions options;
+  options.stale_after = 1s;
+  start(options);
+  ASSERT_TRUE(eventually([&] { return live_->readiness().ready; }));
+  EXPECT_EQ(live_->staleness(), "");
+  api_->set_events_suppressed(true);  // the API server stops sending: no events, no bookmarks
+  ASSERT_TRUE(eventually([&] { return !live_->staleness().empty(); }, 5s));
+  const std::string why = live_->staleness();
+  EXPECT_EQ(why.rfind("nothing heard from the API server for ", 0), 0u) << why;  // then the silent kinds
+  EXPECT_NE(why.find("(bound 1 s)"), std::string::npos) << why;
+  // A bookmark on every kind is news again.
+  api_->set_events_suppressed(false);
+  for (const char* resource : {"nodes", "pods", "namespaces"}) api_->bookmark(resource);
+  EXPECT_TRUE(eventually([&] { return live_->staleness().empty(); }));
+}
+
+TEST_F(LiveClusterTest, AllowedPodCreatesCountUntilTheWatchShowsThem) {
+  start({});
+  ASSERT_TRUE(eventually([&] { return live_->readiness().ready; }));
+  ReviewOutcome outcome;
+  outcome.operation = "CREATE";
+  outcome.kind = {"", "v1", "Pod"};
+  outcome.response.allowed = true;
+  outcome.mutated = fake_pod("ml", "burst", "", 4);
+  outcome.mutated["metadata"].erase("namespace");  // the request's namespace stands in
+  outcome.workload.namespace_ = "ml";
+
+  live_->after_review(outcome, ReviewPhases::MutateOnly);  // not the last word: not recorded
+  outcome.dry_run = true;
+  live_->after_review(outcome, ReviewPhases::ValidateOnly);  // never created
+  EXPECT_EQ(live_->model()->pending_admissions(), 0u);
+  outcome.dry_run = false;
+  live_->after_review(outcome, ReviewPhases::ValidateOnly);
+  EXPECT_EQ(live_->model()->pending_admissions(), 1u);
+  EXPECT_EQ(live_->model()->read().namespace_usage("ml").devices(), 6);
+
+  api_->apply("pods", fake_pod("ml", "burst", "", 4));  // same uid, seen by the watch
+  ASSERT_TRUE(eventually([&] { return live_->model()->pending_admissions() == 0; }));
+  EXPECT_EQ(live_->model()->read().namespace_usage("ml").devices(), 6);
+}
+
+TEST_F(LiveClusterTest, MetricsDescribeTheWatch) {
+  start({});
+  ASSERT_TRUE(eventually([&] { return live_->readiness().ready; }));
+  api_->apply("pods", fake_pod("ml", "second", "gpu-0", 1));
+  ASSERT_TRUE(eventually([&] { return live_->model()->read().pod_count() == 2; }));
+  webhook::WebhookMetrics metrics;
+  metrics.add_collectable(live_->metrics());
+  const std::string text = metrics.serialize();
+  for (const char* line : {"gpuadmit_watch_objects{kind=\"node\"} 1", "gpuadmit_watch_objects{kind=\"pod\"} 2",
+                           "gpuadmit_watch_synced{kind=\"namespace\"} 1",
+                           "gpuadmit_watch_events_total{kind=\"pod\",type=\"ADDED\"} 1",
+                           "gpuadmit_watch_relists_total{kind=\"pod\"} 0", "gpuadmit_cluster_stale 0",
+                           "gpuadmit_pending_admissions 0", "gpuadmit_cluster_rejected_objects_total 0",
+                           "# TYPE gpuadmit_watch_seconds_since_last_event gauge"})
+    EXPECT_NE(text.find(line), std::string::npos) << line << "\n" << text;
+}
+
+TEST_F(LiveClusterTest, ObjectsTheModelCannotReadAreCountedAndSkipped) {
+  json bad = fake_node("bad", 8);
+  bad["status"]["allocatable"]["memory"] = "a lot";
+  api_->apply("nodes", bad);
+  start({});
+  ASSERT_TRUE(eventually([&] { return live_->readiness().ready; }));
+  EXPECT_EQ(live_->model()->read().node_count(), 1u);
+  webhook::WebhookMetrics metrics;
+  metrics.add_collectable(live_->metrics());
+  EXPECT_NE(metrics.serialize().find("gpuadmit_cluster_rejected_objects_total 1"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace gpuadmit
