@@ -1,9 +1,10 @@
 // Initial sync of a large cluster from the fake API server, and watch event throughput.
 //
-//   kube_sync_tool [NODES] [PODS] [EVENTS] [store|count]   (default 5000 150000 100000 store)
+//   kube_sync_tool [NODES] [PODS] [EVENTS] [model|store|count]   (default 5000 150000 100000 model)
 //
-// `store` keeps every trimmed object in a map (as a JSON-holding model would); `count` only
-// counts, which leaves the client's own memory (keys, buffers).
+// `model` feeds the capacity model through the webhook's own adapter (ClusterModelSink), as
+// `serve --in-cluster` does; `store` keeps every trimmed object as JSON in a map (what the model
+// avoids); `count` only counts, which leaves the client's own memory (keys, buffers).
 //
 // The fake API server runs in a child process so that the resident memory reported is the
 // client's (its trimmed objects held in a map, as the capacity model would hold them), not the
@@ -23,7 +24,9 @@
 #include <unordered_map>
 
 #include "tests/unit/fake_apiserver.h"
+#include "engine/capacity/cluster_model.h"
 #include "webhook/kube_objects.h"
+#include "webhook/live_cluster.h"
 #include "webhook/kube_watch.h"
 
 namespace {
@@ -39,31 +42,41 @@ long status_kib(const char* field) {
   return -1;
 }
 
-// What an adapter to the capacity model would hold: trimmed objects by kind and key.
+// Keeps every trimmed object as JSON by kind and key: what a JSON-holding model would cost.
 class StoringSink : public kube::ClusterObjectSink {
  public:
-  explicit StoringSink(bool store) : store_(store) {}
   void upsert(kube::ObjectKind kind, const json& object) override {
-    if (store_) objects_[static_cast<int>(kind)][kube::object_key(object)] = object;
+    objects_[static_cast<int>(kind)][kube::object_key(object)] = object;
+  }
+  void remove(kube::ObjectKind kind, const json& object) override {
+    objects_[static_cast<int>(kind)].erase(kube::object_key(object));
+  }
+  void list_complete(kube::ObjectKind kind, const std::unordered_set<std::string>& keys) override {
+    auto& held = objects_[static_cast<int>(kind)];
+    for (auto it = held.begin(); it != held.end();) it = keys.count(it->first) ? std::next(it) : held.erase(it);
+  }
+  std::unordered_map<std::string, json> objects_[3];
+};
+
+// Counts upserts and removals, then hands them on (or drops them, for `count`).
+class CountingSink : public kube::ClusterObjectSink {
+ public:
+  explicit CountingSink(kube::ClusterObjectSink* inner) : inner_(inner) {}
+  void upsert(kube::ObjectKind kind, const json& object) override {
+    if (inner_) inner_->upsert(kind, object);
     ++events_;
   }
   void remove(kube::ObjectKind kind, const json& object) override {
-    if (store_) objects_[static_cast<int>(kind)].erase(kube::object_key(object));
+    if (inner_) inner_->remove(kind, object);
     ++events_;
   }
-  void replace_all(kube::ObjectKind kind, std::vector<json> objects) override {
-    if (!store_) return;
-    auto& held = objects_[static_cast<int>(kind)];
-    held.clear();
-    held.reserve(objects.size());
-    for (auto& object : objects) {
-      std::string key = kube::object_key(object);
-      held.emplace(std::move(key), std::move(object));
-    }
+  void list_complete(kube::ObjectKind kind, const std::unordered_set<std::string>& keys) override {
+    if (inner_) inner_->list_complete(kind, keys);
   }
-  bool store_;
   std::atomic<uint64_t> events_{0};
-  std::unordered_map<std::string, json> objects_[3];
+
+ private:
+  kube::ClusterObjectSink* inner_;
 };
 
 void send_line(int fd, const std::string& text) {
@@ -119,7 +132,11 @@ int main(int argc, char** argv) {
   const int nodes = argc > 1 ? std::atoi(argv[1]) : 5000;
   const int pods = argc > 2 ? std::atoi(argv[2]) : 150000;
   const int events = argc > 3 ? std::atoi(argv[3]) : 100000;
-  const bool store = argc <= 4 || std::string(argv[4]) != "count";
+  const std::string mode = argc > 4 ? argv[4] : "model";
+  if (mode != "model" && mode != "store" && mode != "count") {
+    std::cerr << "usage: kube_sync_tool [NODES] [PODS] [EVENTS] [model|store|count]\n";
+    return 2;
+  }
   int up[2], down[2];
   if (::pipe(up) != 0 || ::pipe(down) != 0) return 3;
   pid_t child = ::fork();
@@ -139,7 +156,12 @@ int main(int argc, char** argv) {
   if (kubeconfig.empty()) return 3;
 
   const long rss_before = status_kib("VmRSS:");
-  StoringSink sink(store);
+  capacity::ClusterModel model;
+  webhook::ClusterModelSink model_sink(model, std::make_shared<spdlog::logger>("sync"));
+  StoringSink storing_sink;
+  CountingSink sink(mode == "model" ? static_cast<kube::ClusterObjectSink*>(&model_sink)
+                    : mode == "store" ? static_cast<kube::ClusterObjectSink*>(&storing_sink)
+                                      : nullptr);
   kube::WatchOptions options;
   auto watch = std::make_unique<kube::ClusterWatch>(kube::load_kubeconfig(kubeconfig), sink, options);
   auto cpu_seconds = [] {
@@ -159,6 +181,7 @@ int main(int argc, char** argv) {
   const long rss_synced = status_kib("VmRSS:");
   const long hwm_synced = status_kib("VmHWM:");
 
+  sink.events_ = 0;  // the list's upserts are not watch events
   send_line(down[1], "events");
   read_line(up[0]);  // the events are waiting in the fake's log
   const double events_cpu_begin = cpu_seconds();
@@ -176,7 +199,13 @@ int main(int argc, char** argv) {
 
   std::printf("cluster: %d nodes (%zu bytes each as served), %d pods (%zu bytes each), 200 namespaces\n", nodes,
               node_bytes, pods, pod_bytes);
-  std::printf("sink: %s\n", store ? "stores every trimmed object (json) by key" : "counts only");
+  std::printf("sink: %s\n", mode == "model"   ? "the capacity model (ClusterModelSink, as serve --in-cluster)"
+                            : mode == "store" ? "stores every trimmed object (json) by key"
+                                              : "counts only");
+  if (mode == "model") {
+    auto view = model.read();
+    std::printf("model: %zu nodes, %zu pods, %zu pools\n", view.node_count(), view.pod_count(), view.pools().size());
+  }
   std::printf("initial sync (list pages of %d, TLS, parse, trim): %.2f s wall, %.2f s CPU in the client\n",
               options.page_size, sync_seconds, sync_cpu);
   std::printf("resident memory: %.1f MiB before, %.1f MiB after sync (peak %.1f MiB)\n", rss_before / 1024.0,

@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_set>
 #include <vector>
 
 namespace gpuadmit::kube {
@@ -28,9 +29,11 @@ struct ClusterObjectSink {
   virtual void upsert(ObjectKind kind, const nlohmann::json& trimmed_object) = 0;
   // DELETED events: the last state of the object.
   virtual void remove(ObjectKind kind, const nlohmann::json& trimmed_object) = 0;
-  // After every full list (the first sync, and each relist after 410 Gone): these are all the
-  // objects of this kind; anything else held for the kind is gone.
-  virtual void replace_all(ObjectKind kind, std::vector<nlohmann::json> trimmed_objects) = 0;
+  // A full list (the first sync, and each relist after 410 Gone) arrives page by page as upsert()
+  // calls, then list_complete() with the key (object_key) of every object listed: anything else
+  // held for the kind is gone. Page by page, so memory holds one page, not a 150,000-pod list.
+  // A list that fails half-way ends without list_complete (what it upserted was current).
+  virtual void list_complete(ObjectKind kind, const std::unordered_set<std::string>& listed_keys) = 0;
 };
 
 }  // namespace gpuadmit::kube

@@ -162,7 +162,7 @@ class ClusterWatch::KindWatcher {
   }
 
   bool list_all() {
-    std::vector<json> objects;
+    std::unordered_set<std::string> keys;
     std::string continue_token, list_rv;
     int expired_restarts = 0;
     for (size_t pages = 0;; ++pages) {
@@ -174,7 +174,7 @@ class ClusterWatch::KindWatcher {
       // An expired continue token: the snapshot is gone, list again from the start.
       if (response.status == 410 && !continue_token.empty() && expired_restarts++ < 3) {
         spdlog::info("kube watch: list {}: the continue token expired after {} pages; listing again", resource(), pages);
-        objects.clear();
+        keys.clear();
         continue_token.clear();
         continue;
       }
@@ -183,30 +183,36 @@ class ClusterWatch::KindWatcher {
         return false;
       }
       json page = json::parse(response.body, nullptr, false);
+      const size_t body_bytes = response.body.size();
+      response.body.clear();
+      response.body.shrink_to_fit();
       const json* items = page.is_object() && page.contains("items") ? &page["items"] : nullptr;
       if (!items || !(items->is_array() || items->is_null()) || !page.value("metadata", json()).is_object()) {
         record_failure("list " + std::string(resource()) + ": the answer is not a list (" +
-                       std::to_string(response.body.size()) + " bytes)");
+                       std::to_string(body_bytes) + " bytes)");
         return false;
       }
-      if (items->is_array())
-        for (const json& item : *items) objects.push_back(trim_object(kind_, item));
+      // Each page goes to the sink as it arrives: memory holds one page, not the whole list.
+      if (items->is_array()) {
+        std::lock_guard<std::mutex> lock(owner_.sink_mutex_);
+        for (const json& item : *items) {
+          json trimmed = trim_object(kind_, item);
+          keys.insert(object_key(trimmed));
+          owner_.sink_.upsert(kind_, trimmed);
+        }
+      }
       const json& metadata = page["metadata"];
       list_rv = metadata.value("resourceVersion", std::string());
       continue_token = metadata.value("continue", std::string());
       if (continue_token.empty()) break;
     }
-    std::unordered_set<std::string> keys;
-    keys.reserve(objects.size());
-    for (const json& object : objects) keys.insert(object_key(object));
     {
       std::lock_guard<std::mutex> lock(owner_.sink_mutex_);
-      owner_.sink_.replace_all(kind_, std::move(objects));
+      owner_.sink_.list_complete(kind_, keys);
     }
     keys_ = std::move(keys);
     rv_ = list_rv;
-    // A list holds every object of the kind at once (pages, parsed JSON, the trimmed copies the
-    // sink took over); hand the freed heap back so the resident size follows what is kept.
+    // The pages' parsed JSON is freed: hand the heap back so the resident size follows what is kept.
     ::malloc_trim(0);
     owner_.status_.update(kind_, [&](KindStatus& k) {
       k.synced = true;

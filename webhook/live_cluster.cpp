@@ -75,14 +75,16 @@ void ClusterModelSink::remove(kube::ObjectKind kind, const json& object) {
   }
 }
 
-void ClusterModelSink::replace_all(kube::ObjectKind kind, std::vector<json> objects) {
-  std::vector<std::string> errors;
+void ClusterModelSink::list_complete(kube::ObjectKind kind, const std::unordered_set<std::string>& listed_keys) {
+  std::size_t removed = 0;
   switch (kind) {
-    case kube::ObjectKind::Node: errors = model_.replace_nodes(objects); break;
-    case kube::ObjectKind::Pod: errors = model_.replace_pods(objects); break;
-    case kube::ObjectKind::Namespace: errors = model_.replace_namespaces(objects); break;
+    case kube::ObjectKind::Node: removed = model_.remove_nodes_except(listed_keys); break;
+    case kube::ObjectKind::Pod: removed = model_.remove_pods_except(listed_keys); break;
+    case kube::ObjectKind::Namespace: removed = model_.remove_namespaces_except(listed_keys); break;
   }
-  for (const std::string& error : errors) reject(kind, error);
+  if (removed)
+    log_event(*logger_, spdlog::level::info, "cluster objects gone after a full list",
+              {{"kind", std::string(kube::kind_name(kind))}, {"removed", removed}});
 }
 
 // ---------------------------------------------------------------------------------------------

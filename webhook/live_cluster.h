@@ -28,7 +28,7 @@ class ClusterModelSink final : public kube::ClusterObjectSink {
       : model_(model), logger_(std::move(logger)) {}
   void upsert(kube::ObjectKind kind, const nlohmann::json& object) override;
   void remove(kube::ObjectKind kind, const nlohmann::json& object) override;
-  void replace_all(kube::ObjectKind kind, std::vector<nlohmann::json> objects) override;
+  void list_complete(kube::ObjectKind kind, const std::unordered_set<std::string>& listed_keys) override;
   std::uint64_t rejected_objects() const { return rejected_.load(); }
 
  private:

@@ -2,6 +2,7 @@
 // what arrives as JSON lines, for a bounded time. Debugs the connection, credentials and RBAC
 // the webhook's live cluster state depends on.
 #include <iostream>
+#include <set>
 #include <thread>
 
 #include "webhook/commands.h"
@@ -19,13 +20,9 @@ class PrintingSink : public kube::ClusterObjectSink {
   explicit PrintingSink(bool events) : events_(events) {}
   void upsert(kube::ObjectKind kind, const json& object) override { print("UPSERT", kind, object); }
   void remove(kube::ObjectKind kind, const json& object) override { print("DELETE", kind, object); }
-  void replace_all(kube::ObjectKind kind, std::vector<json> objects) override {
-    json line = {{"event", "LIST"}, {"kind", kube::kind_name(kind)}, {"objects", objects.size()}};
-    if (events_) {
-      json keys = json::array();
-      for (const json& object : objects) keys.push_back(kube::object_key(object));
-      line["keys"] = std::move(keys);
-    }
+  void list_complete(kube::ObjectKind kind, const std::unordered_set<std::string>& keys) override {
+    json line = {{"event", "LIST"}, {"kind", kube::kind_name(kind)}, {"objects", keys.size()}};
+    if (events_) line["keys"] = std::set<std::string>(keys.begin(), keys.end());  // sorted
     std::cout << line.dump() << "\n" << std::flush;
   }
 

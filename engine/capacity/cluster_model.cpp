@@ -417,27 +417,6 @@ ParsedPod parse_pod(const json& object) {
   return pod;
 }
 
-// What a full list left out: the names held now that are not in `objects`.
-template <typename Held>
-std::vector<std::string> absent_from(const Held& held, const std::vector<json>& objects, bool namespaced) {
-  std::set<std::string> listed;
-  for (const json& object : objects) {
-    const json* meta = object.is_object() && object.contains("metadata") ? &object["metadata"] : nullptr;
-    if (!meta || !meta->is_object() || !meta->contains("name") || !(*meta)["name"].is_string()) continue;
-    std::string key = (*meta)["name"].get<std::string>();
-    if (namespaced) {
-      std::string ns = meta->contains("namespace") && (*meta)["namespace"].is_string()
-                           ? (*meta)["namespace"].get<std::string>() : "";
-      key = (ns.empty() ? "default" : ns) + "/" + key;
-    }
-    listed.insert(std::move(key));
-  }
-  std::vector<std::string> gone;
-  for (const auto& entry : held)
-    if (!listed.count(entry.first)) gone.push_back(entry.first);
-  return gone;
-}
-
 }  // namespace
 
 void ClusterModel::upsert_pod(const json& object) {
@@ -467,61 +446,38 @@ void ClusterModel::record_admission(const json& object) {
   pending_.record(pod.record.namespace_, pod.uid.empty() ? "name:" + pod.name : pod.uid, std::move(devices));
 }
 
-std::vector<std::string> ClusterModel::replace_nodes(const std::vector<json>& objects) {
+std::size_t ClusterModel::remove_nodes_except(const std::unordered_set<std::string>& names) {
   std::vector<std::string> gone;
   {
     std::shared_lock lock(mutex_);
-    gone = absent_from(state_.nodes, objects, false);
+    for (const auto& [name, node] : state_.nodes)
+      if (!names.count(name)) gone.push_back(name);
   }
   for (const std::string& name : gone) delete_node(name);
-  std::vector<std::string> errors;
-  for (const json& object : objects) {
-    try {
-      upsert_node(object);
-    } catch (const SnapshotError& error) {
-      errors.push_back(error.what());
-    }
-  }
-  return errors;
+  return gone.size();
 }
 
-std::vector<std::string> ClusterModel::replace_pods(const std::vector<json>& objects) {
+std::size_t ClusterModel::remove_pods_except(const std::unordered_set<std::string>& keys) {
+  std::unique_lock lock(mutex_);
   std::vector<std::string> gone;
-  {
-    std::shared_lock lock(mutex_);
-    gone = absent_from(state_.pods, objects, true);
-  }
-  for (const std::string& key : gone) {
-    std::unique_lock lock(mutex_);
-    remove_pod_locked(key);
-  }
-  std::vector<std::string> errors;
-  for (const json& object : objects) {
-    try {
-      upsert_pod(object);
-    } catch (const SnapshotError& error) {
-      errors.push_back(error.what());
-    }
-  }
-  return errors;
+  for (const auto& [key, pod] : state_.pods)
+    if (!keys.count(key)) gone.push_back(key);
+  for (const std::string& key : gone) remove_pod_locked(key);
+  return gone.size();
 }
 
-std::vector<std::string> ClusterModel::replace_namespaces(const std::vector<json>& objects) {
-  std::vector<std::string> gone;
-  {
-    std::shared_lock lock(mutex_);
-    gone = absent_from(state_.namespaces, objects, false);
-  }
-  for (const std::string& name : gone) delete_namespace(name);
-  std::vector<std::string> errors;
-  for (const json& object : objects) {
-    try {
-      upsert_namespace(object);
-    } catch (const SnapshotError& error) {
-      errors.push_back(error.what());
+std::size_t ClusterModel::remove_namespaces_except(const std::unordered_set<std::string>& names) {
+  std::unique_lock lock(mutex_);
+  std::size_t removed = 0;
+  for (auto it = state_.namespaces.begin(); it != state_.namespaces.end();) {
+    if (names.count(it->first)) {
+      ++it;
+    } else {
+      it = state_.namespaces.erase(it);
+      ++removed;
     }
   }
-  return errors;
+  return removed;
 }
 
 bool ClusterModel::delete_pod(std::string_view namespace_, std::string_view name) {

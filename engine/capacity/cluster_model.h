@@ -18,7 +18,7 @@
 //   delete_namespace(name)         false when unknown
 //   apply(json)                    one of the above by kind; a v1 List applies its items
 // Each throws SnapshotError naming the object and field and leaves the model unchanged.
-//   replace_nodes/pods/namespaces  what a full list says exists now; the rest of the kind goes
+//   remove_*_except(keys)          after a full list: what it did not name is gone
 // Burst admission (a live watch only): record_admission(pod) counts an allowed pod in its
 // namespace's usage until the watch shows it (upsert_pod with its uid) or a TTL passes.
 // Read API: read() gives a View (shared lock held until it is destroyed).
@@ -33,6 +33,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -144,12 +145,12 @@ class ClusterModel {
   bool delete_namespace(std::string_view name);
   void apply(const nlohmann::json& object);
 
-  // Every object of one kind, as a full list from the API server gives them: objects held but
-  // absent from `objects` are removed. An object that does not parse is skipped and its error
-  // returned, so one bad object cannot keep the rest of the cluster out.
-  std::vector<std::string> replace_nodes(const std::vector<nlohmann::json>& objects);
-  std::vector<std::string> replace_pods(const std::vector<nlohmann::json>& objects);
-  std::vector<std::string> replace_namespaces(const std::vector<nlohmann::json>& objects);
+  // After a full list from the API server (its objects upserted one by one): everything of the
+  // kind that the list did not name is gone. Keys: node and namespace names, pods'
+  // "namespace/name". Returns how many were removed.
+  std::size_t remove_nodes_except(const std::unordered_set<std::string>& names);
+  std::size_t remove_pods_except(const std::unordered_set<std::string>& keys);
+  std::size_t remove_namespaces_except(const std::unordered_set<std::string>& names);
 
   // Pods this replica allowed count in namespace_usage() until the watch shows them or `ttl`
   // passes. Off (0) unless a live watch feeds the model: a snapshot never shows them.

@@ -39,15 +39,12 @@ class RecordingSink : public ClusterObjectSink {
     calls_.push_back("remove " + std::string(kind_name(kind)) + " " + object_key(object));
     changed_.notify_all();
   }
-  void replace_all(ObjectKind kind, std::vector<json> objects) override {
+  void list_complete(ObjectKind kind, const std::unordered_set<std::string>& keys) override {
     std::lock_guard<std::mutex> lock(mutex_);
-    objects_[kind].clear();
-    for (auto& object : objects) {
-      std::string key = object_key(object);
-      objects_[kind][key] = std::move(object);
-    }
-    ++replace_alls_[kind];
-    calls_.push_back("replace_all " + std::string(kind_name(kind)) + " " + std::to_string(objects_[kind].size()));
+    auto& held = objects_[kind];
+    for (auto it = held.begin(); it != held.end();) it = keys.count(it->first) ? std::next(it) : held.erase(it);
+    ++lists_[kind];
+    calls_.push_back("list_complete " + std::string(kind_name(kind)) + " " + std::to_string(held.size()));
     changed_.notify_all();
   }
 
@@ -69,16 +66,16 @@ class RecordingSink : public ClusterObjectSink {
     std::lock_guard<std::mutex> lock(mutex_);
     return upserts_[key];
   }
-  int replace_alls(ObjectKind kind) {
+  int lists(ObjectKind kind) {
     std::lock_guard<std::mutex> lock(mutex_);
-    return replace_alls_[kind];
+    return lists_[kind];
   }
 
   std::mutex mutex_;
   std::condition_variable changed_;
   std::map<ObjectKind, std::map<std::string, json>> objects_;
   std::map<std::string, int> upserts_;
-  std::map<ObjectKind, int> replace_alls_;
+  std::map<ObjectKind, int> lists_;
   std::vector<std::string> calls_;
 };
 
@@ -176,7 +173,7 @@ TEST_F(KubeWatchTest, InitialSyncPaginatesAndTrims) {
   EXPECT_EQ(pods.objects, 5u);
   EXPECT_EQ(pods.lists, 1u);
   EXPECT_EQ(pods.relists, 0u);
-  EXPECT_EQ(sink_.replace_alls(ObjectKind::Pod), 1);
+  EXPECT_EQ(sink_.lists(ObjectKind::Pod), 1);
 }
 
 TEST_F(KubeWatchTest, WatchStartsAtTheListVersionAndAppliesEvents) {
@@ -247,7 +244,7 @@ TEST_F(KubeWatchTest, TooOldResourceVersionRelists) {
   api_->apply("nodes", testing::fake_node("gpu-late", 8));
   api_->compact_and_expire_watches("nodes");
   api_->set_events_suppressed(false);
-  ASSERT_TRUE(sink_.wait([&] { return sink_.replace_alls_[ObjectKind::Node] == 2; }));
+  ASSERT_TRUE(sink_.wait([&] { return sink_.lists_[ObjectKind::Node] == 2; }));
   EXPECT_FALSE(sink_.has(ObjectKind::Node, "gpu-0"));
   EXPECT_TRUE(sink_.has(ObjectKind::Node, "gpu-late"));
   ASSERT_TRUE(eventually([&] { return watch_->status().kind(ObjectKind::Node).relists == 1; }));

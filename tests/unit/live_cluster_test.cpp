@@ -29,47 +29,26 @@ std::int64_t gpus_used(const ClusterModel& model, const std::string& ns) {
 
 // ---- full lists ----------------------------------------------------------------------------
 
-TEST(CapacityLiveUpdates, ReplaceNodesDropsWhatTheListLeftOutAndSkipsBadObjects) {
+TEST(CapacityLiveUpdates, AFullListRemovesWhatItDidNotName) {
   ClusterModel model;
-  model.upsert_node(fake_node("a", 8));
-  model.upsert_node(fake_node("b", 8));
-  model.upsert_pod(fake_pod("ml", "on-a", "a", 2));
-  json bad = fake_node("bad", 8);
-  bad["status"]["allocatable"]["cpu"] = "lots";
-  const std::vector<std::string> errors = model.replace_nodes({fake_node("b", 8), fake_node("c", 4), bad});
-  ASSERT_EQ(errors.size(), 1u);
-  EXPECT_NE(errors[0].find("bad"), std::string::npos) << errors[0];
-  EXPECT_NE(errors[0].find("lots"), std::string::npos) << errors[0];
+  for (const char* name : {"a", "b", "c"}) model.upsert_node(fake_node(name, 8));
+  model.upsert_pod(fake_pod("ml", "p1", "a", 2));
+  model.upsert_pod(fake_pod("ml", "p2", "b", 3));
+  model.upsert_pod(fake_pod("web", "w1", "b", 1));
+  model.upsert_namespace(fake_namespace("old"));
+  model.upsert_namespace(fake_namespace("ml"));
+
+  EXPECT_EQ(model.remove_nodes_except({"b", "c"}), 1u);
+  EXPECT_EQ(model.remove_pods_except({"ml/p2", "ml/p3"}), 2u);
+  EXPECT_EQ(model.remove_namespaces_except({"ml"}), 1u);
   auto view = model.read();
   EXPECT_EQ(view.node_count(), 2u);
   EXPECT_EQ(view.node("a"), nullptr);
-  ASSERT_NE(view.node("c"), nullptr);
-  EXPECT_EQ(view.node("c")->gpu_devices, 4);
-  // The pod on the vanished node still counts for its namespace until the watch deletes it.
-  EXPECT_EQ(view.namespace_usage("ml").devices(), 2);
-}
-
-TEST(CapacityLiveUpdates, ReplacePodsKeepsUsageExact) {
-  ClusterModel model;
-  model.upsert_node(fake_node("a", 8));
-  model.upsert_pod(fake_pod("ml", "p1", "a", 2));
-  model.upsert_pod(fake_pod("ml", "p2", "a", 3));
-  model.upsert_pod(fake_pod("web", "w1", "a", 1));
-  EXPECT_TRUE(model.replace_pods({fake_pod("ml", "p2", "a", 3), fake_pod("ml", "p3", "", 4)}).empty());
-  auto view = model.read();
-  EXPECT_EQ(view.pod_count(), 2u);
-  EXPECT_EQ(view.namespace_usage("ml").devices(), 7);
+  EXPECT_EQ(view.pod_count(), 1u);
+  EXPECT_EQ(view.namespace_usage("ml").devices(), 3);
   EXPECT_EQ(view.namespace_usage("web").devices(), 0);
-  EXPECT_EQ(view.node("a")->used.get("nvidia.com/gpu"), 3);
-}
-
-TEST(CapacityLiveUpdates, ReplaceNamespaces) {
-  ClusterModel model;
-  model.upsert_namespace(fake_namespace("old"));
-  EXPECT_TRUE(model.replace_namespaces({fake_namespace("ml"), fake_namespace("web")}).empty());
-  auto view = model.read();
-  EXPECT_EQ(view.namespaces().size(), 2u);
-  EXPECT_FALSE(view.namespaces().count("old"));
+  EXPECT_EQ(view.node("b")->used.get("nvidia.com/gpu"), 3);
+  EXPECT_EQ(view.namespaces().size(), 1u);
 }
 
 // ---- burst admission ------------------------------------------------------------------------
@@ -113,7 +92,8 @@ TEST(CapacityLiveUpdates, AFullListConfirmsAdmissions) {
   model.track_admissions(30s);
   json admitted = fake_pod("ml", "burst", "", 2);
   model.record_admission(admitted);
-  model.replace_pods({admitted});
+  model.upsert_pod(admitted);  // a relist's page
+  model.remove_pods_except({"ml/burst"});
   EXPECT_EQ(model.pending_admissions(), 0u);
   EXPECT_EQ(gpus_used(model, "ml"), 2);
 }
