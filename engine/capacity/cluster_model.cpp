@@ -3,8 +3,11 @@
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <mutex>
+#include <optional>
 #include <set>
+#include <type_traits>
 
 #include "engine/k8s/json_fields.h"
 #include "engine/manifests.h"
@@ -199,6 +202,46 @@ bool Pool::label_uniform(std::string_view key) const {
   return it->second.size() == 1 && it->second.begin()->second == static_cast<int>(nodes.size());
 }
 
+const LabelPartition* Pool::partition(const std::vector<std::string>& keys) const {
+  // Key sets a pool remembers: selectors in one cluster use a handful; an unbounded number of
+  // distinct ones (crafted pods) would only cost the node-by-node match they replace.
+  constexpr std::size_t kMaxPartitions = 32;
+  std::lock_guard lock(partitions_mutex_);
+  for (const auto& [cached_keys, partition] : partitions_)
+    if (cached_keys == keys) return partition.get();
+  if (partitions_.size() >= kMaxPartitions) return nullptr;
+  auto partition = std::make_unique<LabelPartition>();
+  partition->keys = keys;
+  // A member's values for the keys, absent ones as nullopt: a selector tells "no label" from
+  // every value (NotIn and DoesNotExist match it, In and Exists do not).
+  std::map<std::vector<std::optional<std::string_view>>, std::size_t> group_of;
+  std::vector<std::optional<std::string_view>> values(keys.size());
+  for (std::size_t i = 0; i < nodes.size(); ++i) {
+    const k8s::Labels& labels = nodes[i]->selection.labels;
+    for (std::size_t k = 0; k < keys.size(); ++k) {
+      auto it = labels.find(keys[k]);
+      values[k] = it == labels.end() ? std::nullopt : std::optional<std::string_view>(it->second);
+    }
+    auto [it, added] = group_of.try_emplace(values, partition->groups.size());
+    if (added) {
+      partition->groups.push_back({nodes[i], {}});
+      // Grouping pays only while groups stay few.
+      if (partition->groups.size() * 2 > nodes.size()) {
+        partitions_.emplace_back(keys, nullptr);
+        return nullptr;
+      }
+    }
+    partition->groups[it->second].members.push_back(static_cast<std::uint32_t>(i));
+  }
+  partitions_.emplace_back(keys, std::move(partition));
+  return partitions_.back().second.get();
+}
+
+void Pool::forget_partitions() {
+  std::lock_guard lock(partitions_mutex_);
+  partitions_.clear();
+}
+
 std::int64_t NamespaceUsage::devices() const {
   std::int64_t total = 0;
   for (const auto& [resource, amount] : by_resource) total += amount;
@@ -273,6 +316,7 @@ void ClusterModel::insert_node_locked(std::unique_ptr<NodeState> node) {
                     raw);
   for (const auto& [key, value] : raw->selection.labels) ++pool.label_values[key][value];
   recompute_pool(pool);
+  pool.forget_partitions();  // positions moved, and the new member may start a group
   state_.nodes[raw->name] = std::move(node);
   if (new_pool) refresh_pool_list_locked();
 }
@@ -294,6 +338,7 @@ std::unique_ptr<NodeState> ClusterModel::remove_node_locked(const std::string& n
     refresh_pool_list_locked();
   } else {
     recompute_pool(pool);
+    pool.forget_partitions();
   }
   node->pool = nullptr;
   return node;
