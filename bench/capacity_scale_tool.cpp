@@ -4,6 +4,7 @@
 //   capacity_scale_tool [nodes] [pods] [decisions] [seed]
 #include <algorithm>
 #include <chrono>
+#include <ctime>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -23,6 +24,20 @@ std::string status_field(const std::string& key) {
   while (std::getline(in, line))
     if (line.starts_with(key)) return line.substr(key.size() + 1);
   return "?";
+}
+
+// CPU time of this thread: what a decision cost, without the time another process had the core.
+double thread_cpu_micros() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) * 1e6 + static_cast<double>(ts.tv_nsec) / 1e3;
+}
+
+std::string load_average() {
+  std::ifstream in("/proc/loadavg");
+  std::string one, five, fifteen;
+  in >> one >> five >> fifteen;
+  return one + " " + five + " " + fifteen;
 }
 
 struct Shape {
@@ -119,9 +134,12 @@ int main(int argc, char** argv) {
   const double megabytes = static_cast<double>(sized.tellg()) / (1024 * 1024);
   const std::string rss_before = status_field("VmRSS:");
 
+  std::cout << "load average (1, 5, 15 min) before loading: " << load_average() << "\n";
   const auto t0 = Clock::now();
+  const double cpu0 = thread_cpu_micros();
   auto model = gpuadmit::capacity::ClusterModel::load({path});
   const double load_s = std::chrono::duration<double>(Clock::now() - t0).count();
+  const double load_cpu_s = (thread_cpu_micros() - cpu0) / 1e6;
   std::remove(path.c_str());
 
   std::mt19937 rng(seed + 1);
@@ -129,27 +147,45 @@ int main(int argc, char** argv) {
   for (int i = 0; i < 1000; ++i) specs.push_back(pod_spec(rng, i % 4 != 0));
   std::vector<gpuadmit::capacity::PodShape> shapes;
   for (const json& s : specs) shapes.push_back(gpuadmit::capacity::PodShape::from_pod_spec(s));
-  std::vector<double> micros;
+  std::vector<double> micros, zone_micros;  // all decisions; those of pods that select a zone
+  std::vector<double> cpu_micros, zone_cpu_micros;  // the same in thread CPU time
   micros.reserve(decisions);
   std::size_t capable = 0;
   for (int i = 0; i < decisions; ++i) {
     const std::size_t k = static_cast<std::size_t>(i) % specs.size();
+    const double cpu_start = thread_cpu_micros();
     const auto start = Clock::now();
     const auto view = model->read();
     const auto placement = gpuadmit::capacity::place(view, specs[k], shapes[k], {});
     micros.push_back(std::chrono::duration<double, std::micro>(Clock::now() - start).count());
+    cpu_micros.push_back(thread_cpu_micros() - cpu_start);
+    if (specs[k].contains("nodeSelector")) {
+      zone_micros.push_back(micros.back());
+      zone_cpu_micros.push_back(cpu_micros.back());
+    }
     capable += placement.can_ever_run();
   }
   std::sort(micros.begin(), micros.end());
+  std::sort(zone_micros.begin(), zone_micros.end());
+  for (auto* v : {&cpu_micros, &zone_cpu_micros}) std::sort(v->begin(), v->end());
+  auto percentile = [](const std::vector<double>& sorted, int p) {
+    return sorted.empty() ? 0.0 : sorted[sorted.size() * p / 100];
+  };
   const auto view = model->read();
   std::cout << "snapshot: " << nodes << " nodes, " << pods << " pods, " << static_cast<int>(megabytes) << " MiB of JSON\n"
             << "model: " << view.node_count() << " nodes in " << view.pools().size() << " pools, " << view.pod_count()
             << " pods\n"
-            << "load: " << load_s << " s\n"
+            << "load: " << load_s << " s (" << load_cpu_s << " s of CPU)\n"
             << "resident memory: before load " << rss_before << ", after load " << status_field("VmRSS:")
             << ", peak " << status_field("VmHWM:") << "\n"
             << "place() over " << decisions << " decisions (" << capable << " schedulable): p50 "
-            << micros[micros.size() / 2] << " us, p99 " << micros[micros.size() * 99 / 100] << " us, max "
-            << micros.back() << " us\n";
+            << percentile(micros, 50) << " us, p99 " << percentile(micros, 99) << " us, max " << micros.back()
+            << " us\n"
+            << "  of which " << zone_micros.size() << " select a zone: p50 " << percentile(zone_micros, 50) << " us, p99 "
+            << percentile(zone_micros, 99) << " us\n"
+            << "  thread CPU time per decision: p50 " << percentile(cpu_micros, 50) << " us, p99 " << percentile(cpu_micros, 99)
+            << " us; zone selectors p50 " << percentile(zone_cpu_micros, 50) << " us, p99 "
+            << percentile(zone_cpu_micros, 99) << " us\n"
+            << "load average (1, 5, 15 min) at the end: " << load_average() << "\n";
   return 0;
 }

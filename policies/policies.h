@@ -10,6 +10,7 @@ PolicyInfo dev_shm_info();                // dev_shm.cpp
 PolicyInfo probe_defaults_info();         // probe_defaults.cpp
 PolicyInfo requests_equal_limits_info();  // requests_equal_limits.cpp
 PolicyInfo smoke_test_info();             // smoke_test.cpp
+PolicyInfo gpu_affinity_info();           // gpu_affinity.cpp
 PolicyInfo image_registries_info();       // image_registries.cpp
 PolicyInfo image_tags_info();             // image_tags.cpp
 PolicyInfo env_secrets_info();            // env_secrets.cpp

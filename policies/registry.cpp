@@ -12,6 +12,7 @@ const std::vector<PolicyInfo>& policy_registry() {
       policies::probe_defaults_info(),
       policies::requests_equal_limits_info(),
       policies::smoke_test_info(),
+      policies::gpu_affinity_info(),
       policies::image_registries_info(),
       policies::image_tags_info(),
       policies::env_secrets_info(),

@@ -28,6 +28,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <shared_mutex>
 #include <stdexcept>
 #include <string>
@@ -104,6 +105,20 @@ struct FreeSlot {
 };
 FreeSlot free_slot_of(const NodeState& node);
 
+// A pool's members grouped by their values of some label keys that differ inside the pool
+// (topology.kubernetes.io/zone, a rack label): members of one group carry the same value, or
+// none, for each of those keys. A selector that reads only these keys and the pool's uniform
+// labels answers alike for every member of a group, so matching one member per group decides
+// for all of them.
+struct LabelPartition {
+  struct Group {
+    const NodeState* representative = nullptr;  // its first member
+    std::vector<std::uint32_t> members;         // positions in pool->nodes, ascending
+  };
+  std::vector<std::string> keys;  // sorted, unique
+  std::vector<Group> groups;      // in the order of their first members
+};
+
 struct Pool {
   std::string name;       // e.g. "NVIDIA-A100-SXM4-80GB×8", unique in the model
   std::string signature;
@@ -116,6 +131,19 @@ struct Pool {
   const NodeState& representative() const { return *nodes.front(); }
   bool label_uniform(std::string_view key) const;
   std::int64_t gpu_devices_per_node() const { return representative().gpu_devices; }
+
+  // The members grouped by `keys` (sorted, unique, each differing inside the pool), built on
+  // first use by a reader and kept until the membership changes (a writer calls
+  // forget_partitions() under the model's exclusive lock, so a partition stays valid for as long
+  // as the View that got it). Null when grouping does not pay: more than half as many groups
+  // as members (a per-node label such as kubernetes.io/hostname), or too many key sets cached.
+  const LabelPartition* partition(const std::vector<std::string>& keys) const;
+  void forget_partitions();
+
+ private:
+  mutable std::mutex partitions_mutex_;
+  // A null entry remembers a key set that does not pay.
+  mutable std::vector<std::pair<std::vector<std::string>, std::unique_ptr<LabelPartition>>> partitions_;
 };
 
 // GPU devices a namespace's non-terminal pods request, bound or not yet bound.

@@ -217,6 +217,7 @@ Placement place(const ClusterModel::View& cluster, const json& pod_spec, const P
   const auto blocking = [](const k8s::Taint& taint) { return taint.effect == "NoSchedule" || taint.effect == "NoExecute"; };
   const bool uses_gpu = shape.gpu_devices > 0;
   const std::string gpu_resource = main_gpu_resource(shape);
+  std::vector<std::string> varying;  // the selector's keys that differ inside the pool at hand
 
   for (const Pool* pool : cluster.pools()) {
     PoolVerdict verdict;
@@ -243,19 +244,40 @@ Placement place(const ClusterModel::View& cluster, const json& pod_spec, const P
       finish(PoolVerdict::Outcome::Ineligible, "node not Ready");
       continue;
     }
-    // Node selection: once for the pool when every label the pod looks at is uniform there.
-    const bool uniform = keys && std::all_of(keys->begin(), keys->end(),
-                                             [&](const std::string& k) { return pool->label_uniform(k); });
+    // Node selection: once for the pool when every label the pod looks at is uniform there;
+    // else once per group of members that share the values of the labels that differ (the
+    // pool's label partition); node by node only where grouping does not pay.
+    const LabelPartition* partition = nullptr;
+    varying.clear();
+    if (keys) {
+      for (const std::string& k : *keys)
+        if (!pool->label_uniform(k)) varying.push_back(k);
+      std::sort(varying.begin(), varying.end());
+      varying.erase(std::unique(varying.begin(), varying.end()), varying.end());
+      if (!varying.empty()) partition = pool->partition(varying);
+    }
+    const bool uniform = keys && varying.empty();
     std::vector<const NodeState*> selected;
+    std::vector<const LabelPartition::Group*> selected_groups;
+    std::size_t selected_count = 0;
     bool all_selected = false;
     if (uniform) {
       all_selected = affinity.matches(rep.selection);
+      selected_count = all_selected ? pool->nodes.size() : 0;
+    } else if (partition) {
+      for (const LabelPartition::Group& group : partition->groups)
+        if (affinity.matches(group.representative->selection)) {
+          selected_groups.push_back(&group);
+          selected_count += group.members.size();
+        }
+      all_selected = selected_count == pool->nodes.size();
     } else {
       for (const NodeState* node : pool->nodes)
         if (affinity.matches(node->selection)) selected.push_back(node);
-      all_selected = selected.size() == pool->nodes.size();
+      selected_count = selected.size();
+      all_selected = selected_count == pool->nodes.size();
     }
-    verdict.eligible_nodes = all_selected ? pool->nodes.size() : selected.size();
+    verdict.eligible_nodes = selected_count;
     if (verdict.eligible_nodes == 0) {
       finish(PoolVerdict::Outcome::Ineligible, "node selector / required node affinity does not match");
       continue;
@@ -277,8 +299,21 @@ Placement place(const ClusterModel::View& cluster, const json& pod_spec, const P
     }
     if (all_fit && all_selected) {
       verdict.all_capable = true;
+    } else if (all_fit && !selected_groups.empty()) {
+      // Every selected member fits: whole groups, no node looked at.
+      for (const LabelPartition::Group* group : selected_groups) verdict.capable_groups.emplace_back(group->members);
     } else {
-      if (all_selected) selected = std::vector<const NodeState*>(pool->nodes.begin(), pool->nodes.end());
+      if (all_selected) {
+        selected = std::vector<const NodeState*>(pool->nodes.begin(), pool->nodes.end());
+      } else if (!selected_groups.empty()) {
+        // Allocatable differs inside the pool: each selected member is checked, in pool order.
+        std::vector<std::uint32_t> positions;
+        positions.reserve(selected_count);
+        for (const LabelPartition::Group* group : selected_groups)
+          positions.insert(positions.end(), group->members.begin(), group->members.end());
+        std::sort(positions.begin(), positions.end());
+        for (std::uint32_t i : positions) selected.push_back(pool->nodes[i]);
+      }
       for (const NodeState* node : selected)
         if (all_fit || fits(node->allocatable, node->allocatable.pods, shape.requests)) verdict.capable.push_back(node);
       if (verdict.capable.empty()) {
@@ -298,6 +333,7 @@ Placement place(const ClusterModel::View& cluster, const json& pod_spec, const P
       continue;
     }
     verdict.capable_nodes = verdict.all_capable ? pool->nodes.size() : verdict.capable.size();
+    for (std::span<const std::uint32_t> group : verdict.capable_groups) verdict.capable_nodes += group.size();
     placement.capable_nodes += verdict.capable_nodes;
     if (rep.gpu_devices > 0) verdict.stranded_gpus = stranded_gpus(pool->max_allocatable, rep.gpu_devices, shape);
     finish(PoolVerdict::Outcome::Capable, "");
@@ -313,35 +349,56 @@ Placement place(const ClusterModel::View& cluster, const json& pod_spec, const P
            (shape.requests.memory <= 0 || slot.memory >= shape.requests.memory) &&
            (want_gpus <= 0 || slot.gpus >= want_gpus);
   };
+  // Visits each capable node once, with its pool and its position there; within a pool, groups
+  // of a partition come one after the other, not in pool order.
   auto for_each_capable = [&](auto visit) {
     for (const PoolVerdict& verdict : placement.pools) {
       if (verdict.outcome != PoolVerdict::Outcome::Capable) continue;
       const Pool& pool = *verdict.pool;
       if (verdict.all_capable) {
         for (std::size_t i = 0; i < pool.nodes.size(); ++i)
-          if (!visit(*pool.nodes[i], pool.free[i])) return;
+          if (!visit(pool, i)) return;
       } else {
         for (const NodeState* node : verdict.capable)
-          if (!visit(*node, pool.free[node->pool_index])) return;
+          if (!visit(pool, node->pool_index)) return;
+        for (std::span<const std::uint32_t> group : verdict.capable_groups)
+          for (std::uint32_t i : group)
+            if (!visit(pool, i)) return;
       }
     }
   };
-  for_each_capable([&](const NodeState& node, const FreeSlot& slot) {
-    if (may_fit(slot)) placement.fit_now += copies_that_fit(node, shape.requests, placement.replicas - placement.fit_now);
+  for_each_capable([&](const Pool& pool, std::size_t i) {
+    if (may_fit(pool.free[i]))
+      placement.fit_now += copies_that_fit(*pool.nodes[i], shape.requests, placement.replicas - placement.fit_now);
     return placement.fit_now < placement.replicas;
   });
   const bool plain_gpu = gpu_resource.empty() || gpu_resource == "nvidia.com/gpu";
-  if (!placement.fits_now())
-    for_each_capable([&](const NodeState& node, const FreeSlot& slot) {
-      const std::int64_t block = gpu_resource.empty() ? slot.cpu_milli
-                                 : plain_gpu          ? slot.gpus
-                                                      : node.allocatable.get(gpu_resource) - node.used.get(gpu_resource);
-      if (!placement.largest_free_node || block > placement.largest_free_gpus) {
-        placement.largest_free_node = &node;
+  if (!placement.fits_now()) {
+    // The largest block; on a tie the first in pool order, whatever order the groups came in.
+    // Reads only the free slots (no NodeState) for cpu and nvidia.com/gpu: most nodes tie.
+    const Pool* largest_pool = nullptr;
+    std::size_t largest_position = 0;
+    for_each_capable([&](const Pool& pool, std::size_t i) {
+      const FreeSlot& slot = pool.free[i];
+      std::int64_t block;
+      if (gpu_resource.empty()) {
+        block = slot.cpu_milli;
+      } else if (plain_gpu) {
+        block = slot.gpus;
+      } else {
+        const NodeState& node = *pool.nodes[i];
+        block = node.allocatable.get(gpu_resource) - node.used.get(gpu_resource);
+      }
+      if (!largest_pool || block > placement.largest_free_gpus ||
+          (block == placement.largest_free_gpus && largest_pool == &pool && i < largest_position)) {
+        largest_pool = &pool;
+        largest_position = i;
         placement.largest_free_gpus = block;
       }
       return true;
     });
+    if (largest_pool) placement.largest_free_node = largest_pool->nodes[largest_position];
+  }
   return placement;
 }
 

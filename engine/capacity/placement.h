@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -54,7 +55,10 @@ struct PoolVerdict {
   std::string reason;  // why not, for a person (empty when capable)
   std::size_t eligible_nodes = 0;
   std::size_t capable_nodes = 0;
-  std::vector<const NodeState*> capable;  // filled only when some members are not capable
+  // When some members are not capable: the capable ones, as nodes and as whole groups of the
+  // pool's label partition (positions in pool->nodes); together, each capable member once.
+  std::vector<const NodeState*> capable;
+  std::vector<std::span<const std::uint32_t>> capable_groups;
   bool all_capable = false;               // every member is capable
   std::int64_t stranded_gpus = 0;         // GPUs a node of this pool is left unable to use
   PoolRules rules;

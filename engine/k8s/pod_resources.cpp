@@ -342,9 +342,11 @@ std::optional<nlohmann::json> with_requests_defaulted_from_limits(const nlohmann
       if (!container.is_object() || !container.contains("resources")) continue;
       const nlohmann::json& resources = container["resources"];
       if (!resources.is_object() || !resources.contains("limits") || !resources["limits"].is_object()) continue;
-      const nlohmann::json requests = resources.value("requests", nlohmann::json::object());
+      // Looked up in place, not copied: this runs for every pod of a cluster snapshot.
+      const auto found = resources.find("requests");
+      const nlohmann::json* requests = found != resources.end() && found->is_object() ? &*found : nullptr;
       for (auto it = resources["limits"].begin(); it != resources["limits"].end(); ++it) {
-        if (requests.is_object() && requests.contains(it.key())) continue;
+        if (requests && requests->contains(it.key())) continue;
         if (!copy) copy = pod_spec;
         (*copy)[list][i]["resources"]["requests"][it.key()] = it.value();
       }
