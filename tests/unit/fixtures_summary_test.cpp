@@ -12,6 +12,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "tests/unit/command_output.h"
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -19,15 +21,7 @@ using nlohmann::json;
 
 const fs::path kExpected = fs::path(GPUADMIT_SOURCE_DIR) / "tests" / "fixtures_public_summary.txt";
 
-std::string run(const std::string& command, int& status) {
-  std::string output;
-  FILE* pipe = popen(command.c_str(), "r");
-  if (!pipe) return output;
-  char buffer[4096];
-  while (std::size_t n = fread(buffer, 1, sizeof buffer, pipe)) output.append(buffer, n);
-  status = pclose(pipe);
-  return output;
-}
+using gpuadmit::testing::command_output;
 
 // "denied", "warned" (allowed with warnings), "allowed", or "skipped: why"; then the policies
 // that denied, else the ones that warned.
@@ -62,7 +56,7 @@ TEST(PublicFixtures, CheckWithDefaultConfigMatchesReviewedSummary) {
   if (!fs::exists(fixtures)) GTEST_SKIP() << "no " << fixtures;
   int status = 0;
   const std::string output =
-      run(std::string(GPUADMIT_BINARY_DIR) + "/gpu-admit check -o json " + fixtures.string() + " 2>/dev/null", status);
+      command_output(std::string(GPUADMIT_BINARY_DIR) + "/gpu-admit check -o json " + fixtures.string() + " 2>/dev/null", status);
   json results = json::parse(output, nullptr, false);
   ASSERT_TRUE(results.is_array()) << output.substr(0, 2000);
   std::string summary = "# file | object | decision | policies (gpu-admit check, shipped policies/default.yaml)\n";

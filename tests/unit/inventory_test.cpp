@@ -16,6 +16,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "tests/unit/command_output.h"
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -24,18 +26,10 @@ using nlohmann::json;
 const fs::path kExpected = fs::path(GPUADMIT_SOURCE_DIR) / "tests" / "inventory_example.txt";
 const std::string kCluster = std::string(GPUADMIT_SOURCE_DIR) + "/manifests/examples/cluster.json";
 
-std::string run(const std::string& command, int& status) {
-  std::string output;
-  FILE* pipe = popen(command.c_str(), "r");
-  if (!pipe) return output;
-  char buffer[4096];
-  while (std::size_t n = fread(buffer, 1, sizeof buffer, pipe)) output.append(buffer, n);
-  status = pclose(pipe);
-  return output;
-}
+using gpuadmit::testing::command_output;
 
 std::string inventory(const std::string& format, int& status) {
-  return run(std::string(GPUADMIT_BINARY_DIR) + "/gpu-admit inventory --cluster " + kCluster + " -o " + format +
+  return command_output(std::string(GPUADMIT_BINARY_DIR) + "/gpu-admit inventory --cluster " + kCluster + " -o " + format +
                  " 2>/dev/null",
              status);
 }
@@ -55,7 +49,7 @@ TEST(Inventory, TextMatchesTheReviewedOutput) {
   EXPECT_EQ(output, expected.str());
   // Text is the default format.
   int plain_status = -1;
-  EXPECT_EQ(run(std::string(GPUADMIT_BINARY_DIR) + "/gpu-admit inventory --cluster " + kCluster + " 2>/dev/null", plain_status),
+  EXPECT_EQ(command_output(std::string(GPUADMIT_BINARY_DIR) + "/gpu-admit inventory --cluster " + kCluster + " 2>/dev/null", plain_status),
             output);
 }
 
@@ -159,9 +153,9 @@ TEST(Inventory, JsonStructureAndArithmetic) {
 
 TEST(Inventory, UsageErrors) {
   int status = -1;
-  run(std::string(GPUADMIT_BINARY_DIR) + "/gpu-admit inventory -o json >/dev/null 2>&1", status);
+  command_output(std::string(GPUADMIT_BINARY_DIR) + "/gpu-admit inventory -o json >/dev/null 2>&1", status);
   EXPECT_EQ(WEXITSTATUS(status), 2) << "no --cluster";
-  run(std::string(GPUADMIT_BINARY_DIR) + "/gpu-admit inventory --cluster " + kCluster + " -o yaml >/dev/null 2>&1", status);
+  command_output(std::string(GPUADMIT_BINARY_DIR) + "/gpu-admit inventory --cluster " + kCluster + " -o yaml >/dev/null 2>&1", status);
   EXPECT_EQ(WEXITSTATUS(status), 2) << "unknown format";
 }
 
