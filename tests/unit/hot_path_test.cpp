@@ -1,0 +1,160 @@
+// Behaviour the request path's performance work must keep: a mutation that throws half-way is
+// rolled back (now by replaying the mutations that completed, not from a copy per policy), and
+// validating policies never change the object they now read in place.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "engine/capacity/cluster_model.h"
+#include "gpuadmit/engine.h"
+
+namespace gpuadmit {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+// A vLLM Deployment whose first GPU container has a GPU limit and no request (requests-equal-limits
+// adds one) and whose second has a memory limit that is not a quantity: requests-equal-limits
+// changes the first container, then throws on the second; dev-shm throws on it too.
+json half_way_deployment() {
+  return json::parse(R"({
+    "apiVersion": "apps/v1", "kind": "Deployment",
+    "metadata": {"name": "half-way", "namespace": "ml"},
+    "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "x"}}, "template": {
+      "metadata": {"labels": {"app": "x"}},
+      "spec": {"containers": [
+        {"name": "server", "image": "vllm/vllm-openai:v0.6.3",
+         "resources": {"limits": {"nvidia.com/gpu": 1, "cpu": "4", "memory": "16Gi"}}},
+        {"name": "sidecar", "image": "vllm/vllm-openai:v0.6.3",
+         "resources": {"limits": {"nvidia.com/gpu": 1, "memory": "12QB"}, "requests": {"memory": "1Gi"}}}
+      ]}}}})");
+}
+
+// The default configuration with some policies' mode changed from enforce.
+std::shared_ptr<const Engine> default_with(const std::vector<std::string>& policies, const std::string& mode) {
+  std::ifstream in(fs::path(GPUADMIT_SOURCE_DIR) / "policies/default.yaml");
+  std::stringstream text;
+  text << in.rdbuf();
+  std::string yaml = text.str();
+  for (const std::string& policy : policies) {
+    const std::string marker = "  " + policy + ":\n    mode: enforce";
+    const auto at = yaml.find(marker);
+    EXPECT_NE(at, std::string::npos) << policy;
+    if (at != std::string::npos) yaml.replace(at, marker.size(), "  " + policy + ":\n    mode: " + mode);
+  }
+  return Engine::from_yaml(yaml, "test");
+}
+
+const PolicyOutcome* outcome_of(const ReviewOutcome& outcome, const std::string& policy) {
+  for (const PolicyOutcome& p : outcome.policies)
+    if (p.policy == policy) return &p;
+  return nullptr;
+}
+
+TEST(Rollback, APolicyThrowingHalfWayChangesNothingAndEarlierChangesStay) {
+  const Request request = request_for_manifest(half_way_deployment(), "default");
+  ReviewOutcome outcome = Engine::from_default()->review(request, nullptr, ReviewPhases::MutateOnly);
+
+  ASSERT_NE(outcome_of(outcome, "requests-equal-limits"), nullptr);
+  EXPECT_TRUE(outcome_of(outcome, "requests-equal-limits")->error);
+  EXPECT_TRUE(outcome_of(outcome, "dev-shm")->error);
+  EXPECT_FALSE(outcome_of(outcome, "gpu-tolerations")->error);
+  EXPECT_FALSE(outcome.response.allowed);
+  EXPECT_NE(outcome.response.status_message.find(
+                "[requests-equal-limits] the policy could not evaluate this object: "
+                "spec.template.spec.containers[1].resources.limits.memory"),
+            std::string::npos)
+      << outcome.response.status_message;
+
+  // The object is what the mutations that completed made of it, as if the two that threw had
+  // not run at all: the first container has no request added, the toleration and probes are there.
+  auto both_off = default_with({"requests-equal-limits", "dev-shm"}, "off");
+  ReviewOutcome reference = both_off->review(request, nullptr, ReviewPhases::MutateOnly);
+  EXPECT_EQ(outcome.mutated, reference.mutated) << json::diff(reference.mutated, outcome.mutated).dump();
+  const json& first = outcome.mutated.at(json::json_pointer("/spec/template/spec/containers/0"));
+  EXPECT_FALSE(first.at("resources").contains("requests")) << first.dump();
+  EXPECT_TRUE(outcome.mutated.at(json::json_pointer("/spec/template/spec")).contains("tolerations"));
+  EXPECT_TRUE(first.contains("startupProbe")) << first.dump();
+  EXPECT_NE(outcome.mutated, request.object);
+  EXPECT_EQ(outcome.response.patch, json::array());  // denied: no patch
+
+  // The findings are reported once, not again for the replayed mutations.
+  int toleration_changes = 0;
+  for (const auto& [policy, text] : outcome.response.audit_annotations)
+    if (policy == "gpu-tolerations") ++toleration_changes;
+  EXPECT_LE(toleration_changes, 1);
+  ReviewOutcome again = Engine::from_default()->review(request, nullptr, ReviewPhases::MutateOnly);
+  EXPECT_EQ(again.response.status_message, outcome.response.status_message);
+  EXPECT_EQ(again.response.warnings, outcome.response.warnings);
+  EXPECT_EQ(again.response.audit_annotations, outcome.response.audit_annotations);
+}
+
+TEST(Rollback, ValidationsSeeTheRolledBackObject) {
+  const Request request = request_for_manifest(half_way_deployment(), "default");
+  ReviewOutcome outcome = Engine::from_default()->review(request);
+  // gpu-shape judges the object the mutations left: the second container still has no cpu.
+  EXPECT_NE(outcome.response.status_message.find("[gpu-shape] spec.template.spec.containers[1].resources"),
+            std::string::npos)
+      << outcome.response.status_message;
+  EXPECT_FALSE(outcome.mutated.at(json::json_pointer("/spec/template/spec/containers/0/resources"))
+                   .contains("requests"));
+}
+
+TEST(Rollback, WarnModeMutationsLeaveTheObjectAlone) {
+  json object = half_way_deployment();
+  object["spec"]["template"]["spec"]["containers"].erase(1);  // nothing throws now
+  const Request request = request_for_manifest(object, "default");
+  ReviewOutcome warned = default_with({"requests-equal-limits"}, "warn")->review(request, nullptr, ReviewPhases::MutateOnly);
+  ReviewOutcome off = default_with({"requests-equal-limits"}, "off")->review(request, nullptr, ReviewPhases::MutateOnly);
+  EXPECT_EQ(warned.mutated, off.mutated);
+  EXPECT_TRUE(outcome_of(warned, "requests-equal-limits")->fired);
+  ReviewOutcome enforced = Engine::from_default()->review(request, nullptr, ReviewPhases::MutateOnly);
+  EXPECT_NE(enforced.mutated, off.mutated);
+}
+
+std::vector<fs::path> golden_requests() {
+  std::vector<fs::path> paths;
+  for (const auto& entry : fs::directory_iterator(fs::path(GPUADMIT_SOURCE_DIR) / "tests/golden"))
+    if (fs::exists(entry.path() / "request.json")) paths.push_back(entry.path() / "request.json");
+  std::sort(paths.begin(), paths.end());
+  return paths;
+}
+
+// Validating policies now read the object in place instead of a copy each: none may change it.
+// Every validating policy of the default configuration in enforce, warn and audit mode, on every
+// golden request (against its cluster snapshot where it has one, so capacity and quota run too).
+TEST(Validations, NeverChangeTheObject) {
+  std::vector<std::string> validating;
+  for (const PolicyInfo& info : policy_registry())
+    if (info.kind == PolicyKind::Validating) validating.emplace_back(info.name);
+  int reviewed = 0;
+  for (const char* mode : {"enforce", "warn", "audit"}) {
+    auto engine = default_with(validating, mode);
+    for (const fs::path& path : golden_requests()) {
+      json review = json::parse(std::ifstream(path), nullptr, false);
+      Request request;
+      try {
+        request = decode_admission_review(review);
+      } catch (const ReviewError&) {
+        continue;
+      }
+      if (request.operation != "CREATE") continue;
+      const fs::path cluster_file = path.parent_path() / "cluster.json";
+      auto cluster = fs::exists(cluster_file) ? capacity::ClusterModel::load({cluster_file.string()}) : nullptr;
+      ReviewOutcome outcome = engine->review(request, cluster.get(), ReviewPhases::ValidateOnly);
+      if (!outcome.skipped.empty()) continue;
+      ++reviewed;
+      EXPECT_EQ(outcome.mutated, request.object) << mode << " " << path;
+      if (outcome.response.allowed) {
+        EXPECT_EQ(outcome.response.patch, json::array()) << mode << " " << path;
+      }
+    }
+  }
+  EXPECT_GT(reviewed, 60);
+}
+
+}  // namespace
+}  // namespace gpuadmit
