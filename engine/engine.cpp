@@ -3,6 +3,7 @@
 #include <fstream>
 
 #include "engine/json_patch.h"
+#include "engine/review_wire.h"
 #include <set>
 #include <sstream>
 
@@ -307,19 +308,19 @@ HttpAnswer answer_admission_review(const Engine& engine, std::string_view body,
   }
   Request request;
   try {
-    request = decode_admission_review(review);
+    request = decode_admission_review(std::move(review));
   } catch (const ReviewError& error) {
     if (error.uid().empty()) {
       answer.status = 400;
       answer.body = std::string("malformed AdmissionReview: ") + error.what();
       return answer;
     }
-    answer.body = encode_admission_review(malformed_request_response(error)).dump();
+    answer.body = serialize_admission_review(malformed_request_response(error));
     answer.allowed = false;
     return answer;
   }
   answer.outcome = engine.review(request, cluster, phases);
-  answer.body = encode_admission_review(answer.outcome->response).dump();
+  answer.body = serialize_admission_review(answer.outcome->response);
   answer.allowed = answer.outcome->response.allowed;
   return answer;
 }

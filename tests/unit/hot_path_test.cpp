@@ -1,6 +1,7 @@
 // Behaviour the request path's performance work must keep: a mutation that throws half-way is
-// rolled back (now by replaying the mutations that completed, not from a copy per policy), and
-// validating policies never change the object they now read in place.
+// rolled back (now by replaying the mutations that completed, not from a copy per policy),
+// validating policies never change the object they now read in place, and the review decoded by
+// moving the object out and the answer written directly are the same as before.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -8,6 +9,7 @@
 #include <sstream>
 
 #include "engine/capacity/cluster_model.h"
+#include "engine/review_wire.h"
 #include "gpuadmit/engine.h"
 
 namespace gpuadmit {
@@ -154,6 +156,72 @@ TEST(Validations, NeverChangeTheObject) {
     }
   }
   EXPECT_GT(reviewed, 60);
+}
+
+// Moving the object out of the parsed review decodes exactly what copying it does.
+TEST(Decode, MovingTheObjectOutDecodesTheSameRequest) {
+  for (const fs::path& path : golden_requests()) {
+    const json review = json::parse(std::ifstream(path), nullptr, false);
+    if (review.is_discarded()) continue;
+    std::string copied_error, moved_error;
+    Request copied, moved;
+    try {
+      copied = decode_admission_review(review);
+    } catch (const ReviewError& error) {
+      copied_error = std::string(error.what()) + "|" + error.uid();
+    }
+    try {
+      moved = decode_admission_review(json(review));
+    } catch (const ReviewError& error) {
+      moved_error = std::string(error.what()) + "|" + error.uid();
+    }
+    EXPECT_EQ(copied_error, moved_error) << path;
+    EXPECT_EQ(copied.uid, moved.uid);
+    EXPECT_EQ(copied.operation, moved.operation);
+    EXPECT_EQ(copied.object, moved.object) << path;
+    EXPECT_EQ(copied.old_object, moved.old_object) << path;
+    EXPECT_EQ(copied.groups, moved.groups);
+    EXPECT_EQ(copied.kind.kind, moved.kind.kind);
+    EXPECT_EQ(copied.resource.resource, moved.resource.resource);
+  }
+}
+
+// The answer is written directly rather than built as json and dumped: same bytes for every
+// golden case (allowed, patched, denied, warned, malformed) and for hand-made corner cases.
+TEST(Serialize, SameBytesAsEncodeThenDump) {
+  int compared = 0;
+  for (const fs::path& path : golden_requests()) {
+    const fs::path dir = path.parent_path();
+    auto engine = fs::exists(dir / "config.yaml") ? Engine::from_file((dir / "config.yaml").string())
+                                                  : Engine::from_default();
+    json review = json::parse(std::ifstream(path), nullptr, false);
+    Response response;
+    try {
+      response = engine->review(decode_admission_review(review)).response;
+    } catch (const ReviewError& error) {
+      if (error.uid().empty()) continue;
+      response = malformed_request_response(error);
+    }
+    EXPECT_EQ(serialize_admission_review(response), encode_admission_review(response).dump()) << path;
+    ++compared;
+  }
+  EXPECT_GT(compared, 40);
+  Response odd;
+  odd.uid = "quote\"and\\backslash\n";
+  odd.allowed = false;
+  odd.status_code = 403;
+  odd.status_message = "ünïcode \u2603 and \t tab";
+  odd.warnings = {"w1", "w\"2"};
+  odd.audit_annotations = {{"b", "2"}, {"a", "1"}};
+  odd.patch = json::parse(R"([{"op":"add","path":"/x","value":1}])");  // denied: not sent
+  EXPECT_EQ(serialize_admission_review(odd), encode_admission_review(odd).dump());
+  odd.allowed = true;
+  EXPECT_EQ(serialize_admission_review(odd), encode_admission_review(odd).dump());
+  odd.patch = json::array();
+  EXPECT_EQ(serialize_admission_review(odd), encode_admission_review(odd).dump());
+  odd.warnings = {"bad \xff utf-8"};
+  EXPECT_THROW(serialize_admission_review(odd), json::type_error);
+  EXPECT_THROW(encode_admission_review(odd).dump(), json::type_error);
 }
 
 }  // namespace
