@@ -1,14 +1,17 @@
 // Behaviour the request path's performance work must keep: a mutation that throws half-way is
 // rolled back (now by replaying the mutations that completed, not from a copy per policy),
-// validating policies never change the object they now read in place, and the review decoded by
-// moving the object out and the answer written directly are the same as before.
+// validating policies never change the object they now read in place, the review decoded by
+// moving the object out and the answer written directly are the same as before, and the JSON Patch
+// diff still turns one object into the other.
 #include <gtest/gtest.h>
 
 #include <filesystem>
 #include <fstream>
+#include <random>
 #include <sstream>
 
 #include "engine/capacity/cluster_model.h"
+#include "engine/json_patch.h"
 #include "engine/review_wire.h"
 #include "gpuadmit/engine.h"
 
@@ -222,6 +225,48 @@ TEST(Serialize, SameBytesAsEncodeThenDump) {
   odd.warnings = {"bad \xff utf-8"};
   EXPECT_THROW(serialize_admission_review(odd), json::type_error);
   EXPECT_THROW(encode_admission_review(odd).dump(), json::type_error);
+}
+
+// The patch diff no longer compares whole subtrees before walking them; what it produces must
+// still turn `from` into `to`, and equal numbers of different JSON types are still equal.
+TEST(JsonPatchDiff, TurnsOneDocumentIntoTheOther) {
+  std::mt19937 random(7);
+  auto pick = [&](int n) { return static_cast<int>(random() % static_cast<unsigned>(n)); };
+  std::function<json(int)> make = [&](int depth) -> json {
+    switch (depth <= 0 ? pick(4) : pick(6)) {
+      case 0: return pick(3);
+      case 1: return std::string(1, static_cast<char>('a' + pick(3)));
+      case 2: return nullptr;
+      case 3: return pick(2) == 0;
+      case 4: {
+        json object = json::object();
+        for (int i = pick(4); i > 0; --i) object[std::string(1, "ab/~c"[pick(5)])] = make(depth - 1);
+        return object;
+      }
+      default: {
+        json array = json::array();
+        for (int i = pick(4); i > 0; --i) array.push_back(make(depth - 1));
+        return array;
+      }
+    }
+  };
+  for (int round = 0; round < 2000; ++round) {
+    json from = make(4), to = make(4);
+    if (pick(2)) {  // often a small change to the same document, as a mutation makes
+      to = from;
+      if (to.is_object() && pick(2)) to["a"] = make(2);
+    }
+    json ops = json_patch_diff(from, to);
+    EXPECT_EQ(from.patch(ops), to) << from.dump() << " -> " << to.dump() << " by " << ops.dump();
+    if (from == to) {
+      EXPECT_EQ(ops, json::array()) << from.dump();
+    }
+  }
+  EXPECT_EQ(json_patch_diff(json::parse(R"({"a":[1,{"b":2}]})"), json::parse(R"({"a":[1,{"b":2}]})")), json::array());
+  json unsigned_one = json::object({{"n", 1u}}), signed_one = json::object({{"n", 1}});
+  EXPECT_EQ(json_patch_diff(unsigned_one, signed_one), json::array());
+  EXPECT_EQ(json_patch_diff(json::parse(R"({"a":{"x/y":[1,2,3]}})"), json::parse(R"({"a":{"x/y":[1,5]}})")),
+            json::parse(R"([{"op":"replace","path":"/a/x~1y/1","value":5},{"op":"remove","path":"/a/x~1y/2"}])"));
 }
 
 }  // namespace
