@@ -61,13 +61,24 @@ void BM_ReviewValidateRoute(benchmark::State& state) {
 }
 BENCHMARK(BM_ReviewValidateRoute);
 
-// Each policy alone in its default configuration, behind the same parse/serialize work.
+// Each policy alone in its default configuration (policies/default.yaml with every other policy
+// off), behind the same parse/serialize work. smoke-test, off by default, runs in enforce mode.
+std::string alone(std::string_view name) {
+  if (name == "smoke-test") return "policies:\n  smoke-test: {image: gpu-admit/gpu-smoke:0.1.0}\n";
+  std::string yaml(embedded_default_config());
+  for (const PolicyInfo& other : policy_registry()) {
+    if (other.name == name) continue;
+    const std::string marker = "  " + std::string(other.name) + ":\n    mode: enforce";
+    if (auto at = yaml.find(marker); at != std::string::npos)
+      yaml.replace(at, marker.size(), "  " + std::string(other.name) + ":\n    mode: off");
+  }
+  return yaml;
+}
+
 void BM_ReviewOnePolicy(benchmark::State& state) {
   const PolicyInfo& info = policy_registry()[static_cast<std::size_t>(state.range(0))];
   state.SetLabel(std::string(info.name));
-  // smoke-test has no default image (the one you push); give it the default.yaml's.
-  const std::string settings = info.name == "smoke-test" ? "{image: gpu-admit/gpu-smoke:0.1.0}" : "{}";
-  auto engine = Engine::from_yaml("policies:\n  " + std::string(info.name) + ": " + settings + "\n", "bench");
+  auto engine = Engine::from_yaml(alone(info.name), "bench");
   for (auto _ : state) benchmark::DoNotOptimize(answer_admission_review(*engine, request_body()).body);
 }
 BENCHMARK(BM_ReviewOnePolicy)->DenseRange(0, static_cast<int>(policy_registry().size()) - 1);
