@@ -1,6 +1,8 @@
 #include <openssl/evp.h>
 
-#include "gpuadmit/review.h"
+#include <type_traits>
+
+#include "engine/review_wire.h"
 
 namespace gpuadmit {
 namespace {
@@ -27,7 +29,12 @@ std::string base64_encode(std::string_view bytes) {
   return out;
 }
 
-Request decode_admission_review(const json& review) {
+namespace {
+
+// Both overloads: `Review` is `const json` (the objects are copied out) or `json` (they are moved
+// out, leaving null in the review the caller gave up).
+template <typename Review>
+Request decode(Review& review) {
   if (!review.is_object()) throw ReviewError("the body must be a JSON object (an AdmissionReview)");
   std::string api_version = optional_string(review, "apiVersion", "", "");
   std::string kind = optional_string(review, "kind", "", "");
@@ -39,19 +46,25 @@ Request decode_admission_review(const json& review) {
   auto req_it = review.find("request");
   if (req_it == review.end() || !req_it->is_object())
     throw ReviewError("the AdmissionReview has no request object");
-  const json& req = *req_it;
+  auto& req = *req_it;  // const exactly when the review is
 
   Request request;
   request.uid = optional_string(req, "uid", "request", "");
   if (request.uid.empty()) throw ReviewError("request.uid is missing or empty");
   const std::string& uid = request.uid;
 
-  auto gvk = req.value("kind", json::object());
+  // Absent sections read as empty objects, without copying the present ones.
+  static const json kEmptyObject = json::object();
+  auto section = [&](const char* key) -> const json& {
+    auto it = req.find(key);
+    return it == req.end() ? kEmptyObject : *it;
+  };
+  const json& gvk = section("kind");
   if (!gvk.is_object()) throw ReviewError("request.kind must be an object", uid);
   request.kind = {optional_string(gvk, "group", "request.kind", uid),
                   optional_string(gvk, "version", "request.kind", uid),
                   optional_string(gvk, "kind", "request.kind", uid)};
-  auto gvr = req.value("resource", json::object());
+  const json& gvr = section("resource");
   if (!gvr.is_object()) throw ReviewError("request.resource must be an object", uid);
   request.resource = {optional_string(gvr, "group", "request.resource", uid),
                       optional_string(gvr, "version", "request.resource", uid),
@@ -67,12 +80,12 @@ Request decode_admission_review(const json& review) {
                           request.operation + "'",
                       uid);
 
-  auto user = req.value("userInfo", json::object());
+  const json& user = section("userInfo");
   if (user.is_object()) {
     request.username = optional_string(user, "username", "request.userInfo", uid);
     if (auto groups = user.find("groups"); groups != user.end() && groups->is_array())
       for (const auto& group : *groups)
-        if (group.is_string()) request.groups.push_back(group.get<std::string>());
+        if (group.is_string()) request.groups.push_back(group.template get<std::string>());
   }
 
   for (auto [key, target] : {std::pair{"object", &request.object},
@@ -80,17 +93,26 @@ Request decode_admission_review(const json& review) {
     auto it = req.find(key);
     if (it == req.end() || it->is_null()) continue;
     if (!it->is_object()) throw ReviewError(std::string("request.") + key + " must be a JSON object", uid);
-    *target = *it;
+    if constexpr (std::is_const_v<Review>)
+      *target = *it;
+    else
+      *target = std::move(*it);
   }
   if ((request.operation == "CREATE" || request.operation == "UPDATE") && request.object.is_null())
     throw ReviewError("request.object is missing for a " + request.operation, uid);
 
   if (auto dry = req.find("dryRun"); dry != req.end() && !dry->is_null()) {
     if (!dry->is_boolean()) throw ReviewError("request.dryRun must be a boolean", uid);
-    request.dry_run = dry->get<bool>();
+    request.dry_run = dry->template get<bool>();
   }
   return request;
 }
+
+}  // namespace
+
+Request decode_admission_review(const json& review) { return decode(review); }
+
+Request decode_admission_review(json&& review) { return decode(review); }
 
 json encode_admission_review(const Response& response) {
   json body = {{"uid", response.uid}, {"allowed", response.allowed}};
@@ -106,6 +128,37 @@ json encode_admission_review(const Response& response) {
   if (!response.warnings.empty()) body["warnings"] = response.warnings;
   if (!response.audit_annotations.empty()) body["auditAnnotations"] = response.audit_annotations;
   return {{"apiVersion", "admission.k8s.io/v1"}, {"kind", "AdmissionReview"}, {"response", body}};
+}
+
+std::string serialize_admission_review(const Response& response) {
+  // The keys in the order json's std::map dumps them: apiVersion, kind, response; and in the
+  // response allowed, auditAnnotations, patch, patchType, status, uid, warnings.
+  std::string out = R"({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"allowed":)";
+  out += response.allowed ? "true" : "false";
+  if (!response.audit_annotations.empty()) {
+    out += R"(,"auditAnnotations":)";
+    out += json(response.audit_annotations).dump();
+  }
+  if (response.allowed && response.patch.is_array() && !response.patch.empty()) {
+    // Base64 has nothing to escape: written as is rather than scanned again by the serializer.
+    out += R"(,"patch":")";
+    out += base64_encode(response.patch.dump());
+    out += R"(","patchType":"JSONPatch")";
+  }
+  if (!response.allowed) {
+    json status = {{"code", response.status_code}, {"message", response.status_message}};
+    if (!response.status_reason.empty()) status["reason"] = response.status_reason;
+    out += R"(,"status":)";
+    out += status.dump();
+  }
+  out += R"(,"uid":)";
+  out += json(response.uid).dump();
+  if (!response.warnings.empty()) {
+    out += R"(,"warnings":)";
+    out += json(response.warnings).dump();
+  }
+  out += "}}";
+  return out;
 }
 
 Response malformed_request_response(const ReviewError& error) {

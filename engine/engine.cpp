@@ -3,6 +3,7 @@
 #include <fstream>
 
 #include "engine/json_patch.h"
+#include "engine/review_wire.h"
 #include <set>
 #include <sstream>
 
@@ -230,6 +231,20 @@ ReviewOutcome Engine::review(const Request& request, const capacity::ClusterMode
   }
 
   json working = request.object;
+  // The enforce-mode mutations that completed, in order. A mutation that throws half-way is rolled
+  // back by rebuilding `working` from the request's object with these replayed (mutating policies
+  // are deterministic: same request, config and object, same changes), so the common path never
+  // copies the object to keep a "before" that is almost never used.
+  std::vector<const Policy*> applied;
+  auto rebuild = [&] {
+    json fresh = request.object;
+    for (const Policy* policy : applied) {
+      PolicyContext again(request, workload, config_.gpu, fresh);
+      again.cluster = cluster;
+      policy->run(again);  // its findings were already counted the first time
+    }
+    return fresh;
+  };
   Verdict verdict;
   PolicyContext probe(request, workload, config_.gpu, working);
   const std::set<std::string> requested_exemptions = exemptions_requested(probe);
@@ -258,17 +273,18 @@ ReviewOutcome Engine::review(const Request& request, const capacity::ClusterMode
                    std::string(kExemptAnnotation) + " names this policy, but the configuration "
                    "does not allow exempting it; it still applies"});
     }
-    // Warn and audit modes must not change the object: run them on a scratch copy.
+    // Warn and audit modes must not change the object: mutations in those modes run on a scratch
+    // copy. Validating policies only read (const access), so they see the object itself.
     const bool applies = mutating && result.mode == Mode::Enforce;
     json scratch;
-    json& target = applies ? working : (scratch = working);
-    json before = applies ? working : json();
+    json& target = mutating && !applies ? (scratch = working) : working;
     PolicyContext context(request, workload, config_.gpu, target);
     context.cluster = cluster;
     try {
       configured.policy->run(context);
+      if (applies) applied.push_back(configured.policy.get());
     } catch (const std::exception& error) {
-      if (applies) working = std::move(before);  // a policy that fails half-way changes nothing
+      if (applies) working = rebuild();  // a policy that fails half-way changes nothing
       context.violation("", std::string("the policy could not evaluate this object: ") + error.what());
       result.error = true;
     }
@@ -312,19 +328,19 @@ HttpAnswer answer_admission_review(const Engine& engine, std::string_view body,
   }
   Request request;
   try {
-    request = decode_admission_review(review);
+    request = decode_admission_review(std::move(review));
   } catch (const ReviewError& error) {
     if (error.uid().empty()) {
       answer.status = 400;
       answer.body = std::string("malformed AdmissionReview: ") + error.what();
       return answer;
     }
-    answer.body = encode_admission_review(malformed_request_response(error)).dump();
+    answer.body = serialize_admission_review(malformed_request_response(error));
     answer.allowed = false;
     return answer;
   }
   answer.outcome = engine.review(request, cluster, phases, cluster_stale);
-  answer.body = encode_admission_review(answer.outcome->response).dump();
+  answer.body = serialize_admission_review(answer.outcome->response);
   answer.allowed = answer.outcome->response.allowed;
   return answer;
 }

@@ -5,37 +5,45 @@ namespace {
 
 using nlohmann::json;
 
-void diff(const json& from, const json& to, const std::string& path, json& ops) {
-  if (from == to) return;
-  if (from.type() != to.type()) {
+// `path` is the pointer of `from`/`to`; it is extended in place for children and restored before
+// returning, so a walk over an unchanged document builds no strings. Containers are not compared
+// as a whole first: the walk itself finds equal subtrees equal (comparing first would re-walk every
+// subtree once per level above it). Scalars compare with json's ==, so 1 and 1u stay equal.
+void diff(const json& from, const json& to, std::string& path, json& ops) {
+  const bool container = from.is_object() || from.is_array();
+  if (!container || from.type() != to.type()) {
+    if (from == to) return;
     ops.push_back({{"op", "replace"}, {"path", path}, {"value", to}});
     return;
   }
+  const std::size_t length = path.size();
+  auto child = [&](std::string_view token) -> std::string& {
+    path.resize(length);
+    path += '/';
+    path += token;
+    return path;
+  };
   if (from.is_object()) {
     for (auto it = from.begin(); it != from.end(); ++it)
       if (!to.contains(it.key()))
-        ops.push_back({{"op", "remove"}, {"path", path + "/" + escape_pointer_token(it.key())}});
+        ops.push_back({{"op", "remove"}, {"path", child(escape_pointer_token(it.key()))}});
     for (auto it = to.begin(); it != to.end(); ++it) {
-      std::string child = path + "/" + escape_pointer_token(it.key());
       auto old = from.find(it.key());
       if (old == from.end())
-        ops.push_back({{"op", "add"}, {"path", child}, {"value", it.value()}});
+        ops.push_back({{"op", "add"}, {"path", child(escape_pointer_token(it.key()))}, {"value", it.value()}});
       else
-        diff(*old, it.value(), child, ops);
+        diff(*old, it.value(), child(escape_pointer_token(it.key())), ops);
     }
-    return;
-  }
-  if (from.is_array()) {
+  } else {
     std::size_t common = std::min(from.size(), to.size());
-    for (std::size_t i = 0; i < common; ++i) diff(from[i], to[i], path + "/" + std::to_string(i), ops);
+    for (std::size_t i = 0; i < common; ++i) diff(from[i], to[i], child(std::to_string(i)), ops);
     // Remove from the end so every index stays valid while the ops apply in order.
     for (std::size_t i = from.size(); i > common; --i)
-      ops.push_back({{"op", "remove"}, {"path", path + "/" + std::to_string(i - 1)}});
+      ops.push_back({{"op", "remove"}, {"path", child(std::to_string(i - 1))}});
     for (std::size_t i = common; i < to.size(); ++i)
-      ops.push_back({{"op", "add"}, {"path", path + "/" + std::to_string(i)}, {"value", to[i]}});
-    return;
+      ops.push_back({{"op", "add"}, {"path", child(std::to_string(i))}, {"value", to[i]}});
   }
-  ops.push_back({{"op", "replace"}, {"path", path}, {"value", to}});
+  path.resize(length);
 }
 
 }  // namespace
@@ -56,7 +64,8 @@ std::string escape_pointer_token(std::string_view token) {
 
 json json_patch_diff(const json& from, const json& to) {
   json ops = json::array();
-  diff(from, to, "", ops);
+  std::string path;
+  diff(from, to, path, ops);
   return ops;
 }
 

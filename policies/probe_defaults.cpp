@@ -136,13 +136,13 @@ class ProbeDefaults final : public Policy {
     json ready = http(profile->readiness_path);
     ready["periodSeconds"] = 10;
     ready["failureThreshold"] = 3;
-    container["readinessProbe"] = ready;
+    container["readinessProbe"] = std::move(ready);
     json live = http(profile->liveness_path);
     // A server busy with a long batch answers health checks late: give it 5 s, not the 1 s default.
     live["periodSeconds"] = 10;
     live["timeoutSeconds"] = 5;
     live["failureThreshold"] = 3;
-    container["livenessProbe"] = live;
+    container["livenessProbe"] = std::move(live);
     context.changed(field, "added " + profile->name + " startup, readiness and liveness probes on port " +
                                std::to_string(port) + ", allowing " + std::to_string(budget) + "s for model loading");
   }

@@ -2,6 +2,9 @@
 
 #include <prometheus/text_serializer.h>
 
+#include <array>
+#include <string_view>
+
 namespace gpuadmit::webhook {
 namespace {
 
@@ -10,9 +13,31 @@ const prometheus::Histogram::BucketBoundaries kReviewBuckets = {
     25e-6, 50e-6, 75e-6, 100e-6, 150e-6, 200e-6, 300e-6, 500e-6, 1e-3,
     2.5e-3, 5e-3, 10e-3, 25e-3, 50e-3, 100e-3, 250e-3, 1.0};
 
-std::string decision_of(const HttpAnswer& answer) {
-  if (answer.status != 200) return "error";
-  return answer.allowed ? "allowed" : "denied";
+constexpr std::array<const char*, 3> kDecisionNames = {"allowed", "denied", "error"};
+constexpr std::array<const char*, 6> kResultNames = {"passed", "fired", "denied", "exempted", "error", "degraded"};
+constexpr std::array<std::string_view, 6> kRouteNames = {"mutate", "validate", "healthz",
+                                                         "readyz", "metrics", "other"};
+
+std::size_t decision_of(const HttpAnswer& answer) {
+  if (answer.status != 200) return 2;
+  return answer.allowed ? 0 : 1;
+}
+
+// Index in kRouteNames, or kRouteNames.size() for a route outside it.
+std::size_t route_index(const std::string& route) {
+  std::size_t i = 0;
+  while (i < kRouteNames.size() && kRouteNames[i] != route) ++i;
+  return i;
+}
+
+// The series in `slot`, added to `family` with `labels` the first time. Family::Add is
+// thread-safe and returns the same series for the same labels, so a race costs one extra call.
+template <typename T, typename MakeLabels, typename... Extra>
+T& cached(std::atomic<T*>& slot, prometheus::Family<T>& family, MakeLabels make_labels, Extra&&... extra) {
+  if (T* series = slot.load(std::memory_order_acquire)) return *series;
+  T& series = family.Add(make_labels(), std::forward<Extra>(extra)...);
+  slot.store(&series, std::memory_order_release);
+  return series;
 }
 
 std::string mode_name(Mode mode) {
@@ -25,12 +50,12 @@ std::string mode_name(Mode mode) {
   return "unknown";
 }
 
-std::string result_of(const PolicyOutcome& policy) {
-  if (policy.error) return "error";
-  if (policy.denied) return "denied";
-  if (policy.degraded) return "degraded";  // would have denied; the cluster state was stale
-  if (policy.exempted) return "exempted";
-  return policy.fired ? "fired" : "passed";
+std::size_t result_of(const PolicyOutcome& policy) {
+  if (policy.error) return 4;
+  if (policy.denied) return 2;
+  if (policy.degraded) return 5;  // would have denied; the cluster state was stale
+  if (policy.exempted) return 3;
+  return policy.fired ? 1 : 0;
 }
 
 }  // namespace
@@ -86,13 +111,29 @@ WebhookMetrics::WebhookMetrics()
 
 void WebhookMetrics::observe_review(const std::string& route, const HttpAnswer& answer,
                                     double seconds) {
-  review_seconds_.Add({{"route", route}, {"decision", decision_of(answer)}}, kReviewBuckets)
-      .Observe(seconds);
+  const std::size_t decision = decision_of(answer);
+  auto review_labels = [&]() -> prometheus::Labels {
+    return {{"route", route}, {"decision", kDecisionNames[decision]}};
+  };
+  const std::size_t r = route_index(route);
+  if (r < kRoutes)
+    cached(review_series_[r * kDecisions + decision], review_seconds_, review_labels, kReviewBuckets).Observe(seconds);
+  else
+    review_seconds_.Add(review_labels(), kReviewBuckets).Observe(seconds);
   if (!answer.outcome) return;
-  for (const PolicyOutcome& policy : answer.outcome->policies)
-    policy_decisions_
-        .Add({{"policy", policy.policy}, {"mode", mode_name(policy.mode)}, {"result", result_of(policy)}})
-        .Increment();
+  const PolicyInfo* registry = policy_registry().data();
+  for (const PolicyOutcome& policy : answer.outcome->policies) {
+    const std::size_t result = result_of(policy), mode = static_cast<std::size_t>(policy.mode);
+    auto labels = [&]() -> prometheus::Labels {
+      return {{"policy", policy.policy}, {"mode", mode_name(policy.mode)}, {"result", kResultNames[result]}};
+    };
+    const PolicyInfo* info = find_policy(policy.policy);
+    const std::size_t p = info ? static_cast<std::size_t>(info - registry) : kPolicies;
+    if (p < kPolicies && mode < kModes)
+      cached(decision_series_[(p * kModes + mode) * kResults + result], policy_decisions_, labels).Increment();
+    else
+      policy_decisions_.Add(labels()).Increment();
+  }
   const auto& patch = answer.outcome->response.patch;
   if (answer.allowed && patch.is_array() && !patch.empty()) {
     patches_applied_.Increment();
@@ -101,7 +142,14 @@ void WebhookMetrics::observe_review(const std::string& route, const HttpAnswer& 
 }
 
 void WebhookMetrics::count_request(const std::string& route, int status) {
-  requests_.Add({{"route", route}, {"code", std::to_string(status)}}).Increment();
+  auto labels = [&]() -> prometheus::Labels { return {{"route", route}, {"code", std::to_string(status)}}; };
+  const std::size_t r = route_index(route);
+  if (r < kRoutes && status >= kMinCode && status <= kMaxCode)
+    cached(request_series_[r * (kMaxCode - kMinCode + 1) + static_cast<std::size_t>(status - kMinCode)],
+           requests_, labels)
+        .Increment();
+  else
+    requests_.Add(labels()).Increment();
 }
 
 void WebhookMetrics::config_reload(bool ok) {

@@ -7,6 +7,8 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
+#include <array>
+#include <atomic>
 #include <memory>
 #include <string>
 #include <vector>
@@ -47,6 +49,20 @@ class WebhookMetrics {
   prometheus::Counter& tls_handshake_failures_;
   prometheus::Gauge& in_flight_;
   std::vector<std::shared_ptr<const prometheus::Collectable>> collectables_;  // set before serving
+
+  // The series the request path touches, found once: Family::Add builds a label map, hashes it and
+  // takes the family's lock on every call. A slot is filled on first use by Family::Add itself, so
+  // /metrics lists exactly the series that were used, as before; labels outside these tables
+  // (never produced by the server) go to Family::Add directly.
+  static constexpr std::size_t kRoutes = 6;      // mutate, validate, healthz, readyz, metrics, other
+  static constexpr std::size_t kDecisions = 3;   // allowed, denied, error
+  static constexpr std::size_t kPolicies = 16;   // index in policy_registry()
+  static constexpr std::size_t kModes = 4;
+  static constexpr std::size_t kResults = 6;     // passed, fired, denied, exempted, error, degraded
+  static constexpr int kMinCode = 100, kMaxCode = 599;
+  std::array<std::atomic<prometheus::Histogram*>, kRoutes * kDecisions> review_series_{};
+  std::array<std::atomic<prometheus::Counter*>, kPolicies * kModes * kResults> decision_series_{};
+  std::array<std::atomic<prometheus::Counter*>, kRoutes * (kMaxCode - kMinCode + 1)> request_series_{};
 };
 
 }  // namespace gpuadmit::webhook

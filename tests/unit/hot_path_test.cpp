@@ -1,0 +1,426 @@
+// Behaviour the request path's performance work must keep: a mutation that throws half-way is
+// rolled back (now by replaying the mutations that completed, not from a copy per policy),
+// validating policies never change the object they now read in place, the review decoded by
+// moving the object out is the same review, the JSON Patch diff still turns one object into the
+// other, the cached metric series print the same /metrics lines, and the background log writer
+// loses and reorders nothing.
+#include <gtest/gtest.h>
+
+#include <spdlog/logger.h>
+
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <thread>
+
+#include "engine/capacity/cluster_model.h"
+#include "engine/json_patch.h"
+#include "engine/review_wire.h"
+#include "gpuadmit/engine.h"
+#include "webhook/metrics.h"
+#include "webhook/review_log.h"
+
+namespace gpuadmit {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+// A vLLM Deployment whose first GPU container has a GPU limit and no request (requests-equal-limits
+// adds one) and whose second has a memory limit that is not a quantity: requests-equal-limits
+// changes the first container, then throws on the second; dev-shm throws on it too.
+json half_way_deployment() {
+  return json::parse(R"({
+    "apiVersion": "apps/v1", "kind": "Deployment",
+    "metadata": {"name": "half-way", "namespace": "ml"},
+    "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "x"}}, "template": {
+      "metadata": {"labels": {"app": "x"}},
+      "spec": {"containers": [
+        {"name": "server", "image": "vllm/vllm-openai:v0.6.3",
+         "resources": {"limits": {"nvidia.com/gpu": 1, "cpu": "4", "memory": "16Gi"}}},
+        {"name": "sidecar", "image": "vllm/vllm-openai:v0.6.3",
+         "resources": {"limits": {"nvidia.com/gpu": 1, "memory": "12QB"}, "requests": {"memory": "1Gi"}}}
+      ]}}}})");
+}
+
+// The default configuration with some policies' mode changed from enforce.
+std::shared_ptr<const Engine> default_with(const std::vector<std::string>& policies, const std::string& mode) {
+  std::ifstream in(fs::path(GPUADMIT_SOURCE_DIR) / "policies/default.yaml");
+  std::stringstream text;
+  text << in.rdbuf();
+  std::string yaml = text.str();
+  for (const std::string& policy : policies) {
+    const std::string marker = "  " + policy + ":\n    mode: enforce";
+    const auto at = yaml.find(marker);
+    EXPECT_NE(at, std::string::npos) << policy;
+    if (at != std::string::npos) yaml.replace(at, marker.size(), "  " + policy + ":\n    mode: " + mode);
+  }
+  return Engine::from_yaml(yaml, "test");
+}
+
+const PolicyOutcome* outcome_of(const ReviewOutcome& outcome, const std::string& policy) {
+  for (const PolicyOutcome& p : outcome.policies)
+    if (p.policy == policy) return &p;
+  return nullptr;
+}
+
+TEST(Rollback, APolicyThrowingHalfWayChangesNothingAndEarlierChangesStay) {
+  const Request request = request_for_manifest(half_way_deployment(), "default");
+  ReviewOutcome outcome = Engine::from_default()->review(request, nullptr, ReviewPhases::MutateOnly);
+
+  ASSERT_NE(outcome_of(outcome, "requests-equal-limits"), nullptr);
+  EXPECT_TRUE(outcome_of(outcome, "requests-equal-limits")->error);
+  EXPECT_TRUE(outcome_of(outcome, "dev-shm")->error);
+  EXPECT_FALSE(outcome_of(outcome, "gpu-tolerations")->error);
+  EXPECT_FALSE(outcome.response.allowed);
+  EXPECT_NE(outcome.response.status_message.find(
+                "[requests-equal-limits] the policy could not evaluate this object: "
+                "spec.template.spec.containers[1].resources.limits.memory"),
+            std::string::npos)
+      << outcome.response.status_message;
+
+  // The object is what the mutations that completed made of it, as if the two that threw had
+  // not run at all: the first container has no request added, the toleration and probes are there.
+  auto both_off = default_with({"requests-equal-limits", "dev-shm"}, "off");
+  ReviewOutcome reference = both_off->review(request, nullptr, ReviewPhases::MutateOnly);
+  EXPECT_EQ(outcome.mutated, reference.mutated) << json::diff(reference.mutated, outcome.mutated).dump();
+  const json& first = outcome.mutated.at(json::json_pointer("/spec/template/spec/containers/0"));
+  EXPECT_FALSE(first.at("resources").contains("requests")) << first.dump();
+  EXPECT_TRUE(outcome.mutated.at(json::json_pointer("/spec/template/spec")).contains("tolerations"));
+  EXPECT_TRUE(first.contains("startupProbe")) << first.dump();
+  EXPECT_NE(outcome.mutated, request.object);
+  EXPECT_EQ(outcome.response.patch, json::array());  // denied: no patch
+
+  // The findings are reported once, not again for the replayed mutations.
+  int toleration_changes = 0;
+  for (const auto& [policy, text] : outcome.response.audit_annotations)
+    if (policy == "gpu-tolerations") ++toleration_changes;
+  EXPECT_LE(toleration_changes, 1);
+  ReviewOutcome again = Engine::from_default()->review(request, nullptr, ReviewPhases::MutateOnly);
+  EXPECT_EQ(again.response.status_message, outcome.response.status_message);
+  EXPECT_EQ(again.response.warnings, outcome.response.warnings);
+  EXPECT_EQ(again.response.audit_annotations, outcome.response.audit_annotations);
+}
+
+TEST(Rollback, ValidationsSeeTheRolledBackObject) {
+  const Request request = request_for_manifest(half_way_deployment(), "default");
+  ReviewOutcome outcome = Engine::from_default()->review(request);
+  // gpu-shape judges the object the mutations left: the second container still has no cpu.
+  EXPECT_NE(outcome.response.status_message.find("[gpu-shape] spec.template.spec.containers[1].resources"),
+            std::string::npos)
+      << outcome.response.status_message;
+  EXPECT_FALSE(outcome.mutated.at(json::json_pointer("/spec/template/spec/containers/0/resources"))
+                   .contains("requests"));
+}
+
+TEST(Rollback, WarnModeMutationsLeaveTheObjectAlone) {
+  json object = half_way_deployment();
+  object["spec"]["template"]["spec"]["containers"].erase(1);  // nothing throws now
+  const Request request = request_for_manifest(object, "default");
+  ReviewOutcome warned = default_with({"requests-equal-limits"}, "warn")->review(request, nullptr, ReviewPhases::MutateOnly);
+  ReviewOutcome off = default_with({"requests-equal-limits"}, "off")->review(request, nullptr, ReviewPhases::MutateOnly);
+  EXPECT_EQ(warned.mutated, off.mutated);
+  EXPECT_TRUE(outcome_of(warned, "requests-equal-limits")->fired);
+  ReviewOutcome enforced = Engine::from_default()->review(request, nullptr, ReviewPhases::MutateOnly);
+  EXPECT_NE(enforced.mutated, off.mutated);
+}
+
+std::vector<fs::path> golden_requests() {
+  std::vector<fs::path> paths;
+  for (const auto& entry : fs::directory_iterator(fs::path(GPUADMIT_SOURCE_DIR) / "tests/golden"))
+    if (fs::exists(entry.path() / "request.json")) paths.push_back(entry.path() / "request.json");
+  std::sort(paths.begin(), paths.end());
+  return paths;
+}
+
+// Validating policies now read the object in place instead of a copy each: none may change it.
+// Every validating policy of the default configuration in enforce, warn and audit mode, on every
+// golden request (against its cluster snapshot where it has one, so capacity and quota run too).
+TEST(Validations, NeverChangeTheObject) {
+  std::vector<std::string> validating;
+  for (const PolicyInfo& info : policy_registry())
+    if (info.kind == PolicyKind::Validating) validating.emplace_back(info.name);
+  int reviewed = 0;
+  for (const char* mode : {"enforce", "warn", "audit"}) {
+    auto engine = default_with(validating, mode);
+    for (const fs::path& path : golden_requests()) {
+      json review = json::parse(std::ifstream(path), nullptr, false);
+      Request request;
+      try {
+        request = decode_admission_review(review);
+      } catch (const ReviewError&) {
+        continue;
+      }
+      if (request.operation != "CREATE") continue;
+      const fs::path cluster_file = path.parent_path() / "cluster.json";
+      auto cluster = fs::exists(cluster_file) ? capacity::ClusterModel::load({cluster_file.string()}) : nullptr;
+      ReviewOutcome outcome = engine->review(request, cluster.get(), ReviewPhases::ValidateOnly);
+      if (!outcome.skipped.empty()) continue;
+      ++reviewed;
+      EXPECT_EQ(outcome.mutated, request.object) << mode << " " << path;
+      if (outcome.response.allowed) {
+        EXPECT_EQ(outcome.response.patch, json::array()) << mode << " " << path;
+      }
+    }
+  }
+  EXPECT_GT(reviewed, 60);
+}
+
+// Moving the object out of the parsed review decodes exactly what copying it does.
+TEST(Decode, MovingTheObjectOutDecodesTheSameRequest) {
+  for (const fs::path& path : golden_requests()) {
+    const json review = json::parse(std::ifstream(path), nullptr, false);
+    if (review.is_discarded()) continue;
+    std::string copied_error, moved_error;
+    Request copied, moved;
+    try {
+      copied = decode_admission_review(review);
+    } catch (const ReviewError& error) {
+      copied_error = std::string(error.what()) + "|" + error.uid();
+    }
+    try {
+      moved = decode_admission_review(json(review));
+    } catch (const ReviewError& error) {
+      moved_error = std::string(error.what()) + "|" + error.uid();
+    }
+    EXPECT_EQ(copied_error, moved_error) << path;
+    EXPECT_EQ(copied.uid, moved.uid);
+    EXPECT_EQ(copied.operation, moved.operation);
+    EXPECT_EQ(copied.object, moved.object) << path;
+    EXPECT_EQ(copied.old_object, moved.old_object) << path;
+    EXPECT_EQ(copied.groups, moved.groups);
+    EXPECT_EQ(copied.kind.kind, moved.kind.kind);
+    EXPECT_EQ(copied.resource.resource, moved.resource.resource);
+  }
+}
+
+// The answer is written directly rather than built as json and dumped: same bytes for every
+// golden case (allowed, patched, denied, warned, malformed) and for hand-made corner cases.
+TEST(Serialize, SameBytesAsEncodeThenDump) {
+  int compared = 0;
+  for (const fs::path& path : golden_requests()) {
+    const fs::path dir = path.parent_path();
+    auto engine = fs::exists(dir / "config.yaml") ? Engine::from_file((dir / "config.yaml").string())
+                                                  : Engine::from_default();
+    json review = json::parse(std::ifstream(path), nullptr, false);
+    Response response;
+    try {
+      response = engine->review(decode_admission_review(review)).response;
+    } catch (const ReviewError& error) {
+      if (error.uid().empty()) continue;
+      response = malformed_request_response(error);
+    }
+    EXPECT_EQ(serialize_admission_review(response), encode_admission_review(response).dump()) << path;
+    ++compared;
+  }
+  EXPECT_GT(compared, 40);
+  Response odd;
+  odd.uid = "quote\"and\\backslash\n";
+  odd.allowed = false;
+  odd.status_code = 403;
+  odd.status_message = "ünïcode \u2603 and \t tab";
+  odd.warnings = {"w1", "w\"2"};
+  odd.audit_annotations = {{"b", "2"}, {"a", "1"}};
+  odd.patch = json::parse(R"([{"op":"add","path":"/x","value":1}])");  // denied: not sent
+  EXPECT_EQ(serialize_admission_review(odd), encode_admission_review(odd).dump());
+  odd.allowed = true;
+  EXPECT_EQ(serialize_admission_review(odd), encode_admission_review(odd).dump());
+  odd.patch = json::array();
+  EXPECT_EQ(serialize_admission_review(odd), encode_admission_review(odd).dump());
+  odd.warnings = {"bad \xff utf-8"};
+  EXPECT_THROW(serialize_admission_review(odd), json::type_error);
+  EXPECT_THROW(encode_admission_review(odd).dump(), json::type_error);
+}
+
+// The patch diff no longer compares whole subtrees before walking them; what it produces must
+// still turn `from` into `to`, and equal numbers of different JSON types are still equal.
+TEST(JsonPatchDiff, TurnsOneDocumentIntoTheOther) {
+  std::mt19937 random(7);
+  auto pick = [&](int n) { return static_cast<int>(random() % static_cast<unsigned>(n)); };
+  std::function<json(int)> make = [&](int depth) -> json {
+    switch (depth <= 0 ? pick(4) : pick(6)) {
+      case 0: return pick(3);
+      case 1: return std::string(1, static_cast<char>('a' + pick(3)));
+      case 2: return nullptr;
+      case 3: return pick(2) == 0;
+      case 4: {
+        json object = json::object();
+        for (int i = pick(4); i > 0; --i) object[std::string(1, "ab/~c"[pick(5)])] = make(depth - 1);
+        return object;
+      }
+      default: {
+        json array = json::array();
+        for (int i = pick(4); i > 0; --i) array.push_back(make(depth - 1));
+        return array;
+      }
+    }
+  };
+  for (int round = 0; round < 2000; ++round) {
+    json from = make(4), to = make(4);
+    if (pick(2)) {  // often a small change to the same document, as a mutation makes
+      to = from;
+      if (to.is_object() && pick(2)) to["a"] = make(2);
+    }
+    json ops = json_patch_diff(from, to);
+    EXPECT_EQ(from.patch(ops), to) << from.dump() << " -> " << to.dump() << " by " << ops.dump();
+    if (from == to) {
+      EXPECT_EQ(ops, json::array()) << from.dump();
+    }
+  }
+  EXPECT_EQ(json_patch_diff(json::parse(R"({"a":[1,{"b":2}]})"), json::parse(R"({"a":[1,{"b":2}]})")), json::array());
+  json unsigned_one = json::object({{"n", 1u}}), signed_one = json::object({{"n", 1}});
+  EXPECT_EQ(json_patch_diff(unsigned_one, signed_one), json::array());
+  EXPECT_EQ(json_patch_diff(json::parse(R"({"a":{"x/y":[1,2,3]}})"), json::parse(R"({"a":{"x/y":[1,5]}})")),
+            json::parse(R"([{"op":"replace","path":"/a/x~1y/1","value":5},{"op":"remove","path":"/a/x~1y/2"}])"));
+}
+
+// The lines of `text` that mention `name`, sorted: the order of series within a family is the
+// registry's (hash) order either way.
+std::vector<std::string> lines_of(const std::string& text, const std::string& name) {
+  std::vector<std::string> out;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);)
+    if (line.find(name) != std::string::npos && line[0] != '#') out.push_back(line);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+HttpAnswer reviewed(const std::string& body) {
+  return answer_admission_review(*Engine::from_default(), body, nullptr, ReviewPhases::MutateOnly);
+}
+
+std::string golden(const std::string& name) {
+  std::ifstream in(fs::path(GPUADMIT_SOURCE_DIR) / "tests/golden" / name / "request.json");
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// The series are cached after their first use; /metrics must list the same series with the same
+// counts as looking each one up every time did: only those used, each counted once per use.
+TEST(Metrics, CachedSeriesPrintWhatWasObserved) {
+  webhook::WebhookMetrics metrics;
+  const std::string fresh = metrics.serialize();
+  EXPECT_TRUE(lines_of(fresh, "gpuadmit_policy_decisions_total{").empty()) << fresh;
+  EXPECT_TRUE(lines_of(fresh, "gpuadmit_http_requests_total{").empty()) << fresh;
+  EXPECT_TRUE(lines_of(fresh, "gpuadmit_review_duration_seconds_count{").empty()) << fresh;
+
+  const HttpAnswer vllm = reviewed(golden("deployment-vllm-profile"));
+  const HttpAnswer bad = reviewed("not json");
+  ASSERT_TRUE(vllm.outcome);
+  for (int i = 0; i < 3; ++i) {
+    metrics.observe_review("mutate", vllm, 120e-6);
+    metrics.count_request("mutate", 200);
+  }
+  metrics.observe_review("validate", bad, 10e-6);
+  metrics.count_request("validate", 400);
+  metrics.count_request("other", 404);
+  metrics.count_request("somewhere-else", 200);  // not a known route: still counted
+  metrics.count_request("mutate", 999);          // not an HTTP status: still counted
+
+  const std::string text = metrics.serialize();
+  EXPECT_EQ(lines_of(text, "gpuadmit_review_duration_seconds_count{"),
+            (std::vector<std::string>{
+                R"(gpuadmit_review_duration_seconds_count{decision="allowed",route="mutate"} 3)",
+                R"(gpuadmit_review_duration_seconds_count{decision="error",route="validate"} 1)"}))
+      << text;
+  EXPECT_EQ(lines_of(text, "gpuadmit_http_requests_total{"),
+            (std::vector<std::string>{R"(gpuadmit_http_requests_total{code="200",route="mutate"} 3)",
+                                      R"(gpuadmit_http_requests_total{code="200",route="somewhere-else"} 1)",
+                                      R"(gpuadmit_http_requests_total{code="400",route="validate"} 1)",
+                                      R"(gpuadmit_http_requests_total{code="404",route="other"} 1)",
+                                      R"(gpuadmit_http_requests_total{code="999",route="mutate"} 1)"}))
+      << text;
+  std::vector<std::string> expected_decisions;
+  for (const PolicyOutcome& policy : vllm.outcome->policies) {
+    const std::string result = policy.error ? "error" : policy.denied ? "denied" : policy.exempted ? "exempted"
+                               : policy.fired ? "fired" : "passed";
+    expected_decisions.push_back("gpuadmit_policy_decisions_total{mode=\"" + std::string(to_string(policy.mode)) +
+                                 "\",policy=\"" + policy.policy + "\",result=\"" + result + "\"} 3");
+  }
+  std::sort(expected_decisions.begin(), expected_decisions.end());
+  EXPECT_EQ(lines_of(text, "gpuadmit_policy_decisions_total{"), expected_decisions) << text;
+  EXPECT_NE(text.find(R"(gpuadmit_review_duration_seconds_bucket{decision="allowed",route="mutate",le="0.00015"} 3)"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("gpuadmit_patches_applied_total 3"), std::string::npos) << text;
+}
+
+TEST(Metrics, CachedSeriesCountEveryUseFromManyThreads) {
+  webhook::WebhookMetrics metrics;
+  const HttpAnswer vllm = reviewed(golden("deployment-vllm-profile"));
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&] {
+      for (int i = 0; i < 500; ++i) {
+        metrics.observe_review("mutate", vllm, 50e-6);
+        metrics.count_request("mutate", 200);
+      }
+    });
+  for (std::thread& thread : threads) thread.join();
+  const std::string text = metrics.serialize();
+  EXPECT_NE(text.find(R"(gpuadmit_review_duration_seconds_count{decision="allowed",route="mutate"} 2000)"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find(R"(gpuadmit_http_requests_total{code="200",route="mutate"} 2000)"), std::string::npos) << text;
+  EXPECT_EQ(lines_of(text, "gpuadmit_http_requests_total{").size(), 1u) << text;
+}
+
+std::string read_all(std::FILE* file) {
+  std::rewind(file);
+  std::string text;
+  char buffer[4096];
+  for (std::size_t n; (n = std::fread(buffer, 1, sizeof buffer, file)) > 0;) text.append(buffer, n);
+  return text;
+}
+
+// Lines logged from many threads all arrive, each thread's in order; flush() has written
+// everything logged before it when it returns (what the SIGTERM path relies on).
+void check_background_sink(std::size_t max_pending) {
+  std::FILE* file = std::tmpfile();
+  ASSERT_NE(file, nullptr);
+  {
+    auto logger = std::make_shared<spdlog::logger>("test", webhook::make_background_sink(file, max_pending));
+    logger->set_pattern("%v");
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; ++t)
+      threads.emplace_back([&, t] {
+        for (int i = 0; i < 2000; ++i) logger->info("{} {}", t, i);
+      });
+    for (std::thread& thread : threads) thread.join();
+    logger->flush();
+    const std::string text = read_all(file);
+    std::istringstream lines(text);
+    std::vector<int> next(4, 0);
+    int total = 0;
+    for (int t, i; lines >> t >> i; ++total) {
+      ASSERT_TRUE(t >= 0 && t < 4);
+      EXPECT_EQ(i, next[static_cast<std::size_t>(t)]) << "thread " << t << " out of order";
+      next[static_cast<std::size_t>(t)] = i + 1;
+    }
+    EXPECT_EQ(total, 8000);
+    logger->info("last");
+  }  // the sink's destruction writes what is still pending
+  EXPECT_TRUE(read_all(file).ends_with("1999\nlast\n"));
+  std::fclose(file);
+}
+
+TEST(BackgroundLog, LosesAndReordersNothing) { check_background_sink(1 << 20); }
+TEST(BackgroundLog, LosesAndReordersNothingWhenTheLoggersWriteThemselves) { check_background_sink(64); }
+
+TEST(BackgroundLog, JsonLineFormatIsUnchanged) {
+  std::FILE* file = std::tmpfile();
+  ASSERT_NE(file, nullptr);
+  auto logger = std::make_shared<spdlog::logger>("test", webhook::make_background_sink(file));
+  logger->set_pattern(R"({"level":"%l",%v})");
+  webhook::log_event(*logger, spdlog::level::info, "review",
+                     {{"route", "mutate"}, {"status", 200}, {"zeta", true}, {"msg", "overridden"}});
+  logger->flush();
+  EXPECT_EQ(read_all(file), R"({"level":"info","msg":"overridden","route":"mutate","status":200,"zeta":true})"
+                            "\n");
+  std::fclose(file);
+}
+
+}  // namespace
+}  // namespace gpuadmit
