@@ -5,7 +5,7 @@
 # certificate and ciphers. Prints requests/s, client p50/p90/p99, the server's own review-time
 # p99 (from its histogram), and the ratios. Results go in bench/README.md.
 #
-#   bench/webhook_load.sh [BUILD_DIR]      (DURATION=10s CONCURRENCY="1 16 64" to change)
+#   bench/webhook_load.sh [BUILD_DIR]      (DURATION=10s CONCURRENCY="1 16 64" SERVE_ARGS="..." to change)
 #
 # Everything runs on 127.0.0.1 and stops by itself; on a small machine wrk, nginx and the server
 # share the CPUs, so compare figures within one run.
@@ -24,7 +24,10 @@ cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 
 trap cleanup EXIT
 certs/make-dev-certs.sh "$work/certs" >/dev/null 2>&1
 
-"$build/gpu-admit" serve --addr 127.0.0.1:0 --tls-cert "$work/certs/tls.crt" --tls-key "$work/certs/tls.key" \
+# The server runs with the malloc settings of manifests/base/deployment.yaml (SERVER_TUNABLES= to
+# leave glibc's defaults); nginx with its own defaults.
+GLIBC_TUNABLES=${SERVER_TUNABLES-glibc.malloc.tcache_count=2048:glibc.malloc.tcache_max=4096} \
+  "$build/gpu-admit" serve ${SERVE_ARGS:-} --addr 127.0.0.1:0 --tls-cert "$work/certs/tls.crt" --tls-key "$work/certs/tls.key" \
   2>"$work/server.log" &
 pids+=($!)
 for _ in $(seq 100); do grep -q '"msg":"listening"' "$work/server.log" && break; sleep 0.1; done
