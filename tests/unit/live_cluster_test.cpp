@@ -9,6 +9,7 @@
 #include "engine/capacity/cluster_model.h"
 #include "gpuadmit/engine.h"
 #include "tests/unit/fake_apiserver.h"
+#include "tests/unit/server_process.h"
 #include "webhook/live_cluster.h"
 #include "webhook/metrics.h"
 
@@ -22,6 +23,7 @@ using capacity::ClusterModel;
 using testing::fake_namespace;
 using testing::fake_node;
 using testing::fake_pod;
+using testing::e2e::eventually;
 
 std::int64_t gpus_used(const ClusterModel& model, const std::string& ns) {
   return model.read().namespace_usage(ns).devices();
@@ -212,16 +214,6 @@ class LiveClusterTest : public ::testing::Test {
     live_ = std::make_unique<webhook::LiveCluster>(
         kube::load_kubeconfig(api_->write_kubeconfig(dir_ / "kubeconfig", "t")), options, logger_);
     live_->start();
-  }
-
-  template <typename Condition>
-  static bool eventually(Condition condition, std::chrono::milliseconds limit = 5s) {
-    const auto until = std::chrono::steady_clock::now() + limit;
-    while (std::chrono::steady_clock::now() < until) {
-      if (condition()) return true;
-      std::this_thread::sleep_for(10ms);
-    }
-    return condition();
   }
 
   fs::path dir_;
