@@ -113,16 +113,22 @@ std::shared_ptr<const CertifiedKey> load_certified_key(const std::string& cert_p
   char subject[512];
   X509_NAME_oneline(X509_get_subject_name(pair->cert.get()), subject, sizeof subject);
   pair->subject = subject;
-  if (BIGNUM* serial = ASN1_INTEGER_to_BN(X509_get0_serialNumber(pair->cert.get()), nullptr)) {
+  pair->serial = serial_hex(pair->cert.get());
+  pair->not_before = to_time_point(X509_get0_notBefore(pair->cert.get()));
+  pair->not_after = to_time_point(X509_get0_notAfter(pair->cert.get()));
+  return pair;
+}
+
+std::string serial_hex(const X509* cert) {
+  std::string text;
+  if (BIGNUM* serial = ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), nullptr)) {
     if (char* hex = BN_bn2hex(serial)) {
-      pair->serial = hex;
+      text = hex;
       OPENSSL_free(hex);
     }
     BN_free(serial);
   }
-  pair->not_before = to_time_point(X509_get0_notBefore(pair->cert.get()));
-  pair->not_after = to_time_point(X509_get0_notAfter(pair->cert.get()));
-  return pair;
+  return text;
 }
 
 CertificateStore::CertificateStore(std::string cert_path, std::string key_path)

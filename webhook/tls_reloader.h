@@ -43,6 +43,9 @@ struct CertifiedKey {
   ~CertifiedKey();
 };
 
+// A certificate's serial number in hex, as logs and /readyz show it ("" when it has none).
+std::string serial_hex(const X509* cert);
+
 // Reads a PEM certificate chain and key; throws TlsError saying what is wrong.
 std::shared_ptr<const CertifiedKey> load_certified_key(const std::string& cert_path,
                                                        const std::string& key_path);

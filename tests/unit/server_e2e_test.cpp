@@ -28,6 +28,7 @@
 #include <thread>
 
 #include "tests/unit/server_process.h"
+#include "webhook/tls_reloader.h"
 
 namespace {
 
@@ -61,15 +62,8 @@ class RawTls {
   bool connected() const { return connected_; }
   bool handshaken() const { return handshaken_; }
   std::string peer_serial() const {
-    X509* cert = SSL_get1_peer_certificate(ssl_);
-    if (!cert) return {};
-    BIGNUM* serial = ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), nullptr);
-    char* hex = BN_bn2hex(serial);
-    std::string text = hex;
-    OPENSSL_free(hex);
-    BN_free(serial);
-    X509_free(cert);
-    return text;
+    std::unique_ptr<X509, decltype(&X509_free)> cert(SSL_get1_peer_certificate(ssl_), X509_free);
+    return cert ? gpuadmit::webhook::serial_hex(cert.get()) : std::string();
   }
   bool send(const std::string& bytes) {
     return ssl_ ? SSL_write(ssl_, bytes.data(), static_cast<int>(bytes.size())) > 0
@@ -103,15 +97,8 @@ std::string peer_serial(int port) {
 
 std::string cert_serial(const fs::path& pem) {
   std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new_file(pem.c_str(), "r"), BIO_free);
-  X509* cert = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr);
-  if (!cert) return {};
-  BIGNUM* serial = ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), nullptr);
-  char* hex = BN_bn2hex(serial);
-  std::string text = hex;
-  OPENSSL_free(hex);
-  BN_free(serial);
-  X509_free(cert);
-  return text;
+  std::unique_ptr<X509, decltype(&X509_free)> cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr), X509_free);
+  return cert ? gpuadmit::webhook::serial_hex(cert.get()) : std::string();
 }
 
 // The value of a metric series (the first line that starts with `series`), or -1.
