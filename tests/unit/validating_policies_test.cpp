@@ -88,37 +88,18 @@ constexpr const char* kRegistries = R"(image-registries:
   allowed: [docker.io/library/*, nvcr.io/nvidia/**, 'registry.example.com:5000/ml/*']
   allowedPatterns: ['ghcr\.io/acme-[a-z]+/.*'])";
 
-constexpr const char* kPodUbuntu = R"(
-apiVersion: v1
-kind: Pod
-metadata: {name: p}
-spec:
-  containers:
-  - {name: main, image: "ubuntu:24.04"})";
+// A Pod with one container running `image`, as YAML.
+std::string pod_with_image(const std::string& image) {
+  return "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n  - {name: main, image: \"" + image + "\"}\n";
+}
+
+const std::string kPodUbuntu = pod_with_image("ubuntu:24.04");
 
 INSTANTIATE_TEST_SUITE_P(ImageRegistries, PolicyTable, ::testing::Values(
   Row{"official image normalized to docker.io/library", kRegistries, kPodUbuntu, Expect::Allow, {}},
-  Row{"nested NGC repository", kRegistries, R"(
-apiVersion: v1
-kind: Pod
-metadata: {name: p}
-spec:
-  containers:
-  - {name: main, image: "nvcr.io/nvidia/k8s/cuda-sample:vectoradd-cuda12.5.0"})", Expect::Allow, {}},
-  Row{"registry with port", kRegistries, R"(
-apiVersion: v1
-kind: Pod
-metadata: {name: p}
-spec:
-  containers:
-  - {name: main, image: "registry.example.com:5000/ml/trainer:1.2@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"})", Expect::Allow, {}},
-  Row{"RE2 pattern", kRegistries, R"(
-apiVersion: v1
-kind: Pod
-metadata: {name: p}
-spec:
-  containers:
-  - {name: main, image: "ghcr.io/acme-ml/serve:3"})", Expect::Allow, {}},
+  Row{"nested NGC repository", kRegistries, pod_with_image("nvcr.io/nvidia/k8s/cuda-sample:vectoradd-cuda12.5.0"), Expect::Allow, {}},
+  Row{"registry with port", kRegistries, pod_with_image("registry.example.com:5000/ml/trainer:1.2@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"), Expect::Allow, {}},
+  Row{"RE2 pattern", kRegistries, pod_with_image("ghcr.io/acme-ml/serve:3"), Expect::Allow, {}},
   Row{"docker hub user account denied in a Deployment", kRegistries, R"(
 apiVersion: apps/v1
 kind: Deployment
@@ -131,13 +112,7 @@ spec:
       - {name: b, image: "someone/gpu-burn:1.0"})", Expect::Deny,
       {"spec.template.spec.containers[1].image", "docker.io/someone/gpu-burn", "not from an allowed registry",
        "docker.io/library/*"}},
-  Row{"star does not cross a slash", kRegistries, R"(
-apiVersion: v1
-kind: Pod
-metadata: {name: p}
-spec:
-  containers:
-  - {name: main, image: "registry.example.com:5000/ml/team/trainer:1"})", Expect::Deny,
+  Row{"star does not cross a slash", kRegistries, pod_with_image("registry.example.com:5000/ml/team/trainer:1"), Expect::Deny,
       {"registry.example.com:5000/ml/team/trainer"}},
   Row{"init and ephemeral containers are checked", kRegistries, R"(
 apiVersion: v1
@@ -177,9 +152,6 @@ spec:
 
 constexpr const char* kTags = "image-tags: {deniedTags: [latest, 'latest-*'], requireDigestNamespaces: ['prod-*']}";
 
-std::string pod_with_image(const std::string& image) {
-  return "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n  - {name: main, image: \"" + image + "\"}\n";
-}
 const std::string kDigest = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 const std::string kPinnedTag = pod_with_image("nvcr.io/nvidia/pytorch:24.05-py3");
 const std::string kNoTag = pod_with_image("ubuntu");
