@@ -140,12 +140,7 @@ void check_kernels_ran(const char* kernels) {
 }
 
 CheckResult failed(std::string name, int device, std::string detail) {
-  CheckResult c;
-  c.name = std::move(name);
-  c.device = device;
-  c.status = Status::fail;
-  c.detail = std::move(detail);
-  return c;
+  return unmeasured(std::move(name), device, Status::fail, std::move(detail));
 }
 
 // Runs one check; a failed CUDA call (or host allocation) fails the check, not the program.

@@ -19,6 +19,15 @@ const char* to_string(Status s) {
   return "skip";
 }
 
+CheckResult unmeasured(std::string name, int device, Status status, std::string detail) {
+  CheckResult c;
+  c.name = std::move(name);
+  c.device = device;
+  c.status = status;
+  c.detail = std::move(detail);
+  return c;
+}
+
 std::string format_cuda_version(int version) {
   if (version <= 0) return "none";
   return std::to_string(version / 1000) + "." + std::to_string((version % 1000) / 10);

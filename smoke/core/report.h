@@ -30,6 +30,9 @@ struct CheckResult {
   std::string detail;              // how it was measured, why it failed or was skipped
 };
 
+// A check that measured nothing: skipped, or failed before a figure existed.
+CheckResult unmeasured(std::string name, int device, Status status, std::string detail);
+
 // What enumeration found about a device (facts, not verdicts).
 struct DeviceInfo {
   int index = 0;

@@ -135,12 +135,7 @@ std::optional<std::string> format_pcie_link(const NvmlDeviceFacts& f) {
 namespace {
 
 CheckResult skipped(std::string name, int device, std::string why) {
-  CheckResult c;
-  c.name = std::move(name);
-  c.device = device;
-  c.status = Status::skip;
-  c.detail = std::move(why);
-  return c;
+  return unmeasured(std::move(name), device, Status::skip, std::move(why));
 }
 
 std::string why_unavailable(const NvmlDeviceFacts& f, const std::string& what) {
