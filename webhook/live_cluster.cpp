@@ -207,6 +207,8 @@ ReadinessResult LiveCluster::readiness() const {
 }
 
 std::string LiveCluster::staleness(kube::Clock::time_point now) const {
+  // The common answer, fresh, in one look at the status; the reason is spelled out only when stale.
+  if (!status().stale(options_.stale_after, now)) return "";
   if (!status().synced()) return "the first full list from the API server has not completed";
   const double bound = std::chrono::duration<double>(options_.stale_after).count();
   std::string silent;
@@ -215,7 +217,7 @@ std::string LiveCluster::staleness(kube::Clock::time_point now) const {
     if (seconds > bound)
       silent += (silent.empty() ? "" : ", ") + std::string(kube::resource_name(kind)) + " " + whole_seconds(seconds);
   }
-  if (silent.empty()) return "";
+  if (silent.empty()) return "";  // an event arrived since stale() looked
   return "nothing heard from the API server for " + silent + " (bound " + whole_seconds(bound) + ")";
 }
 
