@@ -30,7 +30,8 @@ usage:
       Reloads the config and the certificate when their files change; SIGTERM drains and exits.
       Limits: --max-body-bytes (3 MiB), --read-timeout/--write-timeout S (10), --workers (64),
       --max-queued-connections (256), --keep-alive-timeout S (5), --keep-alive-max-requests
-      (1000), --watch-interval-ms (1000), --shutdown-deadline S (20), --log-level (info).
+      (1000), --watch-interval-ms (1000), --shutdown-deadline S (20), --log-level (info),
+      --scheduling batch|normal (batch: a waking thread does not preempt a review).
 
 --config F   the policy configuration (default: the embedded policies/default.yaml)
 --cluster F  a cluster snapshot (`kubectl get nodes,pods,namespaces -A -o json`, files or a

@@ -14,6 +14,7 @@
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -441,6 +442,42 @@ TEST_F(ServerE2E, ClientCertificatesAreRequiredWhenAClientCaIsGiven) {
   auto answer = known.Post("/validate", golden_request("pod-gpu-basic"), "application/json");
   ASSERT_TRUE(answer) << httplib::to_string(answer.error());
   EXPECT_EQ(answer->status, 200);
+}
+
+// How many of the process's threads run with `policy`, and how many threads it has
+// (sched_getscheduler takes a thread id).
+std::pair<int, int> threads_with_policy(pid_t pid, int policy) {
+  int count = 0, total = 0;
+  for (const auto& task : fs::directory_iterator("/proc/" + std::to_string(pid) + "/task")) {
+    ++total;
+    if (sched_getscheduler(static_cast<pid_t>(std::stol(task.path().filename().string()))) == policy) ++count;
+  }
+  return {count, total};
+}
+
+TEST_F(ServerE2E, EveryThreadRunsAsBatchSoAWakingOneDoesNotPreemptAReview) {
+  const std::string request = golden_request("deployment-vllm-profile");
+  for (const std::string policy : {"batch", "normal"}) {
+    fs::remove(dir_.path() / "server.log");  // else the second start could read the first's port
+    ServerProcess server(dir_.path(), {"--workers", "3", "--scheduling", policy});
+    auto client = client_for(server.port(), dir_.path());
+    auto answer = client->Post("/mutate", request, "application/json");  // the pool is running
+    ASSERT_TRUE(answer) << httplib::to_string(answer.error()) << server.log();
+    ASSERT_EQ(answer->status, 200) << answer->body;
+    // The main thread, the log writer, the file watcher, the accept loop and its 3 workers.
+    const auto [batch, total] = threads_with_policy(server.pid(), SCHED_BATCH);
+    EXPECT_GE(total, 7) << policy;
+    EXPECT_EQ(batch, policy == "batch" ? total : 0) << policy;
+    EXPECT_NE(server.log().find("\"msg\":\"cpu scheduling\",\"policy\":\"" + policy + "\""), std::string::npos)
+        << server.log();
+  }
+  const std::string command = kBinary + " serve --addr 127.0.0.1:0 --tls-cert " + (dir_.path() / "tls.crt").string() +
+                              " --tls-key " + (dir_.path() / "tls.key").string() +
+                              " --scheduling fifo 2>" + (dir_.path() / "err.txt").string();
+  EXPECT_EQ(WEXITSTATUS(std::system(command.c_str())), 2);
+  EXPECT_NE(read_text(dir_.path() / "err.txt").find("--scheduling must be batch or normal, not 'fifo'"),
+            std::string::npos)
+      << read_text(dir_.path() / "err.txt");
 }
 
 TEST_F(ServerE2E, StartupErrorsAreClear) {

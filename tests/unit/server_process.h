@@ -119,6 +119,7 @@ class ServerProcess {
   }
 
   int port() const { return port_; }
+  pid_t pid() const { return pid_; }
   std::string log() const { return read_text(log_); }
   void signal(int number) { kill(pid_, number); }
   // The exit status, or -1 if the process is still running after `limit`.
