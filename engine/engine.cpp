@@ -2,10 +2,12 @@
 
 #include <fstream>
 
-#include "engine/json_patch.h"
-#include "engine/review_wire.h"
 #include <set>
 #include <sstream>
+
+#include "engine/json_patch.h"
+#include "engine/mutation_replay.h"
+#include "engine/review_wire.h"
 
 namespace gpuadmit {
 namespace {
@@ -232,19 +234,9 @@ ReviewOutcome Engine::review(const Request& request, const capacity::ClusterMode
 
   json working = request.object;
   // The enforce-mode mutations that completed, in order. A mutation that throws half-way is rolled
-  // back by rebuilding `working` from the request's object with these replayed (mutating policies
-  // are deterministic: same request, config and object, same changes), so the common path never
-  // copies the object to keep a "before" that is almost never used.
-  std::vector<const Policy*> applied;
-  auto rebuild = [&] {
-    json fresh = request.object;
-    for (const Policy* policy : applied) {
-      PolicyContext again(request, workload, config_.gpu, fresh);
-      again.cluster = cluster;
-      policy->run(again);  // its findings were already counted the first time
-    }
-    return fresh;
-  };
+  // back by rebuilding `working` with these replayed (engine/mutation_replay.h), so the common
+  // path never copies the object to keep a "before" that is almost never used.
+  std::vector<AppliedMutation> applied;
   Verdict verdict;
   PolicyContext probe(request, workload, config_.gpu, working);
   const std::set<std::string> requested_exemptions = exemptions_requested(probe);
@@ -282,11 +274,18 @@ ReviewOutcome Engine::review(const Request& request, const capacity::ClusterMode
     context.cluster = cluster;
     try {
       configured.policy->run(context);
-      if (applies) applied.push_back(configured.policy.get());
+      if (applies) applied.push_back({settings.name, configured.policy.get()});
     } catch (const std::exception& error) {
-      if (applies) working = rebuild();  // a policy that fails half-way changes nothing
       context.violation("", std::string("the policy could not evaluate this object: ") + error.what());
       result.error = true;
+      if (applies) {  // a policy that fails half-way changes nothing
+        ReplayedObject replayed = replay_mutations(request, workload, config_.gpu, cluster, applied);
+        working = std::move(replayed.object);
+        if (!replayed.error.empty()) {
+          context.violation("", replayed.error);
+          applied.clear();
+        }
+      }
     }
     for (const Finding& finding : context.findings()) {
       verdict.add(settings.name, verdict_mode, finding);

@@ -16,6 +16,7 @@
 
 #include "engine/capacity/cluster_model.h"
 #include "engine/json_patch.h"
+#include "engine/mutation_replay.h"
 #include "engine/review_wire.h"
 #include "gpuadmit/engine.h"
 #include "webhook/metrics.h"
@@ -124,6 +125,46 @@ TEST(Rollback, WarnModeMutationsLeaveTheObjectAlone) {
   EXPECT_TRUE(outcome_of(warned, "requests-equal-limits")->fired);
   ReviewOutcome enforced = Engine::from_default()->review(request, nullptr, ReviewPhases::MutateOnly);
   EXPECT_NE(enforced.mutated, off.mutated);
+}
+
+// A mutation that labels the object; it throws from its `throw_on`-th run on (0: never).
+class LabelPolicy : public Policy {
+ public:
+  LabelPolicy(std::string key, int throw_on) : key_(std::move(key)), throw_on_(throw_on) {}
+  void run(PolicyContext& context) const override {
+    if (throw_on_ > 0 && ++runs_ >= throw_on_) throw std::runtime_error(key_ + " is not deterministic");
+    context.object["metadata"]["labels"][key_] = "yes";
+    context.changed("metadata.labels", "added " + key_);
+  }
+
+ private:
+  std::string key_;
+  int throw_on_;
+  mutable int runs_ = 0;
+};
+
+TEST(Rollback, ReplayingTheCompletedMutationsRebuildsTheirObject) {
+  const Request request = request_for_manifest(half_way_deployment(), "default");
+  const Workload workload = locate_workload(request.object);
+  LabelPolicy first("first", 0), second("second", 0);
+  ReplayedObject replayed = replay_mutations(request, workload, GpuResources{}, nullptr, 
+                                             {{"first", &first}, {"second", &second}});
+  EXPECT_EQ(replayed.error, "");
+  json expected = request.object;
+  expected["metadata"]["labels"] = {{"first", "yes"}, {"second", "yes"}};
+  EXPECT_EQ(replayed.object, expected);
+}
+
+TEST(Rollback, AMutationThatThrowsWhenReplayedLeavesTheObjectAsSubmitted) {
+  const Request request = request_for_manifest(half_way_deployment(), "default");
+  const Workload workload = locate_workload(request.object);
+  LabelPolicy first("first", 0), flaky("flaky", 1);  // the replay is its first run here
+  ReplayedObject replayed = replay_mutations(request, workload, GpuResources{}, nullptr, 
+                                             {{"first", &first}, {"flaky", &flaky}});
+  EXPECT_EQ(replayed.object, request.object);
+  EXPECT_EQ(replayed.error,
+            "flaky threw when run again to roll back (flaky is not deterministic), so no mutation is "
+            "kept and the object is checked as submitted");
 }
 
 std::vector<fs::path> golden_requests() {
