@@ -2,6 +2,7 @@
 // would strand GPUs behind it, and whether there is room for it now, using the capacity model.
 // Without a cluster (no --cluster, no watch) it has nothing to consult and reports nothing.
 #include <algorithm>
+#include <optional>
 
 #include "engine/capacity/placement.h"
 #include "engine/k8s/glob.h"
@@ -119,7 +120,11 @@ class GpuCapacity final : public Policy {
     const std::string asks = "the pod asks for " + describe_shape(shape);
 
     if (!placement.can_ever_run()) {
-      context.violation(field, unschedulable_message(placement, spec, shape, requirements, asks));
+      std::string message = unschedulable_message(placement, spec, shape, requirements, asks);
+      if (placement.eligible_nodes == 0 && requirements.memory_mib > 0)
+        message = gpu_memory_message_anywhere(view, spec, shape, requirements, context.workload.replicas)
+                      .value_or(message);
+      context.violation(field, message);
       return;
     }
     check_stranding(context, field, placement, shape);
@@ -155,6 +160,28 @@ class GpuCapacity final : public Policy {
       }
     }
     return true;
+  }
+
+  // When the node selection excludes every node and the pod also asks for more GPU memory than any
+  // GPU has, the memory is what to act on: gpu-affinity turns the annotation into node affinity,
+  // so the selection alone would hide it. Placement again with the node selection left out.
+  std::optional<std::string> gpu_memory_message_anywhere(const capacity::ClusterModel::View& view, const json& spec,
+                                                         const capacity::PodShape& shape,
+                                                         const capacity::GpuRequirements& requirements,
+                                                         std::int64_t replicas) const {
+    json unselected = spec;
+    unselected.erase("nodeSelector");
+    if (auto affinity = unselected.find("affinity"); affinity != unselected.end() && affinity->is_object())
+      affinity->erase("nodeAffinity");
+    const Placement anywhere = capacity::place(view, unselected, shape, requirements, replicas,
+                                               [this](const capacity::Pool& p) { return rules_for(p); });
+    if (anywhere.largest_gpu_memory_mib == 0 || anywhere.largest_gpu_memory_mib >= requirements.memory_mib)
+      return std::nullopt;
+    return "no node matches " + selector_text(spec) + ", and no GPU on a node it tolerates has " +
+           std::to_string(requirements.memory_mib) + " MiB (" + std::string(kGpuMemoryAnnotation) +
+           "); the largest is " + anywhere.largest_gpu_product + " with " +
+           std::to_string(anywhere.largest_gpu_memory_mib) +
+           " MiB. Use a smaller model, shard it over more GPUs, or add nodes with larger GPUs";
   }
 
   std::string unschedulable_message(const Placement& placement, const json& spec, const capacity::PodShape& shape,
