@@ -18,12 +18,12 @@ namespace {
 
 using nlohmann::json;
 using namespace std::chrono_literals;
-namespace fs = std::filesystem;
 using capacity::ClusterModel;
 using testing::fake_namespace;
 using testing::fake_node;
 using testing::fake_pod;
 using testing::e2e::eventually;
+using testing::e2e::TempDir;
 
 std::int64_t gpus_used(const ClusterModel& model, const std::string& ns) {
   return model.read().namespace_usage(ns).devices();
@@ -190,10 +190,7 @@ TEST(EngineStaleCluster, NothingToSayWhenNothingWouldBeDenied) {
 class LiveClusterTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("live_cluster_test_" + std::to_string(::getpid()) + "_" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    api_ = std::make_unique<testing::FakeApiServer>(dir_);
+    api_ = std::make_unique<testing::FakeApiServer>(dir_.path());
     api_->set_token("t");
     api_->apply("nodes", fake_node("gpu-0", 8));
     api_->apply("pods", fake_pod("ml", "running", "gpu-0", 2));
@@ -203,7 +200,6 @@ class LiveClusterTest : public ::testing::Test {
   void TearDown() override {
     live_.reset();
     api_.reset();
-    fs::remove_all(dir_);
   }
 
   void start(webhook::LiveClusterOptions options) {
@@ -212,11 +208,11 @@ class LiveClusterTest : public ::testing::Test {
     options.watch.connect_timeout = 2s;
     options.watch.list_read_timeout = 2s;
     live_ = std::make_unique<webhook::LiveCluster>(
-        kube::load_kubeconfig(api_->write_kubeconfig(dir_ / "kubeconfig", "t")), options, logger_);
+        kube::load_kubeconfig(api_->write_kubeconfig(dir_.path() / "kubeconfig", "t")), options, logger_);
     live_->start();
   }
 
-  fs::path dir_;
+  TempDir dir_;  // declared first: removed after the fake and the watch are gone
   std::unique_ptr<testing::FakeApiServer> api_;
   std::shared_ptr<spdlog::logger> logger_;
   std::unique_ptr<webhook::LiveCluster> live_;
