@@ -97,10 +97,12 @@ std::string object_key(const json& object) {
   return key;
 }
 
-std::string resource_version_of(const json& object) {
-  const json& rv = member(member(object, "metadata"), "resourceVersion");
-  return rv.is_string() ? rv.get<std::string>() : "";
+std::string metadata_string(const json& object, const char* key) {
+  const json& value = member(member(object, "metadata"), key);
+  return value.is_string() ? value.get<std::string>() : "";
 }
+
+std::string resource_version_of(const json& object) { return metadata_string(object, "resourceVersion"); }
 
 json trim_object(ObjectKind kind, const json& object) {
   json out = json::object();

@@ -15,6 +15,9 @@ namespace gpuadmit::kube {
 // "namespace/name", or "name" for cluster-scoped objects.
 std::string object_key(const nlohmann::json& object);
 
+// metadata.<key> when it is a string ("name", "namespace", "uid"), "" otherwise.
+std::string metadata_string(const nlohmann::json& object, const char* key);
+
 // The object's metadata.resourceVersion, "" when absent.
 std::string resource_version_of(const nlohmann::json& object);
 

@@ -12,14 +12,7 @@ namespace gpuadmit::webhook {
 namespace {
 
 using nlohmann::json;
-
-std::string metadata_string(const json& object, const char* key) {
-  if (!object.is_object()) return "";
-  auto meta = object.find("metadata");
-  if (meta == object.end() || !meta->is_object()) return "";
-  auto value = meta->find(key);
-  return value != meta->end() && value->is_string() ? value->get<std::string>() : "";
-}
+using kube::metadata_string;
 
 std::string kind_label(kube::ObjectKind kind) {
   std::string name(kube::kind_name(kind));
