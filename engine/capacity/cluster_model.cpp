@@ -378,7 +378,11 @@ void ClusterModel::upsert_node(const json& object) {
 
 bool ClusterModel::delete_node(std::string_view name) {
   std::unique_lock lock(mutex_);
-  std::unique_ptr<NodeState> removed = remove_node_locked(std::string(name));
+  return delete_node_locked(std::string(name));
+}
+
+bool ClusterModel::delete_node_locked(const std::string& name) {
+  std::unique_ptr<NodeState> removed = remove_node_locked(name);
   if (!removed) return false;
   // Its pods still exist until the watch deletes them: keep their usage for a returning node.
   if (removed->bound_pods)
@@ -497,38 +501,33 @@ void ClusterModel::record_admission(const json& object) {
   pending_.record(pod.record.namespace_, pod.uid.empty() ? "name:" + pod.name : pod.uid, std::move(devices));
 }
 
-std::size_t ClusterModel::remove_nodes_except(const std::unordered_set<std::string>& names) {
+namespace {
+
+// Removes every entry of `map` whose key `keep` does not hold, with `remove(key)`; how many.
+template <typename Map, typename Remove>
+std::size_t remove_except(const Map& map, const std::unordered_set<std::string>& keep, Remove remove) {
   std::vector<std::string> gone;
-  {
-    std::shared_lock lock(mutex_);
-    for (const auto& [name, node] : state_.nodes)
-      if (!names.count(name)) gone.push_back(name);
-  }
-  for (const std::string& name : gone) delete_node(name);
+  for (const auto& [key, value] : map)
+    if (!keep.count(key)) gone.push_back(key);
+  for (const std::string& key : gone) remove(key);
   return gone.size();
+}
+
+}  // namespace
+
+std::size_t ClusterModel::remove_nodes_except(const std::unordered_set<std::string>& names) {
+  std::unique_lock lock(mutex_);
+  return remove_except(state_.nodes, names, [&](const std::string& name) { delete_node_locked(name); });
 }
 
 std::size_t ClusterModel::remove_pods_except(const std::unordered_set<std::string>& keys) {
   std::unique_lock lock(mutex_);
-  std::vector<std::string> gone;
-  for (const auto& [key, pod] : state_.pods)
-    if (!keys.count(key)) gone.push_back(key);
-  for (const std::string& key : gone) remove_pod_locked(key);
-  return gone.size();
+  return remove_except(state_.pods, keys, [&](const std::string& key) { remove_pod_locked(key); });
 }
 
 std::size_t ClusterModel::remove_namespaces_except(const std::unordered_set<std::string>& names) {
   std::unique_lock lock(mutex_);
-  std::size_t removed = 0;
-  for (auto it = state_.namespaces.begin(); it != state_.namespaces.end();) {
-    if (names.count(it->first)) {
-      ++it;
-    } else {
-      it = state_.namespaces.erase(it);
-      ++removed;
-    }
-  }
-  return removed;
+  return remove_except(state_.namespaces, names, [&](const std::string& name) { state_.namespaces.erase(name); });
 }
 
 bool ClusterModel::delete_pod(std::string_view namespace_, std::string_view name) {

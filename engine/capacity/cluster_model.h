@@ -234,6 +234,7 @@ class ClusterModel {
  private:
   void insert_node_locked(std::unique_ptr<NodeState> node);
   std::unique_ptr<NodeState> remove_node_locked(const std::string& name);
+  bool delete_node_locked(const std::string& name);  // delete_node under the caller's lock
   void add_pod_locked(const std::string& key, PodRecord record);
   void remove_pod_locked(const std::string& key);
   void refresh_pool_list_locked();
