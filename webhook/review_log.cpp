@@ -10,6 +10,8 @@
 namespace gpuadmit::webhook {
 namespace {
 
+// Not spdlog's async_logger: its flush() only queues a flush request and returns (spdlog 1.10),
+// and the flush on warnings and on SIGTERM must have written the lines when it returns.
 class BackgroundSink final : public spdlog::sinks::sink {
  public:
   BackgroundSink(std::FILE* out, std::size_t max_pending)
@@ -142,16 +144,15 @@ json review_log_fields(const std::string& route, const HttpAnswer& answer, doubl
   fields["operation"] = outcome.operation;
   if (outcome.dry_run) fields["dry_run"] = true;
   fields["decision"] = response.allowed ? "allowed" : "denied";
-  json fired = json::array();
-  for (const PolicyOutcome& policy : outcome.policies)
+  // `degraded`: denials that stale cluster state turned into warnings (why is in the answer's
+  // first warning).
+  json fired = json::array(), degraded = json::array();
+  for (const PolicyOutcome& policy : outcome.policies) {
     if (policy.fired || policy.denied || policy.error) fired.push_back(policy.policy);
-  fields["policies"] = fired;
-  // Denials that stale cluster state turned into warnings: the log says which, and why is in the
-  // answer's first warning.
-  json degraded = json::array();
-  for (const PolicyOutcome& policy : outcome.policies)
     if (policy.degraded) degraded.push_back(policy.policy);
-  if (!degraded.empty()) fields["degraded"] = degraded;
+  }
+  fields["policies"] = std::move(fired);
+  if (!degraded.empty()) fields["degraded"] = std::move(degraded);
   fields["patch_ops"] = response.patch.is_array() ? response.patch.size() : 0;
   fields["warnings"] = response.warnings.size();
   if (!outcome.skipped.empty()) fields["skipped"] = outcome.skipped;
