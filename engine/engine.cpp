@@ -1,10 +1,9 @@
 #include "gpuadmit/engine.h"
 
-#include <fstream>
-
 #include <set>
 #include <sstream>
 
+#include "engine/input_limits.h"
 #include "engine/json_patch.h"
 #include "engine/mutation_replay.h"
 #include "engine/review_wire.h"
@@ -153,19 +152,25 @@ class Verdict {
 std::shared_ptr<const Engine> Engine::from_yaml(std::string_view yaml_text, std::string source) {
   YAML::Node root;
   try {
-    root = YAML::Load(std::string(yaml_text));
-  } catch (const YAML::Exception& error) {
-    throw ConfigError(source + ":" + std::to_string(error.mark.line + 1) + ":" +
-                      std::to_string(error.mark.column + 1) + ": invalid YAML: " + error.msg);
+    root = load_yaml(std::string(yaml_text));
+  } catch (const InputError& error) {
+    throw ConfigError(source + ":" + error.what());  // "line:column: ..."
   }
   ConfigNode top(root, source, "");
   if (top.present() && !root.IsMap()) top.fail("the configuration must be a map");
   top.allow_only({"excludedNamespaces", "gpuResources", "policies"});
-
   EngineConfig config;
   config.source = source;
   config.excluded_namespaces = top.strings("excludedNamespaces");
   config.gpu.extra = top.strings("gpuResources");
+  // An empty file, one of only comments, or one caught half-written would otherwise load as
+  // "every policy off": enforcement must never be switched off by a mistake. Turning every policy
+  // off takes naming each with `mode: off`.
+  const YAML::Node policies = top.has("policies") ? static_cast<const YAML::Node&>(root)["policies"] : YAML::Node();
+  if (!policies.IsDefined() || policies.IsNull() || (policies.IsMap() && policies.size() == 0))
+    top.fail("the configuration names no policy (is the file empty, only comments, or cut short?); "
+             "list the policies under `policies:`, with `mode: off` for those to switch off");
+
   PolicyBuildContext build{config.gpu};
   for (auto& [name, node] : top.child("policies").entries()) {
     const PolicyInfo* info = find_policy(name);
@@ -186,11 +191,13 @@ std::shared_ptr<const Engine> Engine::from_yaml(std::string_view yaml_text, std:
 }
 
 std::shared_ptr<const Engine> Engine::from_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw ConfigError(path + ": cannot read the configuration file");
-  std::stringstream text;
-  text << in.rdbuf();
-  return from_yaml(text.str(), path);
+  std::string text;
+  try {
+    text = read_input_file(path);
+  } catch (const InputError& error) {
+    throw ConfigError(std::string(error.what()) + " (the configuration file)");
+  }
+  return from_yaml(text, path);
 }
 
 std::shared_ptr<const Engine> Engine::from_default() {
@@ -214,6 +221,11 @@ ReviewOutcome Engine::review(const Request& request, const capacity::ClusterMode
   }
   outcome.workload = locate_workload(request.object);
   Workload& workload = outcome.workload;
+  if (!workload.malformed.empty()) {
+    outcome.response = malformed_request_response(ReviewError("request.object." + workload.malformed, request.uid));
+    outcome.skipped = "malformed object: " + workload.malformed;
+    return outcome;
+  }
   if (!request.namespace_.empty()) workload.namespace_ = request.namespace_;
   const std::string& ns = workload.namespace_;
   for (const std::string& pattern : config_.excluded_namespaces)
@@ -319,8 +331,8 @@ HttpAnswer answer_admission_review(const Engine& engine, std::string_view body,
   HttpAnswer answer;
   json review;
   try {
-    review = json::parse(body);
-  } catch (const json::parse_error& error) {
+    review = parse_json(body);
+  } catch (const InputError& error) {
     answer.status = 400;
     answer.body = std::string("request body is not valid JSON: ") + error.what();
     return answer;

@@ -1,13 +1,12 @@
 #include "engine/manifests.h"
 
+#include "engine/input_limits.h"
+
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
-#include <fstream>
-#include <iostream>
-#include <sstream>
 
 #include <re2/re2.h>
 
@@ -41,7 +40,12 @@ json resolve_plain_scalar(const std::string& text) {
   return text;  // everything else, including 0x and 0o forms, stays a string
 }
 
-json to_json(const YAML::Node& node, const std::string& source) {
+// Recursive, but only ever over documents load_yaml_documents (or load_yaml) checked: at most
+// max_depth levels and a bounded number of values, aliases followed.
+json to_json(const YAML::Node& node, const std::string& source, std::size_t depth = 0) {
+  if (depth > input_limits().max_depth)
+    throw ManifestError(source + ":" + std::to_string(node.Mark().line + 1) + ": nesting deeper than " +
+                        std::to_string(input_limits().max_depth) + " levels (the limit, --max-depth)");
   switch (node.Type()) {
     case YAML::NodeType::Null:
     case YAML::NodeType::Undefined:
@@ -57,7 +61,7 @@ json to_json(const YAML::Node& node, const std::string& source) {
       return resolve_plain_scalar(node.Scalar());
     case YAML::NodeType::Sequence: {
       json array = json::array();
-      for (const auto& item : node) array.push_back(to_json(item, source));
+      for (const auto& item : node) array.push_back(to_json(item, source, depth + 1));
       return array;
     }
     case YAML::NodeType::Map: {
@@ -66,18 +70,12 @@ json to_json(const YAML::Node& node, const std::string& source) {
         if (!entry.first.IsScalar())
           throw ManifestError(source + ":" + std::to_string(entry.first.Mark().line + 1) +
                               ": map keys must be strings");
-        object[entry.first.Scalar()] = to_json(entry.second, source);
+        object[entry.first.Scalar()] = to_json(entry.second, source, depth + 1);
       }
       return object;
     }
   }
   return nullptr;
-}
-
-std::string read_stream(std::istream& in) {
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
 }
 
 void expand(ManifestDocument document, std::vector<ManifestDocument>& out) {
@@ -138,8 +136,8 @@ std::vector<ManifestDocument> parse_manifests(const std::string& text, const std
   if (first != std::string::npos && (text[first] == '{' || text[first] == '[')) {
     json parsed;
     try {
-      parsed = json::parse(text);
-    } catch (const json::parse_error& error) {
+      parsed = parse_json(text);
+    } catch (const InputError& error) {
       throw ManifestError(source + ": invalid JSON: " + error.what());
     }
     if (parsed.is_array()) {
@@ -151,10 +149,9 @@ std::vector<ManifestDocument> parse_manifests(const std::string& text, const std
   }
   std::vector<YAML::Node> documents;
   try {
-    documents = YAML::LoadAll(text);
-  } catch (const YAML::Exception& error) {
-    throw ManifestError(source + ":" + std::to_string(error.mark.line + 1) + ":" +
-                        std::to_string(error.mark.column + 1) + ": invalid YAML: " + error.msg);
+    documents = load_yaml_documents(text);
+  } catch (const InputError& error) {
+    throw ManifestError(source + ":" + error.what());  // "line:column: ..."
   }
   for (std::size_t i = 0; i < documents.size(); ++i) {
     const YAML::Node& node = documents[i];
@@ -168,36 +165,51 @@ std::vector<ManifestDocument> parse_manifests(const std::string& text, const std
   return out;
 }
 
-std::vector<ManifestDocument> load_manifests(const std::vector<std::string>& paths) {
-  std::vector<ManifestDocument> out;
-  auto load_file = [&](const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) throw ManifestError(path + ": cannot read the file");
-    for (auto& document : parse_manifests(read_stream(in), path)) out.push_back(std::move(document));
-  };
+std::vector<std::string> manifest_files(const std::vector<std::string>& paths) {
+  std::vector<std::string> out;
   for (const std::string& path : paths) {
-    if (path == "-") {
-      for (auto& document : parse_manifests(read_stream(std::cin), "<stdin>")) out.push_back(std::move(document));
+    std::error_code error;
+    if (path == "-" || !fs::is_directory(path, error)) {
+      out.push_back(path);  // a missing file is reported when it is read
       continue;
     }
-    std::error_code error;
-    if (fs::is_directory(path, error)) {
-      std::vector<std::string> files;
-      for (auto it = fs::recursive_directory_iterator(path, error); !error && it != fs::recursive_directory_iterator();
-           it.increment(error)) {
-        const std::string ext = it->path().extension().string();
-        if (it->is_regular_file() && (ext == ".yaml" || ext == ".yml" || ext == ".json"))
-          files.push_back(it->path().string());
-      }
-      if (error) throw ManifestError(path + ": cannot read the directory: " + error.message());
-      std::sort(files.begin(), files.end());
-      for (const std::string& file : files) load_file(file);
-    } else if (fs::exists(path, error)) {
-      load_file(path);
-    } else {
-      throw ManifestError(path + ": no such file or directory");
+    std::vector<std::string> files;
+    for (auto it = fs::recursive_directory_iterator(path, error); !error && it != fs::recursive_directory_iterator();
+         it.increment(error)) {
+      const std::string ext = it->path().extension().string();
+      if (it->is_regular_file() && (ext == ".yaml" || ext == ".yml" || ext == ".json"))
+        files.push_back(it->path().string());
+    }
+    if (error) throw ManifestError(path + ": cannot read the directory: " + error.message());
+    std::sort(files.begin(), files.end());
+    out.insert(out.end(), files.begin(), files.end());
+  }
+  return out;
+}
+
+std::vector<ManifestDocument> load_manifest_file(const std::string& path) {
+  if (path == "-") {
+    try {
+      return parse_manifests(read_standard_input(), "<stdin>");
+    } catch (const InputError& error) {
+      throw ManifestError(std::string("<stdin>: ") + error.what());
     }
   }
+  std::error_code error;
+  if (!fs::exists(path, error)) throw ManifestError(path + ": no such file or directory");
+  std::string text;
+  try {
+    text = read_input_file(path);
+  } catch (const InputError& error) {
+    throw ManifestError(error.what());
+  }
+  return parse_manifests(text, path);
+}
+
+std::vector<ManifestDocument> load_manifests(const std::vector<std::string>& paths) {
+  std::vector<ManifestDocument> out;
+  for (const std::string& file : manifest_files(paths))
+    for (auto& document : load_manifest_file(file)) out.push_back(std::move(document));
   return out;
 }
 

@@ -32,8 +32,13 @@ std::vector<ManifestDocument> parse_manifests(const std::string& text, const std
 
 // Each path is a file, a directory (read recursively: *.yaml, *.yml, *.json, in name order) or
 // "-" for stdin. `kind: List` objects are expanded into their items. Empty documents are
-// dropped. Throws ManifestError naming the file for unreadable input.
+// dropped. Throws ManifestError naming the file for unreadable input (over the limits of
+// engine/input_limits.h included).
 std::vector<ManifestDocument> load_manifests(const std::vector<std::string>& paths);
+// The same in two steps, for readers that go file by file and carry on past a bad one: the files
+// the paths name (directories expanded, "-" kept), then one file's documents.
+std::vector<std::string> manifest_files(const std::vector<std::string>& paths);
+std::vector<ManifestDocument> load_manifest_file(const std::string& path);
 
 // One YAML node as parse_manifests reads documents (kubectl's scalar rules), for files that
 // embed manifests or values. Throws ManifestError naming `source`.

@@ -92,9 +92,9 @@ int check_command(int argc, char** argv) {
 
   auto engine = load_engine(args);
   auto cluster = load_cluster(args);
-  std::vector<ManifestDocument> documents;
+  std::vector<std::string> files;
   try {
-    documents = load_manifests(args.positional);
+    files = manifest_files(args.positional);
   } catch (const ManifestError& error) {
     std::cerr << "gpu-admit check: " << error.what() << "\n";
     return kExitBadInput;
@@ -105,9 +105,9 @@ int check_command(int argc, char** argv) {
   if (auto it = args.values.find("--cluster"); it != args.values.end()) {
     std::vector<std::filesystem::path> snapshots;
     for (const std::string& path : it->second) snapshots.push_back(std::filesystem::weakly_canonical(path));
-    std::erase_if(documents, [&](const ManifestDocument& document) {
-      if (document.file == "-") return false;
-      const std::filesystem::path file = std::filesystem::weakly_canonical(document.file);
+    std::erase_if(files, [&](const std::string& name) {
+      if (name == "-") return false;
+      const std::filesystem::path file = std::filesystem::weakly_canonical(name);
       return std::any_of(snapshots.begin(), snapshots.end(), [&](const std::filesystem::path& snapshot) {
         auto [end, rest] = std::mismatch(snapshot.begin(), snapshot.end(), file.begin(), file.end());
         return end == snapshot.end();
@@ -115,42 +115,72 @@ int check_command(int argc, char** argv) {
     });
   }
 
-  int allowed = 0, mutated = 0, denied = 0, skipped = 0;
-  json results = json::array();
-  for (const ManifestDocument& document : documents) {
-    ReviewOutcome outcome;
-    if (!document.object.is_object() || !document.object.contains("kind")) {
-      outcome.skipped = "not a Kubernetes object: no kind";
-    } else if (document.object["kind"] == "AdmissionReview") {
-      // A recorded AdmissionReview is reviewed as the webhook would, with its own operation.
-      try {
-        outcome = engine->review(decode_admission_review(document.object));
-      } catch (const ReviewError& error) {
-        std::cerr << "gpu-admit check: " << document.file << ": " << error.what() << "\n";
-        return kExitBadInput;
+  // File by file: a bad file is reported (naming it) and the others are still checked; the JSON
+  // report is written as it goes, so its size in memory is one file's, not the whole run's.
+  int allowed = 0, mutated = 0, denied = 0, skipped = 0, unreadable = 0;
+  std::size_t objects = 0;
+  bool first_result = true;
+  // Laid out byte for byte as json::dump(2) lays out the whole array.
+  auto emit_json = [&](const json& entry) {
+    std::string text = entry.dump(2, ' ', false, json::error_handler_t::replace);
+    std::cout << (first_result ? "[\n  " : ",\n  ");
+    for (char c : text) {
+      std::cout << c;
+      if (c == '\n') std::cout << "  ";
+    }
+    first_result = false;
+  };
+  for (const std::string& file : files) {
+    std::vector<ManifestDocument> documents;
+    try {
+      documents = load_manifest_file(file);
+    } catch (const ManifestError& error) {
+      ++unreadable;
+      std::cerr << "gpu-admit check: " << error.what() << "\n";
+      if (format == "json") emit_json({{"file", file == "-" ? "<stdin>" : file}, {"error", error.what()}});
+      continue;
+    }
+    for (const ManifestDocument& document : documents) {
+      ReviewOutcome outcome;
+      if (!document.object.is_object() || !document.object.contains("kind")) {
+        outcome.skipped = "not a Kubernetes object: no kind";
+      } else if (document.object["kind"] == "AdmissionReview") {
+        // A recorded AdmissionReview is reviewed as the webhook would, with its own operation.
+        try {
+          outcome = engine->review(decode_admission_review(document.object));
+        } catch (const ReviewError& error) {
+          ++unreadable;
+          std::cerr << "gpu-admit check: " << document.file << ": " << error.what() << "\n";
+          if (format == "json") emit_json({{"file", document.file}, {"line", document.line}, {"error", error.what()}});
+          continue;
+        }
+      } else {
+        outcome = engine->review(request_for_manifest(document.object, ns), cluster.get());
       }
-    } else {
-      outcome = engine->review(request_for_manifest(document.object, ns), cluster.get());
+      ++objects;
+      if (!outcome.skipped.empty())
+        ++skipped;
+      else if (!outcome.response.allowed)
+        ++denied;
+      else {
+        ++allowed;
+        if (!outcome.response.patch.empty()) ++mutated;
+      }
+      if (format == "json")
+        emit_json(result_json(document, outcome, show_mutated));
+      else
+        print_text(document, outcome, show_mutated);
     }
-    if (!outcome.skipped.empty())
-      ++skipped;
-    else if (!outcome.response.allowed)
-      ++denied;
-    else {
-      ++allowed;
-      if (!outcome.response.patch.empty()) ++mutated;
-    }
-    if (format == "json")
-      results.push_back(result_json(document, outcome, show_mutated));
-    else
-      print_text(document, outcome, show_mutated);
   }
   if (format == "json") {
-    std::cout << results.dump(2) << "\n";
+    std::cout << (first_result ? "[]\n" : "\n]\n");
   } else {
-    std::cout << "\n" << documents.size() << " objects: " << allowed << " allowed (" << mutated << " mutated), "
-              << denied << " denied, " << skipped << " skipped\n";
+    std::cout << "\n" << objects << " objects: " << allowed << " allowed (" << mutated << " mutated), "
+              << denied << " denied, " << skipped << " skipped";
+    if (unreadable) std::cout << ", " << unreadable << " unreadable";
+    std::cout << "\n";
   }
+  if (unreadable) return kExitBadInput;
   return denied ? kExitDenied : kExitOk;
 }
 

@@ -94,6 +94,11 @@ KubeClient::KubeClient(KubeConfig config, std::chrono::milliseconds connect_time
 
 KubeClient::~KubeClient() = default;
 
+namespace {
+// A page of 500 pods is a few MiB; ten times the largest seen is still far inside memory limits.
+constexpr std::size_t kMaxResponseBytes = std::size_t{256} << 20;
+}  // namespace
+
 void KubeClient::cancel() {
   std::lock_guard<std::mutex> lock(client_mutex_);
   if (http_) http_->stop();
@@ -124,25 +129,40 @@ KubeResponse KubeClient::send(const std::string& path_and_query, std::chrono::mi
   const std::string target = config_.path_prefix + path_and_query;
 
   int status = 0;
-  std::string error_body;
-  httplib::Result result = on_data == nullptr
-      ? http_->Get(target, headers)
-      : http_->Get(
-            target, headers,
-            [&](const httplib::Response& head) {
-              status = head.status;
-              return true;
-            },
-            [&](const char* data, size_t length) {
-              if (status != 200) {  // an error answer: keep its Status body for the message
-                if (error_body.size() < (1 << 20)) error_body.append(data, length);
-                return true;
-              }
-              return (*on_data)(std::string_view(data, length));
-            });
+  std::string error_body, body;
+  bool too_large = false;
+  // A list page is read whole, up to kMaxResponseBytes: an answer without end (a broken or hostile
+  // server) fails the request instead of growing the process.
+  const std::function<bool(std::string_view)> collect = [&](std::string_view data) {
+    if (body.size() + data.size() > kMaxResponseBytes) {
+      too_large = true;
+      return false;
+    }
+    body.append(data);
+    return true;
+  };
+  if (on_data == nullptr) on_data = &collect;
+  httplib::Result result = http_->Get(
+      target, headers,
+      [&](const httplib::Response& head) {
+        status = head.status;
+        return true;
+      },
+      [&](const char* data, size_t length) {
+        if (status != 200) {  // an error answer: keep its Status body for the message
+          if (error_body.size() < (1 << 20)) error_body.append(data, length);
+          return true;
+        }
+        return (*on_data)(std::string_view(data, length));
+      });
   if (result) {
     response.status = result->status;
-    response.body = on_data == nullptr ? std::move(result->body) : std::move(error_body);
+    response.body = on_data == &collect && status == 200 ? std::move(body) : std::move(error_body);
+    return response;
+  }
+  if (too_large) {
+    response.status = 0;
+    response.error = "the answer is larger than " + std::to_string(kMaxResponseBytes >> 20) + " MiB";
     return response;
   }
   response.status = status;  // the head may have arrived before the body failed

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "engine/input_limits.h"
 #include "engine/manifests.h"
 
 namespace gpuadmit::kube {
@@ -15,13 +16,15 @@ namespace {
 using nlohmann::json;
 namespace fs = std::filesystem;
 
+// Regular files of bounded size only (engine/input_limits.h): a kubeconfig, a token or a
+// certificate named as /dev/zero or a FIFO must not hang or fill the process.
 bool read_file(const std::string& path, std::string& out) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return false;
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  out = buffer.str();
-  return true;
+  try {
+    out = read_input_file(path);
+    return true;
+  } catch (const InputError&) {
+    return false;
+  }
 }
 
 std::string trim_whitespace(std::string text) {

@@ -9,12 +9,28 @@
 #include <random>
 #include <unordered_set>
 
+#include "engine/input_limits.h"
 #include "webhook/kube_client.h"
 #include "webhook/kube_objects.h"
 
 namespace gpuadmit::kube {
 
 using nlohmann::json;
+
+namespace {
+
+// What the API server sends is parsed under the same limits as any input; a value that does not
+// parse comes back discarded, with why in *error.
+json parse_or_discarded(std::string_view text, std::string* error = nullptr) {
+  try {
+    return parse_json(text);
+  } catch (const InputError& e) {
+    if (error) *error = e.what();
+    return json(json::value_t::discarded);
+  }
+}
+
+}  // namespace
 
 // ---------------------------------------------------------------------------------------------
 // WatchStatus
@@ -145,7 +161,7 @@ class ClusterWatch::KindWatcher {
     std::string text = what + " " + std::string(resource()) + ": ";
     if (response.status == 0) return text + response.error;
     text += "HTTP " + std::to_string(response.status);
-    json status = json::parse(response.body, nullptr, false);
+    json status = parse_or_discarded(response.body);
     if (status.is_object() && status.value("message", json()).is_string())
       text += ": " + status["message"].get<std::string>();
     else if (!response.error.empty())
@@ -182,7 +198,7 @@ class ClusterWatch::KindWatcher {
         record_failure(describe_failure("list", response));
         return false;
       }
-      json page = json::parse(response.body, nullptr, false);
+      json page = parse_or_discarded(response.body);
       const size_t body_bytes = response.body.size();
       response.body.clear();
       response.body.shrink_to_fit();
@@ -290,15 +306,17 @@ class ClusterWatch::KindWatcher {
 
   // Applies one event line. Ended means "go on reading".
   Outcome handle_line(const std::string& line, std::string& failure) {
-    json event = json::parse(line, nullptr, false);
+    std::string error;
+    json event = parse_or_discarded(line, &error);
+    // Neither message quotes the line: a pod's env values (secrets) travel in these events.
     if (event.is_discarded()) {
-      count_malformed("not JSON: " + line.substr(0, 120));
+      count_malformed("not JSON: " + error);
       return Outcome::Ended;
     }
     const json* type = event.is_object() && event.contains("type") ? &event["type"] : nullptr;
     const json* object = event.is_object() && event.contains("object") ? &event["object"] : nullptr;
     if (!type || !type->is_string() || !object || !object->is_object()) {
-      count_malformed("no type or object: " + line.substr(0, 120));
+      count_malformed("no type or object (" + std::to_string(line.size()) + " bytes)");
       return Outcome::Ended;
     }
     const std::string type_name = type->get<std::string>();

@@ -33,6 +33,9 @@ usage:
       (1000), --watch-interval-ms (1000), --shutdown-deadline S (20), --log-level (info),
       --scheduling batch|normal (batch: a waking thread does not preempt a review).
 
+Every command takes the limits on its input: --max-depth N (JSON and YAML nesting, default 1000)
+and --max-file-bytes N (one manifest, config, suite or kubeconfig file, default 64 MiB).
+
 --config F   the policy configuration (default: the embedded policies/default.yaml)
 --cluster F  a cluster snapshot (`kubectl get nodes,pods,namespaces -A -o json`, files or a
              directory) for the gpu-capacity and gpu-quota policies; without it they check nothing

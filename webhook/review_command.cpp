@@ -1,8 +1,7 @@
 // `gpu-admit review`: one AdmissionReview request in, exactly the webhook's response out.
-#include <fstream>
 #include <iostream>
-#include <sstream>
 
+#include "engine/input_limits.h"
 #include "webhook/commands.h"
 
 namespace gpuadmit::cli {
@@ -13,18 +12,14 @@ int review_command(int argc, char** argv) {
   auto engine = load_engine(args);
   auto cluster = load_cluster(args);
   const std::string path = args.positional.empty() ? "-" : args.positional[0];
-  std::stringstream body;
-  if (path == "-") {
-    body << std::cin.rdbuf();
-  } else {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) {
-      std::cerr << "gpu-admit review: " << path << ": cannot read the file\n";
-      return kExitBadInput;
-    }
-    body << in.rdbuf();
+  std::string body;
+  try {
+    body = path == "-" ? read_standard_input() : read_input_file(path);
+  } catch (const InputError& error) {
+    std::cerr << "gpu-admit review: " << (path == "-" ? "<stdin>: " : "") << error.what() << "\n";
+    return kExitBadInput;
   }
-  HttpAnswer answer = answer_admission_review(*engine, body.str(), cluster.get());
+  HttpAnswer answer = answer_admission_review(*engine, body, cluster.get());
   if (answer.status != 200) {
     std::cerr << "gpu-admit review: " << path << ": HTTP " << answer.status << ": " << answer.body << "\n";
     return kExitBadInput;

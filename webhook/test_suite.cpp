@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "engine/capacity/cluster_model.h"
+#include "engine/input_limits.h"
 #include "engine/manifests.h"
 
 namespace gpuadmit::cli {
@@ -214,16 +215,13 @@ std::string xml_escape(const std::string& text) {
 }  // namespace
 
 Suite load_suite(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw ConfigError(path + ": cannot read the suite file");
-  std::stringstream text;
-  text << in.rdbuf();
   YAML::Node root;
   try {
-    root = YAML::Load(text.str());
-  } catch (const YAML::Exception& error) {
-    throw ConfigError(path + ":" + std::to_string(error.mark.line + 1) + ":" + std::to_string(error.mark.column + 1) +
-                      ": invalid YAML: " + error.msg);
+    root = load_yaml(read_input_file(path));
+  } catch (const InputError& error) {
+    // read_input_file names the file itself; YAML errors start with line:column.
+    const std::string what = error.what();
+    throw ConfigError(what.starts_with(path) ? what : path + ":" + what);
   }
   ConfigNode top(root, path, "");
   if (!root.IsMap()) top.fail("a suite is a map with config, namespace and cases");

@@ -1,5 +1,7 @@
 #include "webhook/tls_reloader.h"
 
+#include "engine/input_limits.h"
+
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
@@ -29,12 +31,13 @@ std::string openssl_errors() {
   return text.empty() ? "no detail from OpenSSL" : text;
 }
 
+// Regular files of bounded size only: a FIFO in place of a key must not block the reload thread.
 std::string read_file(const std::string& path, const std::string& what) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw TlsError(what + " " + path + ": cannot read the file");
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
+  try {
+    return read_input_file(path);
+  } catch (const InputError& error) {
+    throw TlsError(what + " " + error.what());
+  }
 }
 
 std::chrono::system_clock::time_point to_time_point(const ASN1_TIME* time) {

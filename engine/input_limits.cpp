@@ -1,0 +1,278 @@
+#include "engine/input_limits.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <yaml-cpp/depthguard.h>
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+namespace gpuadmit {
+namespace {
+
+using nlohmann::json;
+
+InputLimits g_limits;
+
+// Where yaml-cpp 0.7's DepthGuard stops its recursive parser, whatever max_depth says.
+constexpr int kYamlParserDepth = 500;
+
+std::string depth_message() {
+  return "nesting deeper than " + std::to_string(g_limits.max_depth) + " levels (the limit, --max-depth)";
+}
+
+// nlohmann's DOM builder with the depth counted as objects and arrays open, so a deep document is
+// refused at the first level too many instead of being built (and later walked recursively).
+class BoundedDomBuilder {
+ public:
+  explicit BoundedDomBuilder(json& root) : dom_(root, false) {}
+
+  bool null() { return dom_.null(); }
+  bool boolean(bool value) { return dom_.boolean(value); }
+  bool number_integer(json::number_integer_t value) { return dom_.number_integer(value); }
+  bool number_unsigned(json::number_unsigned_t value) { return dom_.number_unsigned(value); }
+  bool number_float(json::number_float_t value, const json::string_t& text) { return dom_.number_float(value, text); }
+  bool string(json::string_t& value) { return dom_.string(value); }
+  bool binary(json::binary_t& value) { return dom_.binary(value); }
+  bool start_object(std::size_t size) { return open() && dom_.start_object(size); }
+  bool key(json::string_t& value) { return dom_.key(value); }
+  bool end_object() {
+    --depth_;
+    return dom_.end_object();
+  }
+  bool start_array(std::size_t size) { return open() && dom_.start_array(size); }
+  bool end_array() {
+    --depth_;
+    return dom_.end_array();
+  }
+  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception& error) {
+    error_ = describe_json_error(static_cast<const json::exception&>(error));
+    return false;
+  }
+
+  const std::string& error() const { return error_; }
+
+ private:
+  bool open() {
+    if (++depth_ <= g_limits.max_depth) return true;
+    error_ = depth_message();
+    return false;
+  }
+
+  nlohmann::detail::json_sax_dom_parser<json> dom_;
+  std::size_t depth_ = 0;
+  std::string error_;
+};
+
+// Walks a loaded YAML document as a reader following its aliases would, counting values against
+// the budget and levels against the depth limit; stops at the first value over either.
+void check_yaml_expansion(const YAML::Node& node, std::size_t depth, std::size_t& budget) {
+  if (budget == 0)
+    throw InputError(std::to_string(node.Mark().line + 1) + ":" + std::to_string(node.Mark().column + 1) +
+                     ": the document expands to more values than its size allows (YAML aliases that "
+                     "repeat other aliases?)");
+  --budget;
+  if (!node.IsSequence() && !node.IsMap()) return;
+  if (depth >= g_limits.max_depth)
+    throw InputError(std::to_string(node.Mark().line + 1) + ":" + std::to_string(node.Mark().column + 1) + ": " +
+                     depth_message());
+  for (const auto& entry : node) {
+    if (node.IsMap()) {
+      check_yaml_expansion(entry.first, depth + 1, budget);
+      check_yaml_expansion(entry.second, depth + 1, budget);
+    } else {
+      check_yaml_expansion(entry, depth + 1, budget);
+    }
+  }
+}
+
+// Where the first byte that is not part of a well-formed UTF-8 sequence is, or npos. YAML is
+// UTF-8 (what kubectl reads), and a string with a stray byte cannot be written back as JSON.
+std::size_t invalid_utf8_at(std::string_view text) {
+  const auto* bytes = reinterpret_cast<const unsigned char*>(text.data());
+  const std::size_t size = text.size();
+  for (std::size_t i = 0; i < size;) {
+    const unsigned char c = bytes[i];
+    std::size_t length = 0;
+    unsigned char low = 0x80, high = 0xBF;  // the allowed range of the second byte
+    if (c < 0x80) {
+      ++i;
+      continue;
+    } else if (c >= 0xC2 && c <= 0xDF) {
+      length = 2;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      length = 3;
+      if (c == 0xE0) low = 0xA0;   // no overlong forms
+      if (c == 0xED) high = 0x9F;  // no surrogates
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      length = 4;
+      if (c == 0xF0) low = 0x90;
+      if (c == 0xF4) high = 0x8F;  // nothing past U+10FFFF
+    } else {
+      return i;
+    }
+    if (i + length > size || bytes[i + 1] < low || bytes[i + 1] > high) return i;
+    for (std::size_t k = 2; k < length; ++k)
+      if ((bytes[i + k] & 0xC0) != 0x80) return i;
+    i += length;
+  }
+  return std::string_view::npos;
+}
+
+void require_utf8(std::string_view text) {
+  const std::size_t at = invalid_utf8_at(text);
+  if (at == std::string_view::npos) return;
+  const std::size_t line = 1 + static_cast<std::size_t>(std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(at), '\n'));
+  const std::size_t line_start = text.rfind('\n', at == 0 ? 0 : at - 1);
+  const std::size_t column = at - (line_start == std::string_view::npos || at == 0 ? 0 : line_start + 1) + 1;
+  char hex[8];
+  std::snprintf(hex, sizeof hex, "0x%02X", static_cast<unsigned char>(text[at]));
+  throw InputError(std::to_string(line) + ":" + std::to_string(column) + ": invalid UTF-8 (byte " + hex +
+                   "): YAML must be UTF-8");
+}
+
+std::string yaml_error(const YAML::Exception& error) {
+  // yaml-cpp's parser stops at its own depth guard (500 levels in 0.7) with the message "bad file".
+  if (dynamic_cast<const YAML::DeepRecursion*>(&error))
+    return std::to_string(error.mark.line + 1) + ":" + std::to_string(error.mark.column + 1) +
+           ": nesting too deep for the YAML parser (at most " + std::to_string(kYamlParserDepth) + " levels)";
+  return std::to_string(error.mark.line + 1) + ":" + std::to_string(error.mark.column + 1) + ": invalid YAML: " + error.msg;
+}
+
+}  // namespace
+
+const InputLimits& input_limits() { return g_limits; }
+
+void set_input_limits(const InputLimits& limits) { g_limits = limits; }
+
+std::string describe_json_error(const json::exception& error) {
+  // 406: "number overflow parsing '1e999999'", the number quoted; everything else names the
+  // position first and quotes the input after "; last read:".
+  if (error.id == 406) return "a number is out of range";
+  std::string text = error.what();
+  if (auto bracket = text.find("] "); text.starts_with("[json.exception.") && bracket != std::string::npos)
+    text.erase(0, bracket + 2);
+  if (auto quoted = text.find("; last read:"); quoted != std::string::npos) text.erase(quoted);
+  if (text.starts_with("parse error at ")) text.erase(0, std::strlen("parse error at "));
+  return text;
+}
+
+json parse_json(std::string_view text) {
+  json root;
+  BoundedDomBuilder builder(root);
+  bool ok = false;
+  try {
+    ok = json::sax_parse(text, &builder);
+  } catch (const json::exception& error) {
+    throw InputError(describe_json_error(error));
+  }
+  if (!ok) throw InputError(builder.error().empty() ? "invalid JSON" : builder.error());
+  return root;
+}
+
+json parse_json(std::istream& in, const json::parser_callback_t& callback) {
+  const std::size_t max_depth = g_limits.max_depth;
+  auto bounded = [&](int depth, json::parse_event_t event, json& parsed) {
+    // `depth` counts the containers already open around this one.
+    if ((event == json::parse_event_t::object_start || event == json::parse_event_t::array_start) &&
+        static_cast<std::size_t>(depth) >= max_depth)
+      throw InputError(depth_message());
+    return callback(depth, event, parsed);
+  };
+  try {
+    return json::parse(in, bounded);
+  } catch (const json::exception& error) {
+    throw InputError(describe_json_error(error));
+  }
+}
+
+std::size_t yaml_value_budget(std::size_t bytes) { return 2 * bytes + 1024; }
+
+std::vector<YAML::Node> load_yaml_documents(const std::string& text) {
+  require_utf8(text);
+  std::vector<YAML::Node> documents;
+  try {
+    documents = YAML::LoadAll(text);
+  } catch (const YAML::Exception& error) {
+    throw InputError(yaml_error(error));
+  }
+  std::size_t budget = yaml_value_budget(text.size());
+  for (const YAML::Node& document : documents) check_yaml_expansion(document, 0, budget);
+  return documents;
+}
+
+YAML::Node load_yaml(const std::string& text) {
+  require_utf8(text);
+  YAML::Node root;
+  try {
+    root = YAML::Load(text);
+  } catch (const YAML::Exception& error) {
+    throw InputError(yaml_error(error));
+  }
+  std::size_t budget = yaml_value_budget(text.size());
+  check_yaml_expansion(root, 0, budget);
+  return root;
+}
+
+std::string read_input_file(const std::string& path) {
+  // Opened without blocking (a FIFO with no writer would hang the reader), then checked to be a
+  // regular file before a byte is read: a directory, /dev/zero or a FIFO is no input.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) throw InputError(path + ": cannot read the file: " + std::strerror(errno));
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+  struct stat info {};
+  if (::fstat(fd, &info) != 0) throw InputError(path + ": cannot read the file: " + std::strerror(errno));
+  if (S_ISDIR(info.st_mode)) throw InputError(path + ": is a directory, not a file");
+  if (!S_ISREG(info.st_mode)) throw InputError(path + ": is not a regular file");
+  const std::size_t limit = g_limits.max_file_bytes;
+  if (static_cast<std::size_t>(info.st_size) > limit)
+    throw InputError(path + ": the file has " + std::to_string(info.st_size) + " bytes, more than the limit of " +
+                     std::to_string(limit) + " (--max-file-bytes)");
+  std::string text;
+  text.resize(static_cast<std::size_t>(info.st_size));
+  std::size_t done = 0;
+  // Read up to the size seen, plus one byte to notice a file that grew past the limit meanwhile.
+  for (;;) {
+    if (done == text.size()) {
+      if (text.size() > limit)
+        throw InputError(path + ": the file grew past the limit of " + std::to_string(limit) +
+                         " bytes (--max-file-bytes) while it was read");
+      text.resize(text.size() + 4096);
+    }
+    const ssize_t got = ::read(fd, text.data() + done, text.size() - done);
+    if (got < 0) {
+      if (errno == EINTR) continue;
+      throw InputError(path + ": cannot read the file: " + std::strerror(errno));
+    }
+    if (got == 0) break;
+    done += static_cast<std::size_t>(got);
+  }
+  text.resize(done);
+  return text;
+}
+
+std::string read_standard_input() {
+  const std::size_t limit = g_limits.max_file_bytes;
+  std::string text;
+  char buffer[65536];
+  for (;;) {
+    const ssize_t got = ::read(STDIN_FILENO, buffer, sizeof buffer);
+    if (got < 0) {
+      if (errno == EINTR) continue;
+      throw InputError(std::string("cannot read standard input: ") + std::strerror(errno));
+    }
+    if (got == 0) return text;
+    text.append(buffer, static_cast<std::size_t>(got));
+    if (text.size() > limit)
+      throw InputError("more than the limit of " + std::to_string(limit) + " bytes (--max-file-bytes)");
+  }
+}
+
+}  // namespace gpuadmit
