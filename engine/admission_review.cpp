@@ -3,11 +3,14 @@
 #include <type_traits>
 
 #include "engine/review_wire.h"
+#include "gpuadmit/workload.h"
 
 namespace gpuadmit {
 namespace {
 
 using nlohmann::json;
+
+constexpr std::size_t kMaxUidBytes = 256;
 
 // Reads an optional string field; a present field of another type is an error, not a default.
 std::string optional_string(const json& parent, const char* key, const std::string& where,
@@ -51,6 +54,9 @@ Request decode(Review& review) {
   Request request;
   request.uid = optional_string(req, "uid", "request", "");
   if (request.uid.empty()) throw ReviewError("request.uid is missing or empty");
+  // The API server sends a UUID. A longer one is not echoed back (nor logged).
+  if (request.uid.size() > kMaxUidBytes)
+    throw ReviewError("request.uid is longer than " + std::to_string(kMaxUidBytes) + " bytes");
   const std::string& uid = request.uid;
 
   // Absent sections read as empty objects, without copying the present ones.
@@ -72,6 +78,10 @@ Request decode(Review& review) {
   request.sub_resource = optional_string(req, "subResource", "request", uid);
   request.name = optional_string(req, "name", "request", uid);
   request.namespace_ = optional_string(req, "namespace", "request", uid);
+  // Namespace names are DNS labels: anything else (a NUL inside, "kube-system\0x") never comes
+  // from an API server, and must not match an excluded namespace's pattern by accident.
+  if (!request.namespace_.empty() && !is_dns_label(request.namespace_))
+    throw ReviewError("request.namespace must be a namespace name (a DNS label)", uid);
   request.operation = optional_string(req, "operation", "request", uid);
   static const char* kOperations[] = {"CREATE", "UPDATE", "DELETE", "CONNECT"};
   if (std::find(std::begin(kOperations), std::end(kOperations), request.operation) ==

@@ -127,20 +127,35 @@ void log_event(spdlog::logger& logger, spdlog::level::level_enum level, const st
   logger.log(level, "{}", std::string_view(text).substr(1, text.size() - 2));
 }
 
+namespace {
+
+// What a client controls (a name, a kind) is logged at most this long: a 3 MiB name must not
+// become a 3 MiB log line.
+constexpr std::size_t kMaxLoggedString = 256;
+
+std::string clip(const std::string& text) {
+  if (text.size() <= kMaxLoggedString) return text;
+  std::size_t cut = kMaxLoggedString;
+  while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;  // whole UTF-8
+  return text.substr(0, cut) + "...";
+}
+
+}  // namespace
+
 json review_log_fields(const std::string& route, const HttpAnswer& answer, double seconds) {
   json fields = {{"route", route}, {"status", answer.status},
                  {"latency_us", static_cast<std::int64_t>(seconds * 1e6)}};
   if (!answer.outcome) {
     fields["decision"] = answer.status == 200 ? "denied" : "error";
-    if (answer.status != 200) fields["error"] = answer.body.substr(0, 200);
+    if (answer.status != 200) fields["error"] = clip(answer.body);
     return fields;
   }
   const ReviewOutcome& outcome = *answer.outcome;
   const Response& response = outcome.response;
-  fields["uid"] = response.uid;
-  fields["kind"] = outcome.kind.kind;
-  fields["namespace"] = outcome.workload.namespace_;
-  fields["name"] = outcome.workload.name;
+  fields["uid"] = clip(response.uid);
+  fields["kind"] = clip(outcome.kind.kind);
+  fields["namespace"] = clip(outcome.workload.namespace_);
+  fields["name"] = clip(outcome.workload.name);
   fields["operation"] = outcome.operation;
   if (outcome.dry_run) fields["dry_run"] = true;
   fields["decision"] = response.allowed ? "allowed" : "denied";
@@ -155,7 +170,7 @@ json review_log_fields(const std::string& route, const HttpAnswer& answer, doubl
   if (!degraded.empty()) fields["degraded"] = std::move(degraded);
   fields["patch_ops"] = response.patch.is_array() ? response.patch.size() : 0;
   fields["warnings"] = response.warnings.size();
-  if (!outcome.skipped.empty()) fields["skipped"] = outcome.skipped;
+  if (!outcome.skipped.empty()) fields["skipped"] = clip(outcome.skipped);
   return fields;
 }
 

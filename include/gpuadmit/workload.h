@@ -24,11 +24,19 @@ struct Workload {
   std::int64_t replicas = 1;    // pods the object asks for at once (Deployment replicas, Job parallelism)
   bool batch = false;           // Job, CronJob or a run-to-completion Pod: probes make no sense
   bool supported = false;       // a Pod or a pod controller we know
+  // Why the object is not an object the API server could have decoded ("spec.template must be an
+  // object", "kind must be a non-empty string"): it is answered as a malformed request (400),
+  // never allowed unreviewed. Empty for a well-formed object.
+  std::string malformed;
 };
 
 // Finds the pod specs of Pod, Deployment, ReplicaSet, StatefulSet, DaemonSet, Job, CronJob,
 // ReplicationController and PodTemplate objects.
 Workload locate_workload(const nlohmann::json& object);
+
+// A DNS-1123 label (lower-case letters, digits and '-', at most 63): what namespace and volume
+// names must be.
+bool is_dns_label(std::string_view name);
 
 // "spec.template.spec" + "containers", 1 -> "spec.template.spec.containers[1]"
 std::string field_path(const std::string& base, std::string_view key);
