@@ -1,6 +1,8 @@
 // dev-shm: container runtimes give /dev/shm 64 MiB, which NCCL and PyTorch data loaders outgrow
 // at once ("Bus error"). Mount a memory-backed emptyDir there in GPU containers. tmpfs pages
 // count against the memory limit, so the size is a fraction of that limit.
+#include <unordered_set>
+
 #include "engine/resources.h"
 #include "policies/policies.h"
 
@@ -9,6 +11,8 @@ namespace {
 
 using nlohmann::json;
 constexpr std::int64_t kMi = 1024 * 1024;
+// 63, a DNS label's limit, less "-" and six digits for a clash suffix.
+constexpr std::size_t kMaxVolumeNameBase = 56;
 
 struct DevShmConfig {
   double memory_fraction = 0.5;
@@ -81,16 +85,18 @@ class DevShm final : public Policy {
   }
 
  private:
+  // volumeName, or volumeName-2, -3, ...: the names taken are collected once, so a pod with many
+  // volumes costs one pass, not one pass per candidate.
   std::string free_volume_name(const json& spec) const {
-    auto taken = [&](const std::string& name) {
-      auto volumes = spec.find("volumes");
-      if (volumes == spec.end() || !volumes->is_array()) return false;
-      return std::any_of(volumes->begin(), volumes->end(), [&](const json& v) {
-        return v.is_object() && v.contains("name") && v["name"] == name;
-      });
-    };
+    std::unordered_set<std::string_view> taken;
+    auto volumes = spec.find("volumes");
+    if (volumes != spec.end() && volumes->is_array())
+      for (const json& volume : *volumes)
+        if (auto name = volume.is_object() ? volume.find("name") : volume.end();
+            volume.is_object() && name != volume.end() && name->is_string())
+          taken.insert(name->get_ref<const std::string&>());
     std::string name = config_.volume_name;
-    for (int i = 2; taken(name); ++i) name = config_.volume_name + "-" + std::to_string(i);
+    for (int i = 2; taken.count(name); ++i) name = config_.volume_name + "-" + std::to_string(i);
     return name;
   }
 
@@ -120,6 +126,12 @@ PolicyInfo dev_shm_info() {
             config.max_bytes = size_bytes(node.child("maxSize"), config.max_bytes);
             config.bytes_without_limit = size_bytes(node.child("sizeWithoutMemoryLimit"), config.bytes_without_limit);
             config.volume_name = node.string("volumeName", config.volume_name);
+            // The API server refuses a volume whose name is not a DNS label: a bad name here would
+            // make every GPU pod fail to create. Room is left for the "-N" added on a clash.
+            if (!is_dns_label(config.volume_name) || config.volume_name.size() > kMaxVolumeNameBase)
+              node.child("volumeName").fail("must be a DNS label of at most " + std::to_string(kMaxVolumeNameBase) +
+                                            " characters (lower-case letters, digits and '-'), as Kubernetes "
+                                            "requires of volume names");
             return std::make_unique<DevShm>(config);
           }};
 }

@@ -25,6 +25,8 @@ using Alternative = std::vector<json>;  // matchExpressions, ANDed
 constexpr std::string_view kGpuMemoryAnnotation = "gpu-admit.io/gpu-memory";
 constexpr std::string_view kCudaVersionAnnotation = "gpu-admit.io/cuda-version";
 constexpr std::string_view kCudaArchAnnotation = "gpu-admit.io/cuda-arch";
+// The most nodeSelectorTerms this policy writes (the requirements' alternatives multiply them).
+constexpr std::size_t kMaxTerms = 64;
 
 struct AffinityConfig {
   bool gpu_memory = true;
@@ -107,7 +109,8 @@ class GpuAffinity final : public Policy {
       // single strategy, where pods ask for nvidia.com/gpu too). A pod that asks for MIG
       // devices of the mixed strategy gets no expression: the profile fixes their memory.
       if (k8s::Quantity::try_parse(memory, q, nullptr) && q.sign() > 0 && asks_whole_gpus(spec)) {
-        const std::int64_t mib = (q.value() + 1024 * 1024 - 1) / (1024 * 1024);
+        const std::int64_t bytes = q.value();  // saturates at 2^63-1: no rounding up past it
+        const std::int64_t mib = bytes / (1024 * 1024) + (bytes % (1024 * 1024) != 0);
         out.push_back({{{greater_than("nvidia.com/gpu.memory", mib - 1)}},
                        "GPU memory of at least " + std::to_string(mib) + " MiB (" + std::string(kGpuMemoryAnnotation) + ")"});
       }
@@ -218,6 +221,17 @@ class GpuAffinity final : public Policy {
                            [&](const Alternative& alternative) { return contains_all(term, alternative); });
       });
       if (implied) continue;
+      // Terms multiply by alternatives: refuse to build more than a scheduler should read (and
+      // than a 4 KB annotation should be able to make us compute) instead of growing the pod.
+      if (terms.size() * requirement.alternatives.size() > kMaxTerms) {
+        context.violation(field, "cannot add " + requirement.description + ": with " + std::to_string(terms.size()) +
+                                     " node selector terms and " + std::to_string(requirement.alternatives.size()) +
+                                     " alternatives it needs " +
+                                     std::to_string(terms.size() * requirement.alternatives.size()) +
+                                     " terms, more than " + std::to_string(kMaxTerms) +
+                                     "; name fewer architectures or write fewer terms");
+        return;
+      }
       json next = json::array();
       for (const json& term : terms) {
         if (selects_nothing(term)) {

@@ -38,8 +38,9 @@ std::map<std::string, std::int64_t> demand(const nlohmann::json& object, std::in
     }
     capacity::PodShape shape = capacity::PodShape::from_pod_spec(*spec);
     for (const auto& [resource, amount] : shape.requests.extended)
-      if (capacity::is_gpu_device_resource(resource)) out[resource] += amount * workload.replicas;
-    per_pod += shape.gpu_devices;
+      if (capacity::is_gpu_device_resource(resource))
+        out[resource] = capacity::saturating_add(out[resource], capacity::saturating_mul(amount, workload.replicas));
+    per_pod = capacity::saturating_add(per_pod, shape.gpu_devices);
   }
   if (per_pod_out) *per_pod_out = per_pod;
   if (replicas_out) *replicas_out = workload.replicas;
@@ -64,9 +65,10 @@ class GpuQuota final : public Policy {
     std::map<std::string, std::int64_t> wanted = demand(context.object, &per_pod, &replicas);
     // An update only adds what it asks beyond the object it replaces (whose pods already count).
     if (context.request.operation == "UPDATE")
-      for (const auto& [resource, amount] : demand(context.request.old_object)) wanted[resource] -= amount;
+      for (const auto& [resource, amount] : demand(context.request.old_object))
+        wanted[resource] = capacity::saturating_add(wanted[resource], -std::max<std::int64_t>(amount, -INT64_MAX));
     std::int64_t total = 0;
-    for (const auto& [resource, amount] : wanted) total += std::max<std::int64_t>(0, amount);
+    for (const auto& [resource, amount] : wanted) total = capacity::saturating_add(total, std::max<std::int64_t>(0, amount));
     if (total <= 0) return;
 
     const capacity::ClusterModel::View view = context.cluster->read();
@@ -75,7 +77,7 @@ class GpuQuota final : public Policy {
                              (replicas > 1 ? " (" + std::to_string(replicas) + " replicas × " + std::to_string(per_pod) + ")" : "");
     const std::string field = context.workload.pods.empty() ? "" : context.workload.pods.front().field;
 
-    if (budget->gpus && usage.devices() + total > *budget->gpus)
+    if (budget->gpus && capacity::saturating_add(usage.devices(), total) > *budget->gpus)
       context.violation(field, "namespace " + ns + " uses " + std::to_string(usage.devices()) + " of its " +
                                    gpus_text(*budget->gpus) + " and " + adds + "; free GPUs in " + ns +
                                    " or ask the platform team for a larger budget");
@@ -86,7 +88,7 @@ class GpuQuota final : public Policy {
       if (it == wanted.end() || it->second <= 0) continue;
       auto used = usage.by_resource.find(resource);
       std::int64_t in_use = used == usage.by_resource.end() ? 0 : used->second;
-      if (in_use + it->second > limit)
+      if (capacity::saturating_add(in_use, it->second) > limit)
         context.violation(field, "namespace " + ns + " uses " + std::to_string(in_use) + " of its " +
                                      std::to_string(limit) + " " + resource + " and this " + context.workload.kind +
                                      " adds " + std::to_string(it->second));
@@ -102,7 +104,8 @@ class GpuQuota final : public Policy {
                       const std::string& field) const {
     std::map<std::string, std::int64_t> used_by_product;
     for (const auto& [node_name, devices] : usage.devices_by_node)
-      if (const capacity::NodeState* node = view.node(node_name)) used_by_product[node->gpu.product] += devices;
+      if (const capacity::NodeState* node = view.node(node_name))
+        used_by_product[node->gpu.product] = capacity::saturating_add(used_by_product[node->gpu.product], devices);
     std::set<std::string> products;
     for (const PodTarget& pod : context.workload.pods) {
       const json& spec = context.pod_spec(pod);
@@ -115,7 +118,7 @@ class GpuQuota final : public Policy {
     std::vector<std::string> over, within;
     for (const std::string& product : products) {
       auto limit = budget.products.find(product);
-      if (limit != budget.products.end() && used_by_product[product] + total > limit->second)
+      if (limit != budget.products.end() && capacity::saturating_add(used_by_product[product], total) > limit->second)
         over.push_back(product + " (" + std::to_string(used_by_product[product]) + " of " +
                        std::to_string(limit->second) + " in use)");
       else

@@ -9,6 +9,7 @@
 #include <set>
 #include <type_traits>
 
+#include "engine/input_limits.h"
 #include "engine/k8s/json_fields.h"
 #include "engine/manifests.h"
 #include "engine/resources.h"
@@ -59,7 +60,7 @@ void insert_sorted(std::vector<std::pair<std::string, std::int64_t>>& list, std:
   auto it = std::lower_bound(list.begin(), list.end(), name,
                              [](const auto& entry, std::string_view n) { return entry.first < n; });
   if (it != list.end() && it->first == name) {
-    it->second += delta;
+    it->second = saturating_add(it->second, delta);
     if (it->second == 0) list.erase(it);
   } else if (delta != 0) {
     list.insert(it, {std::string(name), delta});
@@ -147,10 +148,14 @@ void add_usage(NamespaceUsage& usage, const ClusterModel::PodRecord& pod, std::i
   std::int64_t devices = 0;
   for (const auto& [resource, amount] : pod.requests.extended)
     if (is_gpu_device_resource(resource)) {
-      devices += amount;
-      if ((usage.by_resource[resource] += sign * amount) == 0) usage.by_resource.erase(resource);
+      devices = saturating_add(devices, amount);
+      std::int64_t& total = usage.by_resource[resource];
+      if ((total = saturating_add(total, sign * amount)) == 0) usage.by_resource.erase(resource);
     }
-  if (devices && (usage.devices_by_node[pod.node] += sign * devices) == 0) usage.devices_by_node.erase(pod.node);
+  if (devices) {
+    std::int64_t& on_node = usage.devices_by_node[pod.node];
+    if ((on_node = saturating_add(on_node, sign * devices)) == 0) usage.devices_by_node.erase(pod.node);
+  }
 }
 
 }  // namespace
@@ -166,16 +171,17 @@ std::int64_t Amounts::get(std::string_view resource) const {
 }
 
 void Amounts::add(const Amounts& other, std::int64_t sign) {
-  cpu_milli += sign * other.cpu_milli;
-  memory += sign * other.memory;
-  ephemeral_storage += sign * other.ephemeral_storage;
-  pods += sign * other.pods;
+  cpu_milli = saturating_add(cpu_milli, sign * other.cpu_milli);
+  memory = saturating_add(memory, sign * other.memory);
+  ephemeral_storage = saturating_add(ephemeral_storage, sign * other.ephemeral_storage);
+  pods = saturating_add(pods, sign * other.pods);
   for (const auto& [name, amount] : other.extended) insert_sorted(extended, name, sign * amount);
 }
 
 Amounts Amounts::from_resource_list(const k8s::ResourceList& list) {
   Amounts a;
   for (const auto& [name, quantity] : list) {
+    if (quantity.sign() < 0) throw std::invalid_argument(name + " must not be negative, got " + quantity.to_string());
     if (name == "cpu") a.cpu_milli = quantity.milli_value();
     else if (name == "memory") a.memory = quantity.value();
     else if (name == "ephemeral-storage") a.ephemeral_storage = quantity.value();
@@ -249,7 +255,7 @@ void Pool::forget_partitions() {
 
 std::int64_t NamespaceUsage::devices() const {
   std::int64_t total = 0;
-  for (const auto& [resource, amount] : by_resource) total += amount;
+  for (const auto& [resource, amount] : by_resource) total = saturating_add(total, amount);
   return total;
 }
 
@@ -288,7 +294,7 @@ std::unique_ptr<NodeState> node_state_from_json(const json& object, const std::s
   }
   node->gpu = gpu_facts_from_labels(node->selection.labels);
   for (const auto& [resource, amount] : node->allocatable.extended)
-    if (is_gpu_device_resource(resource)) node->gpu_devices += amount;
+    if (is_gpu_device_resource(resource)) node->gpu_devices = saturating_add(node->gpu_devices, amount);
   return node;
 }
 
@@ -306,24 +312,63 @@ void ClusterModel::insert_node_locked(std::unique_ptr<NodeState> node) {
   if (new_pool) {
     slot = std::make_unique<Pool>();
     slot->signature = signature;
-    std::string base = pool_base_name(*node), name = base;
-    for (int n = 2; std::any_of(state_.pool_list.begin(), state_.pool_list.end(),
-                                [&](const Pool* p) { return p->name == name; });
-         ++n)
-      name = base + " #" + std::to_string(n);
-    slot->name = name;
+    name_pool_locked(*slot, pool_base_name(*node));
   }
   Pool& pool = *slot;
   NodeState* raw = node.get();
   raw->pool = &pool;
-  pool.nodes.insert(std::lower_bound(pool.nodes.begin(), pool.nodes.end(), raw,
-                                     [](const NodeState* a, const NodeState* b) { return a->name < b->name; }),
-                    raw);
+  if (bulk_) {
+    raw->pool_index = pool.nodes.size();
+    pool.nodes.push_back(raw);
+    pool.stale = true;
+    stale_pools_.insert(&pool);
+  } else {
+    pool.nodes.insert(std::lower_bound(pool.nodes.begin(), pool.nodes.end(), raw,
+                                       [](const NodeState* a, const NodeState* b) { return a->name < b->name; }),
+                      raw);
+    recompute_pool(pool);
+  }
   for (const auto& [key, value] : raw->selection.labels) ++pool.label_values[key][value];
-  recompute_pool(pool);
   pool.forget_partitions();  // positions moved, and the new member may start a group
   state_.nodes[raw->name] = std::move(node);
-  if (new_pool) refresh_pool_list_locked();
+  if (new_pool && !bulk_) refresh_pool_list_locked();
+}
+
+void ClusterModel::name_pool_locked(Pool& pool, const std::string& base) {
+  int& hint = state_.pool_name_hint.try_emplace(base, 1).first->second;
+  auto name_of = [&](int n) { return n == 1 ? base : base + " #" + std::to_string(n); };
+  int n = hint;
+  while (state_.pool_names.count(name_of(n))) ++n;
+  hint = n + 1;
+  pool.name_base = base;
+  pool.name_number = n;
+  pool.name = name_of(n);
+  state_.pool_names.insert(pool.name);
+}
+
+void ClusterModel::release_pool_name_locked(const Pool& pool) {
+  state_.pool_names.erase(pool.name);
+  int& hint = state_.pool_name_hint[pool.name_base];
+  hint = std::min(hint, pool.name_number);
+}
+
+void ClusterModel::begin_bulk_load() {
+  std::unique_lock lock(mutex_);
+  bulk_ = true;
+}
+
+void ClusterModel::end_bulk_load() {
+  std::unique_lock lock(mutex_);
+  for (Pool* pool : stale_pools_) {
+    std::sort(pool->nodes.begin(), pool->nodes.end(),
+              [](const NodeState* a, const NodeState* b) { return a->name < b->name; });
+    recompute_pool(*pool);
+    pool->forget_partitions();
+    pool->stale = false;
+  }
+  stale_pools_.clear();
+  bulk_ = false;
+  refresh_pool_list_locked();
 }
 
 std::unique_ptr<NodeState> ClusterModel::remove_node_locked(const std::string& name) {
@@ -332,17 +377,25 @@ std::unique_ptr<NodeState> ClusterModel::remove_node_locked(const std::string& n
   std::unique_ptr<NodeState> node = std::move(it->second);
   state_.nodes.erase(it);
   Pool& pool = *node->pool;
-  pool.nodes.erase(std::find(pool.nodes.begin(), pool.nodes.end(), node.get()));
+  if (pool.stale) {  // a bulk load: order does not matter until its end
+    pool.nodes[node->pool_index] = pool.nodes.back();
+    pool.nodes[node->pool_index]->pool_index = node->pool_index;
+    pool.nodes.pop_back();
+  } else {
+    pool.nodes.erase(pool.nodes.begin() + static_cast<std::ptrdiff_t>(node->pool_index));
+  }
   for (const auto& [key, value] : node->selection.labels) {
     auto& values = pool.label_values[key];
     if (--values[value] == 0) values.erase(value);
     if (values.empty()) pool.label_values.erase(key);
   }
   if (pool.nodes.empty()) {
+    release_pool_name_locked(pool);
+    stale_pools_.erase(&pool);
     state_.pools.erase(pool.signature);
-    refresh_pool_list_locked();
+    if (!bulk_) refresh_pool_list_locked();
   } else {
-    recompute_pool(pool);
+    if (!pool.stale) recompute_pool(pool);
     pool.forget_partitions();
   }
   node->pool = nullptr;
@@ -398,7 +451,7 @@ void ClusterModel::add_pod_locked(const std::string& key, PodRecord record) {
       node.used.add(record.requests);
       if (record.daemon) node.daemon_used.add(record.requests);
       ++node.bound_pods;
-      node.pool->free[node.pool_index] = free_slot_of(node);
+      if (!node.pool->stale) node.pool->free[node.pool_index] = free_slot_of(node);
     } else {
       UnknownNodeUsage& usage = state_.unknown_nodes[record.node];
       usage.used.add(record.requests);
@@ -421,7 +474,7 @@ void ClusterModel::remove_pod_locked(const std::string& key) {
       known.used.add(record.requests, -1);
       if (record.daemon) known.daemon_used.add(record.requests, -1);
       --known.bound_pods;
-      known.pool->free[known.pool_index] = free_slot_of(known);
+      if (!known.pool->stale) known.pool->free[known.pool_index] = free_slot_of(known);
     } else {
       auto usage = state_.unknown_nodes.find(record.node);
       usage->second.used.add(record.requests, -1);
@@ -593,8 +646,8 @@ NamespaceUsage ClusterModel::View::namespace_usage(std::string_view ns) const {
     pending_.for_each(ns, PendingAdmissions::Clock::now(), [&](const PendingAdmissions::Devices& devices) {
       ++usage.pods;
       for (const auto& [resource, count] : devices) {
-        usage.by_resource[resource] += count;
-        usage.devices_by_node[""] += count;
+        usage.by_resource[resource] = saturating_add(usage.by_resource[resource], count);
+        usage.devices_by_node[""] = saturating_add(usage.devices_by_node[""], count);
       }
     });
   return usage;
@@ -615,6 +668,10 @@ void load_json_file(ClusterModel& model, const std::string& file) {
   // A stream buffer, not a FILE*: the parser reads one character at a time, and in a process
   // with threads (the webhook) fgetc() takes the FILE's lock for each one, 60 million times
   // for a 5,000-node snapshot. sbumpc() on a 1 MiB buffer takes none.
+  // A FIFO or a device would block or never end: a snapshot is a regular file. Its size is not
+  // limited: it is read item by item, each one bounded by the parser's depth limit.
+  std::error_code error;
+  if (!fs::is_regular_file(file, error)) throw SnapshotError(file + ": is not a regular file");
   std::vector<char> buffer(1 << 20);
   std::ifstream in;
   in.rdbuf()->pubsetbuf(buffer.data(), static_cast<std::streamsize>(buffer.size()));
@@ -638,8 +695,8 @@ void load_json_file(ClusterModel& model, const std::string& file) {
   };
   json rest;
   try {
-    rest = json::parse(in, callback);
-  } catch (const json::exception& error) {
+    rest = parse_json(in, callback);
+  } catch (const InputError& error) {
     throw SnapshotError(file + ": not valid JSON: " + error.what());
   }
   if (!failure.empty()) throw SnapshotError(failure);
@@ -686,7 +743,9 @@ void load_path(ClusterModel& model, const fs::path& path) {
 
 std::unique_ptr<ClusterModel> ClusterModel::load(const std::vector<std::string>& paths) {
   auto model = std::make_unique<ClusterModel>();
+  model->begin_bulk_load();
   for (const std::string& path : paths) load_path(*model, path);
+  model->end_bulk_load();
   return model;
 }
 

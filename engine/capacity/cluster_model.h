@@ -52,6 +52,20 @@ class SnapshotError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// Sums and products of amounts saturate at the int64 range instead of wrapping: two containers
+// asking for 2^63-1 GPUs each must make a namespace's usage huge, never negative (a wrapped sum
+// would let a quota-breaking workload through).
+inline std::int64_t saturating_add(std::int64_t a, std::int64_t b) {
+  std::int64_t sum = 0;
+  if (__builtin_add_overflow(a, b, &sum)) return b > 0 ? INT64_MAX : INT64_MIN;
+  return sum;
+}
+inline std::int64_t saturating_mul(std::int64_t a, std::int64_t b) {
+  std::int64_t product = 0;
+  if (__builtin_mul_overflow(a, b, &product)) return (a < 0) == (b < 0) ? INT64_MAX : INT64_MIN;
+  return product;
+}
+
 // Integer resource amounts: cpu in milli-units, memory and storage in bytes, everything else
 // (pods, GPUs, MIG devices, hugepages bytes, other extended resources) as integers. No floating
 // point anywhere a decision is made.
@@ -64,7 +78,8 @@ struct Amounts {
 
   std::int64_t get(std::string_view resource) const;  // any resource by its Kubernetes name
   void add(const Amounts& other, std::int64_t sign = 1);
-  // cpu as milli-units, everything else as Value() (rounded up, as the scheduler does).
+  // cpu as milli-units, everything else as Value() (rounded up, as the scheduler does). Throws
+  // std::invalid_argument for a negative amount (the API server accepts none).
   static Amounts from_resource_list(const k8s::ResourceList& list);
   friend bool operator==(const Amounts&, const Amounts&) = default;
 };
@@ -127,6 +142,13 @@ struct Pool {
   Amounts min_allocatable, max_allocatable;   // per resource over the members
   // label key -> value -> members with it: a label is uniform when one value covers them all.
   std::map<std::string, std::map<std::string, int>, std::less<>> label_values;
+
+  // The pool's name is name_base, or name_base + " #N" (N = name_number) when another pool has it.
+  std::string name_base;
+  int name_number = 1;
+  // A bulk load appended members without keeping `nodes` sorted, `free` or the allocatable
+  // bounds; it recomputes them once at its end.
+  bool stale = false;
 
   const NodeState& representative() const { return *nodes.front(); }
   bool label_uniform(std::string_view key) const;
@@ -207,6 +229,9 @@ class ClusterModel {
     std::map<std::string, k8s::Labels, std::less<>> namespaces;
     std::map<std::string, std::unique_ptr<Pool>> pools;  // by signature
     std::vector<Pool*> pool_list;                        // sorted by name
+    std::unordered_set<std::string> pool_names;
+    // Base name -> the lowest number that may be free: every lower one is taken.
+    std::unordered_map<std::string, int> pool_name_hint;
   };
 
 
@@ -238,6 +263,15 @@ class ClusterModel {
   void add_pod_locked(const std::string& key, PodRecord record);
   void remove_pod_locked(const std::string& key);
   void refresh_pool_list_locked();
+  void name_pool_locked(Pool& pool, const std::string& base);
+  void release_pool_name_locked(const Pool& pool);
+  // Loading a snapshot inserts every node before anyone reads: pools are sorted and summed once at
+  // the end instead of after each insert, which made a large pool's load quadratic.
+  void begin_bulk_load();
+  void end_bulk_load();
+
+  bool bulk_ = false;
+  std::unordered_set<Pool*> stale_pools_;
 
   mutable std::shared_mutex mutex_;
   State state_;

@@ -7,6 +7,10 @@
 namespace gpuadmit::capacity {
 namespace {
 
+constexpr std::int64_t kMaxVersionPart = 999999;
+// More architectures than any fat binary carries; each one is an alternative gpu-affinity writes.
+constexpr std::size_t kMaxArchs = 64;
+
 std::optional<std::int64_t> to_int(std::string_view text) {
   std::int64_t value = 0;
   auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
@@ -78,7 +82,9 @@ std::optional<Version> Version::parse(std::string_view text) {
   while (true) {
     std::size_t dot = text.find('.', start);
     auto part = to_int(text.substr(start, dot == std::string_view::npos ? std::string_view::npos : dot - start));
-    if (!part || *part < 0) return std::nullopt;
+    // No CUDA or driver version has a part anywhere near this; larger ones would overflow the
+    // arithmetic that walks versions (and are no version anyone can run).
+    if (!part || *part < 0 || *part > kMaxVersionPart || v.parts.size() >= 4) return std::nullopt;
     v.parts.push_back(*part);
     if (dot == std::string_view::npos) break;
     start = dot + 1;
@@ -203,11 +209,13 @@ std::vector<CudaArch> parse_cuda_archs(std::string_view text) {
         digits.remove_suffix(1);
       }
       auto number = to_int(digits);
-      if (digits.size() < 2 || !number || *number < 0)
+      if (digits.size() < 2 || digits.size() > 4 || !number || *number < 0)
         throw std::invalid_argument("'" + arch.text + "' is not a CUDA architecture (sm_80, sm_90a, compute_90)");
       arch.major = static_cast<int>(*number / 10);
       arch.minor = static_cast<int>(*number % 10);
       archs.push_back(std::move(arch));
+      if (archs.size() > kMaxArchs)
+        throw std::invalid_argument("more than " + std::to_string(kMaxArchs) + " CUDA architectures");
     }
     if (comma == std::string_view::npos) break;
     start = comma + 1;

@@ -135,7 +135,7 @@ PodShape PodShape::from_pod_spec(const json& pod_spec) {
   shape.requests = Amounts::from_resource_list(k8s::pod_requests(defaulted ? *defaulted : pod_spec));
   shape.requests.pods = 1;
   for (const auto& [resource, amount] : shape.requests.extended)
-    if (is_gpu_device_resource(resource)) shape.gpu_devices += amount;
+    if (is_gpu_device_resource(resource)) shape.gpu_devices = saturating_add(shape.gpu_devices, amount);
   return shape;
 }
 
@@ -190,7 +190,7 @@ std::int64_t stranded_now(const NodeState& node) {
   if (total <= 0) return 0;
   std::int64_t free_gpus = 0;
   for (const auto& [resource, amount] : node.allocatable.extended)
-    if (is_gpu_device_resource(resource)) free_gpus += amount - node.used.get(resource);
+    if (is_gpu_device_resource(resource)) free_gpus = saturating_add(free_gpus, amount - node.used.get(resource));
   if (free_gpus <= 0) return 0;
   std::int64_t usable = free_gpus;
   // A GPU's share is counted from what the node's DaemonSet pods leave.
