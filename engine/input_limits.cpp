@@ -4,12 +4,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <yaml-cpp/depthguard.h>
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <sstream>
 
 namespace gpuadmit {
 namespace {
@@ -135,6 +137,32 @@ void require_utf8(std::string_view text) {
                    "): YAML must be UTF-8");
 }
 
+// yaml-cpp 0.7's LoadAll loops for ever on a document that starts with ',' (",", "--- ,"): each
+// pass yields an empty document without consuming the token. A first pass over the events counts
+// the documents; no text holds more than one a 4 bytes ("---\n"), so more means no progress.
+class DocumentCounter final : public YAML::EventHandler {
+ public:
+  void OnDocumentStart(const YAML::Mark&) override {}
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t, const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+};
+
+void require_parser_progress(const std::string& text) {
+  std::istringstream in(text);
+  YAML::Parser parser(in);
+  DocumentCounter counter;
+  const std::size_t max_documents = text.size() / 4 + 2;
+  for (std::size_t documents = 0; parser.HandleNextDocument(counter);)
+    if (++documents > max_documents)
+      throw InputError("1:1: invalid YAML: the parser makes no progress (a document that starts with ','?)");
+}
+
 std::string yaml_error(const YAML::Exception& error) {
   // yaml-cpp's parser stops at its own depth guard (500 levels in 0.7) with the message "bad file".
   if (dynamic_cast<const YAML::DeepRecursion*>(&error))
@@ -196,6 +224,7 @@ std::vector<YAML::Node> load_yaml_documents(const std::string& text) {
   require_utf8(text);
   std::vector<YAML::Node> documents;
   try {
+    require_parser_progress(text);
     documents = YAML::LoadAll(text);
   } catch (const YAML::Exception& error) {
     throw InputError(yaml_error(error));

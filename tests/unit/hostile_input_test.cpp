@@ -241,6 +241,22 @@ TEST(HostileInput, YamlAliasBombsAreRefused) {
   EXPECT_EQ(documents[0].object["two"]["b"], 2);
 }
 
+TEST(HostileInput, YamlThatStallsTheParserIsAnError) {
+  // yaml-cpp 0.7's LoadAll loops for ever on these (found by fuzz_kubeconfig).
+  for (const std::string text : {",", ",,,", "--- ,", "a: 1\n---\n, b"}) {
+    within_hang_guard([&] {
+      try {
+        parse_manifests(text, "stall.yaml");
+        ADD_FAILURE() << "no error: " << text;
+      } catch (const ManifestError& error) {
+        EXPECT_NE(std::string(error.what()).find("stall.yaml:1:1: invalid YAML: the parser makes no progress"),
+                  std::string::npos) << error.what();
+      }
+    });
+  }
+  EXPECT_EQ(parse_manifests("---\n---\napiVersion: v1\nkind: X\n---\n", "docs.yaml").size(), 1u);
+}
+
 TEST(HostileInput, InvalidUtf8InYamlNamesTheFileAndLine) {
   try {
     parse_manifests("apiVersion: v1\nkind: Pod\nmetadata: {name: \"a\xff\"}\n", "bad.yaml");
