@@ -31,6 +31,11 @@ struct InputLimits {
   std::size_t max_file_bytes = 64 * 1024 * 1024;
 };
 
+// The stack every thread of gpu-admit runs on (webhook/main.cpp sets it as the threads' default):
+// a walk at the depth limit takes about a megabyte of it at -O2 (measured: 512 KiB is too little),
+// several times that under sanitizers.
+constexpr std::size_t kThreadStackBytes = std::size_t{8} << 20;
+
 // The limits in force for the process; the CLI sets them from its flags before any thread starts.
 const InputLimits& input_limits();
 void set_input_limits(const InputLimits& limits);

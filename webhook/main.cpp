@@ -1,8 +1,12 @@
 #include "webhook/main.h"
 
+#include <pthread.h>
+#include <sys/resource.h>
+
 #include <iostream>
 #include <string_view>
 
+#include "engine/input_limits.h"
 #include "webhook/commands.h"
 
 namespace gpuadmit::cli {
@@ -54,7 +58,26 @@ std::unique_ptr<capacity::ClusterModel> load_cluster(const Args& args) {
   return capacity::ClusterModel::load(it->second);
 }
 
+// Recursive walks over input go as deep as --max-depth (engine/input_limits.h): every thread gets
+// a stack of kThreadStackBytes, set explicitly rather than taken from whatever RLIMIT_STACK the
+// process inherited, and the main thread's limit is raised to it where it is lower.
+void set_stack_sizes() {
+  pthread_attr_t attr;
+  if (pthread_attr_init(&attr) == 0) {
+    pthread_attr_setstacksize(&attr, kThreadStackBytes);
+    pthread_setattr_default_np(&attr);
+    pthread_attr_destroy(&attr);
+  }
+  rlimit stack{};
+  if (getrlimit(RLIMIT_STACK, &stack) == 0 && stack.rlim_cur != RLIM_INFINITY && stack.rlim_cur < kThreadStackBytes &&
+      (stack.rlim_max == RLIM_INFINITY || stack.rlim_max >= kThreadStackBytes)) {
+    stack.rlim_cur = kThreadStackBytes;
+    setrlimit(RLIMIT_STACK, &stack);
+  }
+}
+
 int run_main(int argc, char** argv) {
+  set_stack_sizes();
   if (argc < 2) {
     std::cerr << kUsage;
     return kExitBadInput;

@@ -105,6 +105,22 @@ TEST(HostileInput, DeepJsonJustUnderTheLimitPassesEveryWalk) {
   EXPECT_EQ(updated.status, 200) << updated.body.substr(0, 300);
 }
 
+TEST(HostileInput, TheBinarySetsItsOwnStackForTheDepthLimit) {
+  // 512 KiB of stack is too little for a walk at the limit; gpu-admit raises it to 8 MiB itself
+  // rather than trusting the RLIMIT_STACK it inherits.
+  TempDir dir;
+  json pod = gpu_pod();
+  pod["spec"]["containers"][0]["x"] = json::parse(nested_arrays(990));
+  testing::e2e::write_text(dir.path() / "review.json", review_text(pod));
+  int status = 0;
+  const std::string out = testing::command_output(
+      "bash -c 'ulimit -S -s 512 && exec " + testing::e2e::kBinary + " review " + (dir.path() / "review.json").string() +
+          "' 2>&1",
+      status);
+  EXPECT_EQ(WEXITSTATUS(status), 0) << out.substr(0, 300);
+  EXPECT_NE(out.find("\"allowed\":true"), std::string::npos) << out.substr(0, 300);
+}
+
 TEST(HostileInput, DeepYamlIsRefusedInManifestsConfigsAndSuites) {
   // yaml-cpp's own parser stops at 500 levels, below the default limit: it refuses first.
   for (std::size_t depth : {600, 20000}) {
@@ -295,7 +311,7 @@ TEST(HostileInput, AConfigThatNamesNoPolicyIsAnError) {
   EXPECT_NO_THROW(Engine::from_yaml("policies:\n  dev-shm: {mode: off}\n", "cfg.yaml"));  // off, explicitly
   TempDir dir;
   mkfifo((dir.path() / "fifo").c_str(), 0600);
-  for (const std::string path : {dir.path().string(), std::string("/dev/zero"), (dir.path() / "fifo").string()}) {
+  for (const std::string& path : std::vector<std::string>{dir.path().string(), "/dev/zero", (dir.path() / "fifo").string()}) {
     within_hang_guard([&] {
       try {
         Engine::from_file(path);
