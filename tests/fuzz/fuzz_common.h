@@ -1,0 +1,87 @@
+// Shared by the libFuzzer targets: the engines and cluster they review against (built once),
+// temporary files for entry points that only take paths, and the switch that skips inputs of
+// already-known crash classes so that a long run explores past them.
+#pragma once
+
+#include <unistd.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <string_view>
+
+#include "engine/capacity/cluster_model.h"
+#include "gpuadmit/engine.h"
+
+namespace gpuadmit::fuzz {
+
+inline std::string source_path(const std::string& relative) { return std::string(GPUADMIT_SOURCE_DIR) + "/" + relative; }
+
+inline std::string read_source_file(const std::string& relative) {
+  std::ifstream in(source_path(relative), std::ios::binary);
+  if (!in) std::abort();  // the fuzz build runs from its own source tree
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+inline const Engine& default_engine() {
+  static const std::shared_ptr<const Engine> engine = Engine::from_default();
+  return *engine;
+}
+
+// The sample cluster of `scripts/demo.sh`, so that gpu-capacity and gpu-quota run too.
+inline const capacity::ClusterModel& sample_cluster() {
+  static const std::unique_ptr<capacity::ClusterModel> cluster =
+      capacity::ClusterModel::load({source_path("manifests/examples/cluster.json")});
+  return *cluster;
+}
+
+// A file that holds the current input, for entry points that read paths. One per process and
+// name, rewritten for every input (-jobs runs separate processes).
+inline std::string write_temp_file(std::string_view name, std::string_view data) {
+  static const std::string dir = [] {
+    std::string pattern = "/tmp/gpuadmit-fuzz-XXXXXX";
+    if (!::mkdtemp(pattern.data())) std::abort();
+    return pattern;
+  }();
+  const std::string path = dir + "/" + std::string(name);
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out.write(data.data(), static_cast<std::streamsize>(data.size()));
+  if (!out) std::abort();
+  return path;
+}
+
+// GPUADMIT_FUZZ_SKIP_KNOWN=1 rejects inputs that reach crash classes already reported (deep
+// nesting, numbers past double's range, YAML aliases), so a run can look for new ones. Replays
+// (CI) leave it unset: the committed crashers must keep failing until they are fixed.
+inline bool skip_known_classes(std::string_view data) {
+  static const bool enabled = [] {
+    const char* value = std::getenv("GPUADMIT_FUZZ_SKIP_KNOWN");
+    return value && std::string_view(value) == "1";
+  }();
+  if (!enabled) return false;
+  int depth = 0, max_depth = 0;
+  for (std::size_t i = 0; i < data.size(); ++i) {
+    const char c = data[i];
+    if (c == '[' || c == '{') max_depth = std::max(max_depth, ++depth);
+    if (c == ']' || c == '}') --depth;
+    if (c == '&' || c == '*') return true;  // YAML anchors and aliases
+    // An exponent of three digits or more: 1e999 is past double (out_of_range in nlohmann).
+    if ((c == 'e' || c == 'E') && i > 0 && data[i - 1] >= '0' && data[i - 1] <= '9') {
+      std::size_t j = i + 1;
+      if (j < data.size() && (data[j] == '+' || data[j] == '-')) ++j;
+      std::size_t digits = 0;
+      while (j < data.size() && data[j] >= '0' && data[j] <= '9') ++j, ++digits;
+      if (digits >= 3) return true;
+    }
+  }
+  // Indentation nests YAML too; 64 levels of either is far past any real manifest.
+  return max_depth > 64;
+}
+
+}  // namespace gpuadmit::fuzz
