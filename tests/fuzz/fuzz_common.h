@@ -5,6 +5,8 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -57,7 +59,8 @@ inline std::string write_temp_file(std::string_view name, std::string_view data)
 }
 
 // GPUADMIT_FUZZ_SKIP_KNOWN=1 rejects inputs that reach crash classes already reported (deep
-// nesting, numbers past double's range, YAML aliases), so a run can look for new ones. Replays
+// nesting, numbers past double's range, YAML aliases, int64-sized GPU counts that overflow the
+// quota sums, invalid UTF-8 that reaches a JSON answer), so a run can look for new ones. Replays
 // (CI) leave it unset: the committed crashers must keep failing until they are fixed.
 inline bool skip_known_classes(std::string_view data) {
   static const bool enabled = [] {
@@ -66,11 +69,18 @@ inline bool skip_known_classes(std::string_view data) {
   }();
   if (!enabled) return false;
   int depth = 0, max_depth = 0;
+  std::size_t digit_run = 0;
   for (std::size_t i = 0; i < data.size(); ++i) {
     const char c = data[i];
+    digit_run = c >= '0' && c <= '9' ? digit_run + 1 : 0;
+    if (digit_run >= 16) return true;  // near INT64_MAX
     if (c == '[' || c == '{') max_depth = std::max(max_depth, ++depth);
     if (c == ']' || c == '}') --depth;
-    if (c == '&' || c == '*') return true;  // YAML anchors and aliases
+    // YAML anchors and aliases ("&a", "*a" after a separator; globs such as "nvcr.io/**" pass).
+    if ((c == '&' || c == '*') && i + 1 < data.size() && std::isalnum(static_cast<unsigned char>(data[i + 1])) &&
+        (i == 0 || std::string_view(" \t\n[{,:-").find(data[i - 1]) != std::string_view::npos))
+      return true;
+    if (static_cast<unsigned char>(c) >= 0x80) return true;  // possibly invalid UTF-8
     // An exponent of three digits or more: 1e999 is past double (out_of_range in nlohmann).
     if ((c == 'e' || c == 'E') && i > 0 && data[i - 1] >= '0' && data[i - 1] <= '9') {
       std::size_t j = i + 1;
