@@ -59,16 +59,20 @@ inline std::string write_temp_file(std::string_view name, std::string_view data)
 }
 
 // GPUADMIT_FUZZ_SKIP_KNOWN=1 rejects inputs that reach crash classes already reported (deep
-// nesting, numbers past double's range, YAML aliases, int64-sized GPU counts that overflow the
-// quota sums, invalid UTF-8 that reaches a JSON answer, a YAML document that starts with ','),
-// so a run can look for new ones. Replays
+// nesting, numbers past double's range, YAML aliases, int64-sized GPU counts and memory
+// quantities that overflow the quota sums and the MiB rounding, invalid UTF-8 that reaches a
+// JSON answer, a YAML document that starts with ','), so a run can look for new ones. Replays
 // (CI) leave it unset: the committed crashers must keep failing until they are fixed.
-inline bool skip_known_classes(std::string_view data) {
+inline bool skip_known_enabled() {
   static const bool enabled = [] {
     const char* value = std::getenv("GPUADMIT_FUZZ_SKIP_KNOWN");
     return value && std::string_view(value) == "1";
   }();
-  if (!enabled) return false;
+  return enabled;
+}
+
+inline bool skip_known_classes(std::string_view data) {
+  if (!skip_known_enabled()) return false;
   // yaml-cpp 0.7's LoadAll loops forever, allocating, on a document that starts with ','
   // (jbeder/yaml-cpp#1040, fixed in 0.8.0+ by #1319).
   for (std::size_t start = 0; start != std::string_view::npos;) {
@@ -90,13 +94,15 @@ inline bool skip_known_classes(std::string_view data) {
         (i == 0 || std::string_view(" \t\n[{,:-").find(data[i - 1]) != std::string_view::npos))
       return true;
     if (static_cast<unsigned char>(c) >= 0x80) return true;  // possibly invalid UTF-8
-    // An exponent of three digits or more: 1e999 is past double (out_of_range in nlohmann).
+    // An exponent of three digits or more: 1e999 is past double (out_of_range in nlohmann); of
+    // two, and E/P suffixes: quantities that saturate int64 and overflow the MiB rounding.
+    if ((c == 'E' || c == 'P') && i > 0 && data[i - 1] >= '0' && data[i - 1] <= '9') return true;
     if ((c == 'e' || c == 'E') && i > 0 && data[i - 1] >= '0' && data[i - 1] <= '9') {
       std::size_t j = i + 1;
       if (j < data.size() && (data[j] == '+' || data[j] == '-')) ++j;
       std::size_t digits = 0;
       while (j < data.size() && data[j] >= '0' && data[j] <= '9') ++j, ++digits;
-      if (digits >= 3) return true;
+      if (digits >= 2) return true;
     }
   }
   // Indentation nests YAML too; 64 levels of either is far past any real manifest.
