@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <sstream>
@@ -43,15 +44,25 @@ inline const capacity::ClusterModel& sample_cluster() {
   return *cluster;
 }
 
-// A file that holds the current input, for entry points that read paths. One per process and
-// name, rewritten for every input (-jobs runs separate processes).
-inline std::string write_temp_file(std::string_view name, std::string_view data) {
+// A folder of this process's own, removed when it exits normally (-runs=0 replays in CI).
+inline const std::string& temp_dir() {
   static const std::string dir = [] {
     std::string pattern = "/tmp/gpuadmit-fuzz-XXXXXX";
     if (!::mkdtemp(pattern.data())) std::abort();
     return pattern;
   }();
-  const std::string path = dir + "/" + std::string(name);
+  static const bool cleanup = std::atexit([] {
+    std::error_code ignored;
+    std::filesystem::remove_all(temp_dir(), ignored);
+  }) == 0;
+  (void)cleanup;
+  return dir;
+}
+
+// A file that holds the current input, for entry points that read paths; rewritten for every
+// input (-jobs runs separate processes, each with its own folder).
+inline std::string write_temp_file(std::string_view name, std::string_view data) {
+  const std::string path = temp_dir() + "/" + std::string(name);
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   out.write(data.data(), static_cast<std::streamsize>(data.size()));
   if (!out) std::abort();

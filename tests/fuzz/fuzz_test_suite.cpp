@@ -17,7 +17,7 @@ namespace {
 
 std::string suite_dir() {
   static const std::string dir = [] {
-    const fs::path root = fs::path(gpuadmit::fuzz::write_temp_file("root", "")).parent_path();
+    const fs::path root = gpuadmit::fuzz::temp_dir();
     const fs::path tests = root / "policies" / "tests";
     fs::create_directories(tests);
     fs::create_directory_symlink(gpuadmit::fuzz::source_path("policies/tests/configs"), tests / "configs");
