@@ -22,7 +22,9 @@
 
 namespace gpuadmit::fuzz {
 
-inline std::string source_path(const std::string& relative) { return std::string(GPUADMIT_SOURCE_DIR) + "/" + relative; }
+inline std::string source_path(const std::string& relative) {
+  return std::string(GPUADMIT_SOURCE_DIR) + "/" + relative;
+}
 
 inline std::string read_source_file(const std::string& relative) {
   std::ifstream in(source_path(relative), std::ios::binary);
