@@ -237,7 +237,7 @@ class GpuShape final : public Policy {
       for (const auto& [resource, value] : c.amounts) {
         if (!is_mig(resource) || value.sign() <= 0) continue;
         if (allowed && std::any_of(allowed->begin(), allowed->end(),
-                                   [&](const std::string& glob) { return k8s::glob_match(glob, resource); }))
+                                   [&name = resource](const std::string& glob) { return k8s::glob_match(glob, name); }))
           continue;
         context.violation(field_path(c.field, "resources.limits") + "." + resource,
                           "namespace " + ns + " may not use " + resource +
