@@ -141,7 +141,8 @@ class GpuCapacity final : public Policy {
                                            "' is not a positive quantity such as 40Gi");
         return false;
       }
-      out.memory_mib = (q.value() + 1024 * 1024 - 1) / (1024 * 1024);
+      const std::int64_t bytes = q.value();  // saturates at 2^63-1: no rounding up past it
+      out.memory_mib = bytes / (1024 * 1024) + (bytes % (1024 * 1024) != 0);
     }
     if (std::string cuda = context.annotation(pod, kCudaVersionAnnotation); !cuda.empty()) {
       out.cuda = capacity::Version::parse(cuda);
