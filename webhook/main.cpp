@@ -32,6 +32,9 @@ usage:
       --max-queued-connections (256), --keep-alive-timeout S (5), --keep-alive-max-requests
       (1000), --watch-interval-ms (1000), --shutdown-deadline S (20), --log-level (info),
       --scheduling batch|normal (batch: a waking thread does not preempt a review).
+      Hostile clients: --handshake-timeout S (5), --header-timeout S (= --read-timeout),
+      --max-connections (1024), --max-connections-per-client (128), --max-header-bytes
+      (64 KiB), --max-header-count (100), --max-inflight-body-bytes (32 MiB).
 
 --config F   the policy configuration (default: the embedded policies/default.yaml)
 --cluster F  a cluster snapshot (`kubectl get nodes,pods,namespaces -A -o json`, files or a
