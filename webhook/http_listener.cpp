@@ -561,22 +561,22 @@ bool HttpListener::Impl::handshake(Connection& c) {
       close_connection(c, CloseReason::client_closed);
       return false;
     }
-    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-      close_connection(c, CloseReason::client_closed);
+    if (n < 0) {
+      // SSL_accept is not called before the first byte is seen: it could read part of a record,
+      // and the next peek would see the middle of the stream.
+      if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) close_connection(c, CloseReason::client_closed);
       return false;
     }
-    if (n == 1) {
-      c.peeked = true;
-      if (first != 0x16) {
-        static const std::string kText = "this port serves HTTPS, not plain HTTP\n";
-        static const std::string kAnswer =
-            "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n"
-            "Content-Length: " + std::to_string(kText.size()) + "\r\n\r\n" + kText;
-        [[maybe_unused]] ssize_t sent = ::send(c.fd, kAnswer.data(), kAnswer.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
-        if (hooks_.on_rejected_request) hooks_.on_rejected_request("", 400);
-        close_connection(c, CloseReason::plain_http);
-        return false;
-      }
+    c.peeked = true;
+    if (first != 0x16) {
+      static const std::string kText = "this port serves HTTPS, not plain HTTP\n";
+      static const std::string kAnswer =
+          "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n"
+          "Content-Length: " + std::to_string(kText.size()) + "\r\n\r\n" + kText;
+      [[maybe_unused]] ssize_t sent = ::send(c.fd, kAnswer.data(), kAnswer.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (hooks_.on_rejected_request) hooks_.on_rejected_request("", 400);
+      close_connection(c, CloseReason::plain_http);
+      return false;
     }
   }
   ERR_clear_error();
@@ -1005,6 +1005,13 @@ void HttpListener::Impl::close_connection(Connection& c, CloseReason reason) {
   if (c.has_scheduled) deadlines_.erase({c.scheduled, c.id});
   c.has_scheduled = false;
   epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, c.fd, nullptr);
+  if (c.ssl && c.phase == Phase::handshake && !c.peeked) {
+    // It never sent a byte: start the handshake so that SSL_free counts it as failed, like every
+    // other unfinished one (tls_handshake_failures_total).
+    ERR_clear_error();
+    SSL_accept(c.ssl);
+    ERR_clear_error();
+  }
   if (c.ssl) SSL_free(c.ssl);  // counts a handshake that never finished (count_handshake_failures)
   c.ssl = nullptr;
   ::close(c.fd);

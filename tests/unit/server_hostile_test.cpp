@@ -374,6 +374,47 @@ TEST_F(ServerHostile, PlainHttpOnTheTlsPortIsClosedAndTheServerCarriesOn) {
   EXPECT_TRUE(eventually([&] { return metric(server.port(), dir_.path(), closed_metric("plain_http")) == 5; }));
 }
 
+// A handshake whose first record arrives in pieces (a slow or fragmenting network) is TLS, not
+// plain HTTP: the check of the first byte must not look into the middle of the stream.
+TEST_F(ServerHostile, AClientHelloSplitAcrossPacketsStillHandshakes) {
+  ServerProcess server(dir_.path(), {});
+  ASSERT_GT(server.port(), 0) << server.log();
+  for (const std::size_t split : {1u, 3u, 7u}) {
+    Conn tcp(server.port(), Conn::Mode::tcp);
+    ASSERT_TRUE(tcp.connected());
+    SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+    SSL* ssl = SSL_new(ctx);
+    BIO* in = BIO_new(BIO_s_mem());
+    BIO* out = BIO_new(BIO_s_mem());
+    SSL_set_bio(ssl, in, out);
+    SSL_set_connect_state(ssl);
+    bool done = false, first = true;
+    for (int round = 0; round < 20 && !done; ++round) {
+      done = SSL_do_handshake(ssl) == 1;
+      char buffer[16384];
+      std::string pending;
+      for (int n; (n = BIO_read(out, buffer, sizeof buffer)) > 0;) pending.append(buffer, static_cast<std::size_t>(n));
+      if (first && pending.size() > split) {
+        ASSERT_EQ(::send(tcp.fd(), pending.data(), split, MSG_NOSIGNAL), static_cast<ssize_t>(split));
+        std::this_thread::sleep_for(300ms);  // the server sees the first bytes alone
+        pending.erase(0, split);
+        first = false;
+      }
+      if (!pending.empty()) {
+        ASSERT_TRUE(tcp.send(pending));
+      }
+      if (done) break;
+      const ssize_t n = ::recv(tcp.fd(), buffer, sizeof buffer, 0);
+      if (n <= 0) break;
+      BIO_write(in, buffer, static_cast<int>(n));
+    }
+    EXPECT_TRUE(done) << "split after " << split << " bytes";
+    SSL_free(ssl);
+    SSL_CTX_free(ctx);
+  }
+  EXPECT_TRUE(eventually([&] { return metric(server.port(), dir_.path(), closed_metric("plain_http")) == 0; }));
+}
+
 TEST_F(ServerHostile, HandshakeTimeoutClosesUnfinishedHandshakes) {
   ServerProcess server(dir_.path(), {"--handshake-timeout", "1"});
   ASSERT_GT(server.port(), 0) << server.log();
