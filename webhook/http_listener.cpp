@@ -212,7 +212,7 @@ class HttpListener::Impl {
     bool close_after_answer = false, close_after_write = false;
     CloseReason close_reason = CloseReason::done;
     bool lingering = false, peeked = false, io_wants_read = false, io_wants_write = false;
-    std::size_t linger_bytes = 0;
+    std::size_t linger_bytes = 0, linger_cap = 64 * 1024;
     // Deadlines: one for reading (its reason says which), one for the answer being written.
     Clock::time_point read_deadline, write_deadline, linger_deadline;
     CloseReason read_reason = CloseReason::idle;
@@ -922,14 +922,13 @@ void HttpListener::Impl::start_linger(Connection& c) {
 
 void HttpListener::Impl::linger_read(Connection& c) {
   char buffer[kReadChunk];
-  const std::size_t cap = 2 * options_.max_body_bytes + (1 << 20);
   for (;;) {
     std::size_t got = 0;
     const Io io = transport_read(c, buffer, sizeof buffer, got);
     if (io == Io::would_block) return;
     if (io != Io::ok) return close_connection(c, c.close_reason);
     c.linger_bytes += got;
-    if (c.linger_bytes > cap) return close_connection(c, c.close_reason);
+    if (c.linger_bytes > c.linger_cap) return close_connection(c, c.close_reason);
   }
 }
 
@@ -940,6 +939,12 @@ void HttpListener::Impl::answer_and_close(Connection& c, int status, const std::
   response.body = text + "\n";
   c.output += serialize(response, true, false);
   c.write_deadline = Clock::now() + options_.write_timeout;
+  // What the client still sends is read and dropped (see start_linger): the rest of a declared
+  // body, up to twice the limit, so that a client that writes it all before reading sees the
+  // answer; a chunked or unknown rest only briefly, not to decrypt an endless stream.
+  c.linger_cap = 64 * 1024;
+  if (c.parser.data && c.headers_done && (c.parser.flags & F_CONTENTLENGTH) && !(c.parser.flags & F_CHUNKED))
+    c.linger_cap += static_cast<std::size_t>(std::min<std::uint64_t>(c.parser.content_length, 2 * options_.max_body_bytes));
   c.phase = Phase::closing;
   c.close_after_write = true;
   c.close_reason = reason;
