@@ -70,7 +70,7 @@ struct ListenerOptions {
   // Complete requests waiting for a worker; past it they wait in the I/O thread (not read further).
   std::size_t max_queued_requests = 256;
   // Bytes of request bodies handed to workers at once; a request that would pass it waits.
-  std::size_t max_inflight_body_bytes = 32u << 20;
+  std::size_t max_inflight_body_bytes = 8u << 20;
   std::size_t max_body_bytes = 3u << 20;
   std::size_t max_header_bytes = 64u << 10;  // request line and headers together
   std::size_t max_header_count = 100;

@@ -34,7 +34,7 @@ usage:
       --scheduling batch|normal (batch: a waking thread does not preempt a review).
       Hostile clients: --handshake-timeout S (5), --header-timeout S (= --read-timeout),
       --max-connections (1024), --max-connections-per-client (128), --max-header-bytes
-      (64 KiB), --max-header-count (100), --max-inflight-body-bytes (32 MiB).
+      (64 KiB), --max-header-count (100), --max-inflight-body-bytes (8 MiB).
 
 --config F   the policy configuration (default: the embedded policies/default.yaml)
 --cluster F  a cluster snapshot (`kubectl get nodes,pods,namespaces -A -o json`, files or a

@@ -65,7 +65,10 @@ struct ServerOptions {
   std::size_t max_connections = 1024, max_connections_per_client = 128;
   std::size_t max_header_bytes = 64 * 1024, max_header_count = 100;
   // Request bodies under review at once; a request that would pass it waits for a review to end.
-  std::size_t max_inflight_body_bytes = 32 * 1024 * 1024;
+  // A review's memory is a large multiple of its body (an env-heavy 2.6 MB pod: ~60 MB), and
+  // reviews are CPU-bound: 16 such reviews at once peaked at 956 MB, 3 at a time (8 MiB) at
+  // 265 MB in the same total time (bench/README.md). Typical 20 KB bodies never meet it.
+  std::size_t max_inflight_body_bytes = 8 * 1024 * 1024;
   std::chrono::milliseconds watch_interval{1000};  // how often the config and cert files are checked
   std::vector<ReadinessCheck> readiness_checks;
   std::function<std::shared_ptr<const Engine>(const std::string& config_path)> load_engine;
