@@ -227,7 +227,9 @@ TEST_F(ServerHostile, ChunkedBodyOverTheLimitIsCutOffEarly) {
   std::size_t sent = 0;
   bool answered = false;
   while (sent < 200u * 1024 * 1024) {
-    if (conn.readable(0ms)) {
+    // Not before 256 KiB: TLS 1.3 session tickets make the socket readable right after the
+    // handshake, and the server answers after 64 KiB.
+    if (sent >= 256u * 1024 && conn.readable(0ms)) {
       answered = true;
       break;
     }
