@@ -36,6 +36,9 @@ usage:
       --max-queued-connections (256), --keep-alive-timeout S (5), --keep-alive-max-requests
       (1000), --watch-interval-ms (1000), --shutdown-deadline S (20), --log-level (info),
       --scheduling batch|normal (batch: a waking thread does not preempt a review).
+      Hostile clients: --handshake-timeout S (5), --header-timeout S (= --read-timeout),
+      --max-connections (1024), --max-connections-per-client (128), --max-header-bytes
+      (64 KiB), --max-header-count (100), --max-inflight-body-bytes (8 MiB).
 
 Every command takes the limits on its input: --max-depth N (JSON and YAML nesting, default 1000)
 and --max-file-bytes N (one manifest, config, suite or kubeconfig file, default 64 MiB).

@@ -101,7 +101,18 @@ WebhookMetrics::WebhookMetrics()
                      .Name("gpuadmit_reviews_in_flight")
                      .Help("Admission reviews being answered now")
                      .Register(*registry_)
-                     .Add({})) {
+                     .Add({})),
+      connections_open_(prometheus::BuildGauge()
+                            .Name("gpuadmit_connections_open")
+                            .Help("Client connections open now, on all ports")
+                            .Register(*registry_)
+                            .Add({})),
+      connections_closed_(prometheus::BuildCounter()
+                              .Name("gpuadmit_connections_closed_total")
+                              .Help("Client connections closed, by reason (limits, deadlines, bad input, or a normal end)")
+                              .Register(*registry_)) {
+  for (std::size_t i = 0; i < closed_by_reason_.size(); ++i)
+    closed_by_reason_[i] = &connections_closed_.Add({{"reason", close_reason_name(static_cast<CloseReason>(i))}});
   // Present from the start, so that a dashboard sees zeros rather than no series.
   for (const char* result : {"ok", "failed"}) {
     config_reloads_.Add({{"result", result}});
@@ -150,6 +161,12 @@ void WebhookMetrics::count_request(const std::string& route, int status) {
         .Increment();
   else
     requests_.Add(labels()).Increment();
+}
+
+void WebhookMetrics::connection_closed(CloseReason reason) {
+  connections_open_.Decrement();
+  const auto index = static_cast<std::size_t>(reason);
+  if (index < closed_by_reason_.size()) closed_by_reason_[index]->Increment();
 }
 
 void WebhookMetrics::config_reload(bool ok) {

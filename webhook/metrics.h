@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "gpuadmit/engine.h"
+#include "webhook/http_listener.h"
 
 namespace gpuadmit::webhook {
 
@@ -28,6 +29,10 @@ class WebhookMetrics {
   void cert_reload(bool ok);
   void tls_handshake_failed() { tls_handshake_failures_.Increment(); }
   prometheus::Gauge& in_flight() { return in_flight_; }
+  // Connections: every accepted one is opened and closed once, with why it ended (those refused
+  // at accept too, so the closed counter counts every connection).
+  void connection_opened() { connections_open_.Increment(); }
+  void connection_closed(CloseReason reason);
 
   // Metrics kept elsewhere (e.g. the live watch's status), collected when /metrics is read.
   void add_collectable(std::shared_ptr<const prometheus::Collectable> collectable) {
@@ -48,6 +53,9 @@ class WebhookMetrics {
   prometheus::Family<prometheus::Counter>& cert_reloads_;
   prometheus::Counter& tls_handshake_failures_;
   prometheus::Gauge& in_flight_;
+  prometheus::Gauge& connections_open_;
+  prometheus::Family<prometheus::Counter>& connections_closed_;
+  std::array<prometheus::Counter*, static_cast<std::size_t>(CloseReason::kCount)> closed_by_reason_{};
   std::vector<std::shared_ptr<const prometheus::Collectable>> collectables_;  // set before serving
 
   // The series the request path touches, found once: Family::Add builds a label map, hashes it and

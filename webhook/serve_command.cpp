@@ -28,6 +28,8 @@ const std::set<std::string> kServeOptions = {
     "--write-timeout",   "--workers",          "--max-queued-connections",
     "--keep-alive-timeout", "--keep-alive-max-requests", "--watch-interval-ms",
     "--shutdown-deadline", "--log-level", "--cluster",  "--kubeconfig",
+    "--handshake-timeout", "--header-timeout", "--max-connections", "--max-connections-per-client",
+    "--max-header-bytes", "--max-header-count", "--max-inflight-body-bytes",
     "--context",         "--cluster-stale-after", "--admission-ttl", "--scheduling"};
 const std::set<std::string> kServeFlags = {"--in-cluster"};
 
@@ -70,6 +72,20 @@ ServerOptions configure_server(const Args& args) {
       number(args, "--max-body-bytes", static_cast<long long>(options.max_body_bytes), 1024, 1LL << 30));
   options.read_timeout = std::chrono::seconds(number(args, "--read-timeout", options.read_timeout.count(), 1, 300));
   options.write_timeout = std::chrono::seconds(number(args, "--write-timeout", options.write_timeout.count(), 1, 300));
+  options.handshake_timeout = std::chrono::seconds(
+      number(args, "--handshake-timeout", options.handshake_timeout.count(), 1, 300));
+  options.header_timeout = std::chrono::seconds(
+      number(args, "--header-timeout", options.read_timeout.count(), 1, 300));  // default: --read-timeout
+  options.max_connections = static_cast<std::size_t>(
+      number(args, "--max-connections", static_cast<long long>(options.max_connections), 1, 1 << 20));
+  options.max_connections_per_client = static_cast<std::size_t>(number(
+      args, "--max-connections-per-client", static_cast<long long>(options.max_connections_per_client), 1, 1 << 20));
+  options.max_header_bytes = static_cast<std::size_t>(
+      number(args, "--max-header-bytes", static_cast<long long>(options.max_header_bytes), 1024, 1 << 20));
+  options.max_header_count = static_cast<std::size_t>(
+      number(args, "--max-header-count", static_cast<long long>(options.max_header_count), 8, 10000));
+  options.max_inflight_body_bytes = static_cast<std::size_t>(number(
+      args, "--max-inflight-body-bytes", static_cast<long long>(options.max_inflight_body_bytes), 1 << 20, 1LL << 34));
   options.workers = static_cast<std::size_t>(number(args, "--workers", static_cast<long long>(options.workers), 1, 4096));
   options.max_queued_connections = static_cast<std::size_t>(number(
       args, "--max-queued-connections", static_cast<long long>(options.max_queued_connections), 1, 1 << 20));

@@ -1,8 +1,5 @@
 #include "webhook/server.h"
 
-#include <httplib.h>
-
-#include <deque>
 #include <set>
 #include <stdexcept>
 
@@ -14,55 +11,6 @@ namespace {
 using nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
-// httplib's pool queues accepted connections without bound. This one holds at most `max_queued`;
-// past that the accept loop waits, so the kernel's listen backlog pushes back on clients instead
-// of the process growing.
-class BoundedThreadPool : public httplib::TaskQueue {
- public:
-  BoundedThreadPool(std::size_t workers, std::size_t max_queued) : max_queued_(max_queued) {
-    for (std::size_t i = 0; i < workers; ++i) threads_.emplace_back([this] { work(); });
-  }
-
-  void enqueue(std::function<void()> job) override {
-    std::unique_lock lock(mutex_);
-    space_.wait(lock, [&] { return jobs_.size() < max_queued_; });
-    jobs_.push_back(std::move(job));
-    work_.notify_one();
-  }
-
-  void shutdown() override {
-    {
-      std::lock_guard lock(mutex_);
-      stopping_ = true;
-    }
-    work_.notify_all();
-    for (std::thread& thread : threads_) thread.join();
-  }
-
- private:
-  void work() {
-    for (;;) {
-      std::function<void()> job;
-      {
-        std::unique_lock lock(mutex_);
-        work_.wait(lock, [&] { return stopping_ || !jobs_.empty(); });
-        if (jobs_.empty()) return;  // stopping, and every accepted connection was served
-        job = std::move(jobs_.front());
-        jobs_.pop_front();
-        space_.notify_one();
-      }
-      job();
-    }
-  }
-
-  const std::size_t max_queued_;
-  std::mutex mutex_;
-  std::condition_variable work_, space_;
-  std::deque<std::function<void()>> jobs_;
-  std::vector<std::thread> threads_;
-  bool stopping_ = false;
-};
-
 const char* reason_for(int status) {
   switch (status) {
     case 400: return "bad request";
@@ -71,6 +19,7 @@ const char* reason_for(int status) {
     case 413: return "request body too large";
     case 414: return "request URI too long";
     case 415: return "unsupported media type";
+    case 431: return "request header fields too large";
     default: return "error";
   }
 }
@@ -120,8 +69,10 @@ WebhookServer::WebhookServer(ServerOptions options, std::shared_ptr<spdlog::logg
 
 WebhookServer::~WebhookServer() {
   if (!shutting_down_) shutdown(std::chrono::milliseconds(0));
-  for (std::thread* thread : {&listen_thread_, &metrics_thread_, &watch_thread_})
-    if (thread->joinable()) thread->join();
+  // Their workers use this object's members: stopped before any is destroyed.
+  if (listener_) listener_->stop();
+  if (metrics_listener_) metrics_listener_->stop();
+  if (watch_thread_.joinable()) watch_thread_.join();
 }
 
 std::shared_ptr<const Engine> WebhookServer::engine() const {
@@ -129,70 +80,82 @@ std::shared_ptr<const Engine> WebhookServer::engine() const {
   return engine_;
 }
 
-void WebhookServer::configure(httplib::Server& server) {
-  server.set_payload_max_length(options_.max_body_bytes);
-  server.set_read_timeout(options_.read_timeout);
-  server.set_write_timeout(options_.write_timeout);
-  server.set_keep_alive_max_count(options_.keep_alive_max_requests);
-  server.set_keep_alive_timeout(options_.keep_alive_timeout.count());
-  server.set_tcp_nodelay(true);
-  const std::size_t workers = options_.workers, queued = options_.max_queued_connections;
-  server.new_task_queue = [workers, queued] { return new BoundedThreadPool(workers, queued); };
-  // Every error answer says what went wrong in plain text.
-  httplib::Server::HandlerWithResponse explain_error = [](const httplib::Request&,
-                                                          httplib::Response& response) {
-    if (!response.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
-    response.set_content(std::string(reason_for(response.status)) + "\n", "text/plain; charset=utf-8");
-    return httplib::Server::HandlerResponse::Handled;
+ListenerOptions WebhookServer::listener_options(const std::string& name, std::size_t workers) const {
+  ListenerOptions listener;
+  listener.name = name;
+  listener.workers = workers;
+  listener.max_queued_requests = options_.max_queued_connections;
+  listener.max_inflight_body_bytes = options_.max_inflight_body_bytes;
+  listener.max_body_bytes = options_.max_body_bytes;
+  listener.max_header_bytes = options_.max_header_bytes;
+  listener.max_header_count = options_.max_header_count;
+  listener.max_connections = options_.max_connections;
+  listener.max_connections_per_client = options_.max_connections_per_client;
+  listener.keep_alive_max_requests = options_.keep_alive_max_requests;
+  listener.handshake_timeout = options_.handshake_timeout;
+  listener.header_timeout = options_.header_timeout.count() > 0 ? options_.header_timeout : options_.read_timeout;
+  listener.read_timeout = options_.read_timeout;
+  listener.keep_alive_timeout = options_.keep_alive_timeout;
+  listener.write_timeout = options_.write_timeout;
+  return listener;
+}
+
+namespace {
+const std::set<std::string> kKnownPaths = {"/mutate", "/validate", "/healthz", "/readyz", "/metrics"};
+std::string route_of(const std::string& path) { return kKnownPaths.count(path) ? path.substr(1) : "other"; }
+}  // namespace
+
+ListenerHooks WebhookServer::listener_hooks(bool main_port) {
+  ListenerHooks hooks;
+  hooks.handle = [this, main_port](const HttpRequest& request, HttpResponse& response) {
+    route(request, response, main_port);
   };
-  server.set_error_handler(explain_error);
-  // Counts every answer, including those httplib gives before a handler runs (413, 404).
-  server.set_logger([this](const httplib::Request& request, const httplib::Response& response) {
-    static const std::set<std::string> known = {"/mutate", "/validate", "/healthz", "/readyz", "/metrics"};
-    const std::string route = known.count(request.path) ? request.path.substr(1) : "other";
-    metrics_.count_request(route, response.status);
-    if (response.status == 413 || response.status == 404 || response.status == 405)
-      log_event(*logger_, spdlog::level::warn, "request rejected",
-                {{"route", route}, {"status", response.status}, {"error", reason_for(response.status)}});
-  });
-  server.set_exception_handler(
-      [this](const httplib::Request& request, httplib::Response& response, std::exception_ptr error) {
-        std::string what = "unknown error";
-        try {
-          if (error) std::rethrow_exception(error);
-        } catch (const std::exception& e) {
-          what = e.what();
-        } catch (...) {
-        }
-        log_event(*logger_, spdlog::level::err, "request failed",
-                  {{"path", request.path}, {"error", what}});
-        response.status = 500;
-        response.set_content("internal error: " + what + "\n", "text/plain; charset=utf-8");
-      });
+  // Answers the listener gives before a route runs (413, 431, ...): counted like the others.
+  hooks.on_rejected_request = [this](const std::string& path, int status) {
+    metrics_.count_request(route_of(path), status);
+  };
+  hooks.on_open = [this] { metrics_.connection_opened(); };
+  hooks.on_close = [this](CloseReason reason) { metrics_.connection_closed(reason); };
+  return hooks;
 }
 
-void WebhookServer::add_routes(httplib::Server& server, bool with_reviews) {
-  if (with_reviews) {
-    server.Post("/mutate", [this](const httplib::Request& request, httplib::Response& response) {
-      handle_review(request, response, ReviewPhases::MutateOnly, "mutate");
-    });
-    server.Post("/validate", [this](const httplib::Request& request, httplib::Response& response) {
-      handle_review(request, response, ReviewPhases::ValidateOnly, "validate");
-    });
-    server.Get("/healthz", [](const httplib::Request&, httplib::Response& response) {
+void WebhookServer::route(const HttpRequest& request, HttpResponse& response, bool main_port) {
+  const std::string& path = request.path;
+  const bool get = request.method == "GET" || request.method == "HEAD";
+  const bool here = kKnownPaths.count(path) && (main_port ? path != "/metrics" || !options_.metrics_address
+                                                          : path == "/metrics");
+  try {
+    if (!here) {
+      response.status = 404;
+    } else if (path == "/mutate" || path == "/validate") {
+      if (request.method != "POST") response.status = 405;
+      else if (path == "/mutate") handle_review(request, response, ReviewPhases::MutateOnly, "mutate");
+      else handle_review(request, response, ReviewPhases::ValidateOnly, "validate");
+    } else if (!get) {
+      response.status = 405;
+    } else if (path == "/healthz") {
       response.set_content("ok\n", "text/plain; charset=utf-8");
-    });
-    server.Get("/readyz", [this](const httplib::Request&, httplib::Response& response) {
+    } else if (path == "/readyz") {
       handle_readyz(response);
-    });
-  }
-  if (with_reviews == !options_.metrics_address.has_value())
-    server.Get("/metrics", [this](const httplib::Request&, httplib::Response& response) {
+    } else {
       response.set_content(metrics_.serialize(), "text/plain; version=0.0.4; charset=utf-8");
-    });
+    }
+  } catch (const std::exception& error) {
+    log_event(*logger_, spdlog::level::err, "request failed", {{"path", path}, {"error", error.what()}});
+    response.status = 500;
+    response.set_content(std::string("internal error: ") + error.what() + "\n", "text/plain; charset=utf-8");
+  }
+  // Every error answer says what went wrong in plain text.
+  if (response.body.empty() && response.status != 200)
+    response.set_content(std::string(reason_for(response.status)) + "\n", "text/plain; charset=utf-8");
+  const std::string route = here ? path.substr(1) : "other";
+  metrics_.count_request(route, response.status);
+  if (response.status == 404 || response.status == 405)
+    log_event(*logger_, spdlog::level::warn, "request rejected",
+              {{"route", route}, {"status", response.status}, {"error", reason_for(response.status)}});
 }
 
-void WebhookServer::handle_review(const httplib::Request& request, httplib::Response& response,
+void WebhookServer::handle_review(const HttpRequest& request, HttpResponse& response,
                                   ReviewPhases phases, const std::string& route) {
   {
     std::lock_guard lock(state_mutex_);
@@ -209,10 +172,10 @@ void WebhookServer::handle_review(const httplib::Request& request, httplib::Resp
     }
   } done{*this};
 
-  if (!is_json_content_type(request.get_header_value("Content-Type"))) {
+  if (!is_json_content_type(request.header("content-type"))) {
     response.status = 415;
     response.set_content("Content-Type must be application/json (an AdmissionReview), not '" +
-                             request.get_header_value("Content-Type").substr(0, 100) + "'\n",
+                             request.header("content-type").substr(0, 100) + "'\n",
                          "text/plain; charset=utf-8");
     log_event(*logger_, spdlog::level::warn, "request rejected",
               {{"route", route}, {"status", 415}, {"error", "wrong content type"}});
@@ -233,7 +196,7 @@ void WebhookServer::handle_review(const httplib::Request& request, httplib::Resp
                        answer.status == 200 ? "application/json" : "text/plain; charset=utf-8");
 }
 
-void WebhookServer::handle_readyz(httplib::Response& response) {
+void WebhookServer::handle_readyz(HttpResponse& response) {
   json checks = json::array();
   bool ready = true;
   auto report = [&](const std::string& name, const ReadinessResult& result) {
@@ -267,46 +230,29 @@ void WebhookServer::handle_readyz(httplib::Response& response) {
 }
 
 void WebhookServer::start() {
-  server_ = std::make_unique<httplib::SSLServer>([this](SSL_CTX& ctx) {
-    try {
-      configure_tls_context(&ctx, certificates_, {options_.client_ca_path});
-    } catch (const TlsError& error) {
-      log_event(*logger_, spdlog::level::critical, "cannot set up TLS", {{"error", error.what()}});
-      return false;
-    }
-    count_handshake_failures(&ctx, &on_handshake_failure_);
-    return true;
-  });
-  if (!server_->is_valid()) throw std::runtime_error("cannot set up TLS (see the log line above)");
-  configure(*server_);
-  add_routes(*server_, true);
-  auto bind = [](httplib::Server& server, const ListenAddress& address) {
-    int port = address.port == 0 ? server.bind_to_any_port(address.host)
-                                 : (server.bind_to_port(address.host, address.port) ? address.port : -1);
-    if (port <= 0)
-      throw std::runtime_error("cannot listen on " + address.host + ":" + std::to_string(address.port));
-    return port;
-  };
-  port_ = bind(*server_, options_.address);
+  tls_.reset(SSL_CTX_new(TLS_server_method()));
+  if (!tls_) throw std::runtime_error("cannot set up TLS: no SSL context");
+  try {
+    configure_tls_context(tls_.get(), certificates_, {options_.client_ca_path});
+  } catch (const TlsError& error) {
+    log_event(*logger_, spdlog::level::critical, "cannot set up TLS", {{"error", error.what()}});
+    throw std::runtime_error("cannot set up TLS (see the log line above)");
+  }
+  count_handshake_failures(tls_.get(), &on_handshake_failure_);
+  // Both ports are bound before any thread starts, so a port in use fails cleanly.
+  listener_ = std::make_unique<HttpListener>(listener_options("https", options_.workers), tls_.get(),
+                                             listener_hooks(true), logger_);
+  port_ = listener_->bind(options_.address.host, options_.address.port);
   if (options_.metrics_address) {
-    metrics_server_ = std::make_unique<httplib::Server>();
-    configure(*metrics_server_);
-    add_routes(*metrics_server_, false);
-    metrics_port_ = bind(*metrics_server_, *options_.metrics_address);
+    // Scrapes are cheap and rare: two workers.
+    metrics_listener_ = std::make_unique<HttpListener>(listener_options("metrics", 2), nullptr,
+                                                       listener_hooks(false), logger_);
+    metrics_port_ = metrics_listener_->bind(options_.metrics_address->host, options_.metrics_address->port);
   } else {
     metrics_port_ = port_;
   }
-  {
-    std::lock_guard lock(state_mutex_);
-    listening_ = true;
-  }
-  listen_thread_ = std::thread([this] {
-    server_->listen_after_bind();  // returns once stopped and every connection is finished
-    std::lock_guard lock(state_mutex_);
-    listening_ = false;
-    state_changed_.notify_all();
-  });
-  if (metrics_server_) metrics_thread_ = std::thread([this] { metrics_server_->listen_after_bind(); });
+  listener_->start();
+  if (metrics_listener_) metrics_listener_->start();
   watch_thread_ = std::thread([this] { watch_files(); });
   log_event(*logger_, spdlog::level::info, "listening",
             {{"addr", options_.address.host},
@@ -325,15 +271,18 @@ bool WebhookServer::shutdown(std::chrono::milliseconds deadline) {
     stop_watching_ = true;
   }
   state_changed_.notify_all();
-  if (server_) server_->stop();
-  if (metrics_server_) metrics_server_->stop();
-  // Connections already accepted are served to the end: a request still being read counts as in
-  // flight too. Idle keep-alive connections end within --keep-alive-timeout.
-  std::unique_lock lock(state_mutex_);
-  const bool drained = state_changed_.wait_until(lock, until, [&] { return !listening_; });
+  if (listener_) listener_->begin_shutdown();
+  if (metrics_listener_) metrics_listener_->begin_shutdown();
+  // Connections with a request partly read or being answered are served to the end (their
+  // deadlines bound that); idle ones are closed at once.
+  const bool drained = listener_ ? listener_->wait_drained(until) : true;
+  std::size_t unfinished = 0;
+  {
+    std::lock_guard lock(state_mutex_);
+    unfinished = in_flight_;
+  }
   log_event(*logger_, drained ? spdlog::level::info : spdlog::level::warn,
-            drained ? "stopped" : "shutdown deadline passed",
-            {{"reviews_unfinished", in_flight_}});
+            drained ? "stopped" : "shutdown deadline passed", {{"reviews_unfinished", unfinished}});
   return drained;
 }
 

@@ -22,15 +22,9 @@
 #include <vector>
 
 #include "gpuadmit/engine.h"
+#include "webhook/http_listener.h"
 #include "webhook/metrics.h"
 #include "webhook/tls_reloader.h"
-
-namespace httplib {
-class Server;
-class SSLServer;
-struct Request;
-struct Response;
-}  // namespace httplib
 
 namespace gpuadmit::webhook {
 
@@ -58,11 +52,23 @@ struct ServerOptions {
   std::string client_ca_path;                    // set: clients must present a certificate it signed
   // The API server's own limit on an object (etcd's request size), so a real review always fits.
   std::size_t max_body_bytes = 3 * 1024 * 1024;
+  // Deadlines per connection (webhook/http_listener.h): the TLS handshake, the request headers
+  // (0: the same as read_timeout), the body after the headers, the answer, an idle keep-alive.
+  std::chrono::seconds handshake_timeout{5}, header_timeout{0};
   std::chrono::seconds read_timeout{10}, write_timeout{10};
-  std::size_t workers = 64;                   // connections served at once (keep-alive holds one)
-  std::size_t max_queued_connections = 256;   // accepted, waiting for a worker; then accept() waits
+  std::size_t workers = 64;                   // complete requests answered at once
+  std::size_t max_queued_connections = 256;   // complete requests waiting for a worker; then they wait unread
   std::size_t keep_alive_max_requests = 1000;
   std::chrono::seconds keep_alive_timeout{5};
+  // Connections open at once, in total and from one client address; more are closed at accept.
+  // A kube-apiserver opens a handful per webhook (one per concurrent review), far below 128.
+  std::size_t max_connections = 1024, max_connections_per_client = 128;
+  std::size_t max_header_bytes = 64 * 1024, max_header_count = 100;
+  // Request bodies under review at once; a request that would pass it waits for a review to end.
+  // A review's memory is a large multiple of its body (an env-heavy 2.6 MB pod: ~60 MB), and
+  // reviews are CPU-bound: 16 such reviews at once peaked at 956 MB, 3 at a time (8 MiB) at
+  // 265 MB in the same total time (bench/README.md). Typical 20 KB bodies never meet it.
+  std::size_t max_inflight_body_bytes = 8 * 1024 * 1024;
   std::chrono::milliseconds watch_interval{1000};  // how often the config and cert files are checked
   std::vector<ReadinessCheck> readiness_checks;
   std::function<std::shared_ptr<const Engine>(const std::string& config_path)> load_engine;
@@ -101,11 +107,14 @@ class WebhookServer {
   void reload_changed_files();
 
  private:
-  void add_routes(httplib::Server& server, bool with_reviews);
-  void handle_review(const httplib::Request& request, httplib::Response& response,
-                     ReviewPhases phases, const std::string& route);
-  void handle_readyz(httplib::Response& response);
-  void configure(httplib::Server& server);
+  // The route table: /mutate, /validate, /healthz, /readyz on the main port, /metrics on the
+  // metrics port when there is one, else on the main port too.
+  void route(const HttpRequest& request, HttpResponse& response, bool main_port);
+  void handle_review(const HttpRequest& request, HttpResponse& response, ReviewPhases phases,
+                     const std::string& route);
+  void handle_readyz(HttpResponse& response);
+  ListenerOptions listener_options(const std::string& name, std::size_t workers) const;
+  ListenerHooks listener_hooks(bool main_port);
   void watch_files();
 
   ServerOptions options_;
@@ -119,11 +128,11 @@ class WebhookServer {
   FileStamp config_stamp_;
   std::string config_error_;  // the last failed reload, until one succeeds
 
-  std::unique_ptr<httplib::SSLServer> server_;
-  std::unique_ptr<httplib::Server> metrics_server_;
+  std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> tls_{nullptr, SSL_CTX_free};
+  // After everything their threads use (metrics, certificates, the TLS context).
+  std::unique_ptr<HttpListener> listener_, metrics_listener_;
   int port_ = 0, metrics_port_ = 0;
-  std::thread listen_thread_, metrics_thread_, watch_thread_;
-  bool listening_ = false;  // guarded by state_mutex_
+  std::thread watch_thread_;
   std::atomic<bool> shutting_down_{false};
 
   std::mutex state_mutex_;
