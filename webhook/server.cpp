@@ -60,7 +60,7 @@ WebhookServer::WebhookServer(ServerOptions options, std::shared_ptr<spdlog::logg
   if (options_.config_path.empty()) {
     engine_ = Engine::from_default();
   } else {
-    config_stamp_ = stamp_of(options_.config_path);
+    config_stamp_ = config_seen_ = stamp_of(options_.config_path);
     engine_ = options_.load_engine(options_.config_path);
   }
   on_handshake_failure_ = [this] { metrics_.tls_handshake_failed(); };
@@ -313,11 +313,21 @@ void WebhookServer::reload_changed_files() {
   FileStamp stamp = stamp_of(options_.config_path);
   {
     std::lock_guard lock(engine_mutex_);
-    if (stamp == config_stamp_) return;
-    config_stamp_ = stamp;
+    // A file rewritten in place (not renamed over) changes between checks while it is written:
+    // it is loaded only once it has stayed the same for a whole watch interval, so a reload never
+    // reads it half-written.
+    const bool settled = stamp == config_seen_;
+    config_seen_ = stamp;
+    if (stamp == config_stamp_ || !settled) return;
   }
   try {
     std::shared_ptr<const Engine> fresh = options_.load_engine(options_.config_path);
+    // Changed while it was read: try again once it settles.
+    if (!(stamp_of(options_.config_path) == stamp)) return;
+    {
+      std::lock_guard lock(engine_mutex_);
+      config_stamp_ = stamp;
+    }
     {
       std::lock_guard lock(engine_mutex_);
       engine_ = std::move(fresh);
@@ -328,6 +338,7 @@ void WebhookServer::reload_changed_files() {
   } catch (const std::exception& error) {
     {
       std::lock_guard lock(engine_mutex_);
+      config_stamp_ = stamp;  // reported once, not again at every check
       config_error_ = error.what();
     }
     metrics_.config_reload(false);

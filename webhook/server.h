@@ -125,7 +125,8 @@ class WebhookServer {
 
   mutable std::mutex engine_mutex_;
   std::shared_ptr<const Engine> engine_;
-  FileStamp config_stamp_;
+  FileStamp config_stamp_;  // of the file last loaded (or refused)
+  FileStamp config_seen_;   // at the last check: a reload waits until two checks agree
   std::string config_error_;  // the last failed reload, until one succeeds
 
   std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> tls_{nullptr, SSL_CTX_free};

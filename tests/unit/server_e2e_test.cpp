@@ -390,6 +390,51 @@ TEST_F(ServerE2E, ConfigReloadsWhenGoodAndKeepsTheOldOneWhenBad) {
   oracle.expect_all_ok();
 }
 
+TEST_F(ServerE2E, AConfigEmptiedOrRewrittenInPlaceNeverSwitchesEnforcementOff) {
+  const fs::path config = dir_.path() / "config.yaml";
+  const std::string yaml = read_text(kSource + "/policies/default.yaml");
+  write_text(config, yaml);
+  ServerProcess server(dir_.path(), {"--config", config.string(), "--watch-interval-ms", "1000"});
+  ASSERT_GT(server.port(), 0) << server.log();
+  auto client = client_for(server.port(), dir_.path());
+  const std::string request = golden_request("deployment-vllm-profile");
+  auto review = [&] {
+    auto answer = client->Post("/mutate", request, "application/json");
+    return answer ? answer->body : std::string();
+  };
+  ASSERT_TRUE(adds_dev_shm(review()));
+
+  // Emptied (a truncate caught before the write): refused, the previous config keeps serving.
+  write_text(config, "");
+  EXPECT_TRUE(eventually([&] { return metric(*client, R"(gpuadmit_config_reloads_total{result="failed"})") == 1; }));
+  EXPECT_TRUE(adds_dev_shm(review()));
+  auto readyz = client->Get("/readyz");
+  ASSERT_TRUE(readyz);
+  EXPECT_NE(readyz->body.find("names no policy"), std::string::npos) << readyz->body;
+
+  // Rewritten in place in two writes: the first half alone is a valid config that names only the
+  // first policies. The reload waits for the file to settle and loads the whole one.
+  const std::string marker = "  dev-shm:\n    mode: enforce";
+  std::string off = yaml;
+  off.replace(off.find(marker), marker.size(), "  dev-shm:\n    mode: off");
+  const std::size_t cut = off.find("  probe-defaults:");
+  ASSERT_NE(cut, std::string::npos);
+  {
+    std::ofstream out(config, std::ios::binary | std::ios::trunc);
+    out << off.substr(0, cut) << std::flush;
+    std::this_thread::sleep_for(50ms);
+    out << off.substr(cut) << std::flush;
+  }
+  EXPECT_TRUE(eventually([&] { return metric(*client, R"(gpuadmit_config_reloads_total{result="ok"})") == 1; }));
+  std::this_thread::sleep_for(2500ms);  // two more checks: nothing else is loaded
+  EXPECT_EQ(metric(*client, R"(gpuadmit_config_reloads_total{result="ok"})"), 1);
+  EXPECT_EQ(metric(*client, R"(gpuadmit_config_reloads_total{result="failed"})"), 1);
+  const std::string patch = patch_of(review()).dump();
+  EXPECT_EQ(patch.find("/dev/shm"), std::string::npos);
+  // probe-defaults, in the second half, still runs: the whole file was loaded, not its first half.
+  EXPECT_NE(patch.find("startupProbe"), std::string::npos) << patch;
+}
+
 TEST_F(ServerE2E, SigtermFinishesTheReviewInFlightAndExitsZero) {
   ServerProcess server(dir_.path(), {"--shutdown-deadline", "10"});
   ASSERT_GT(server.port(), 0) << server.log();
