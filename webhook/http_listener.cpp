@@ -275,6 +275,9 @@ class HttpListener::Impl {
   void flush_rejection_logs(bool all);
   Io transport_read(Connection& c, char* buffer, std::size_t size, std::size_t& got);
   Io transport_write(Connection& c, const char* data, std::size_t size, std::size_t& put);
+  // What an SSL_read (`reading`) or SSL_write that returned `n` <= 0 means. A read can need the
+  // socket writable and a write readable (a key update, renegotiation refused): that is noted.
+  static Io ssl_failure(Connection& c, int n, bool reading);
   Connection* find(std::uint64_t id) {
     auto it = connections_.find(id);
     return it == connections_.end() || it->second->closed ? nullptr : it->second.get();
@@ -608,14 +611,7 @@ HttpListener::Impl::Io HttpListener::Impl::transport_read(Connection& c, char* b
       c.io_wants_write = false;
       return Io::ok;
     }
-    const int error = SSL_get_error(c.ssl, n);
-    if (error == SSL_ERROR_WANT_READ) return Io::would_block;
-    if (error == SSL_ERROR_WANT_WRITE) {
-      c.io_wants_write = true;
-      return Io::would_block;
-    }
-    ERR_clear_error();
-    return error == SSL_ERROR_ZERO_RETURN ? Io::eof : Io::error;
+    return ssl_failure(c, n, true);
   }
   const ssize_t n = ::recv(c.fd, buffer, size, 0);
   if (n > 0) {
@@ -857,6 +853,17 @@ void HttpListener::Impl::await_request(Connection& c, Clock::time_point now) {
 
 // ---- writing and closing -------------------------------------------------------------------
 
+HttpListener::Impl::Io HttpListener::Impl::ssl_failure(Connection& c, int n, bool reading) {
+  const int error = SSL_get_error(c.ssl, n);
+  if (error == (reading ? SSL_ERROR_WANT_READ : SSL_ERROR_WANT_WRITE)) return Io::would_block;
+  if (error == (reading ? SSL_ERROR_WANT_WRITE : SSL_ERROR_WANT_READ)) {
+    (reading ? c.io_wants_write : c.io_wants_read) = true;
+    return Io::would_block;
+  }
+  ERR_clear_error();
+  return reading && error == SSL_ERROR_ZERO_RETURN ? Io::eof : Io::error;
+}
+
 HttpListener::Impl::Io HttpListener::Impl::transport_write(Connection& c, const char* data, std::size_t size,
                                                            std::size_t& put) {
   put = 0;
@@ -868,14 +875,7 @@ HttpListener::Impl::Io HttpListener::Impl::transport_write(Connection& c, const 
       c.io_wants_read = false;
       return Io::ok;
     }
-    const int error = SSL_get_error(c.ssl, n);
-    if (error == SSL_ERROR_WANT_WRITE) return Io::would_block;
-    if (error == SSL_ERROR_WANT_READ) {
-      c.io_wants_read = true;
-      return Io::would_block;
-    }
-    ERR_clear_error();
-    return Io::error;
+    return ssl_failure(c, n, false);
   }
   const ssize_t n = ::send(c.fd, data, size, MSG_NOSIGNAL);
   if (n >= 0) {

@@ -39,60 +39,8 @@ using namespace std::chrono_literals;
 
 using namespace gpuadmit::testing::e2e;
 
-// A TLS connection made by hand, for requests a client library would not send: stalled, split.
-class RawTls {
- public:
-  explicit RawTls(int port, bool handshake = true) {
-    fd_ = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_port = htons(static_cast<uint16_t>(port));
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    connected_ = connect(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0;
-    if (!connected_ || !handshake) return;
-    ctx_ = SSL_CTX_new(TLS_client_method());
-    ssl_ = SSL_new(ctx_);
-    SSL_set_fd(ssl_, fd_);
-    handshaken_ = SSL_connect(ssl_) == 1;
-  }
-  ~RawTls() {
-    if (ssl_) SSL_free(ssl_);
-    if (ctx_) SSL_CTX_free(ctx_);
-    if (fd_ >= 0) close(fd_);
-  }
-  bool connected() const { return connected_; }
-  bool handshaken() const { return handshaken_; }
-  std::string peer_serial() const {
-    std::unique_ptr<X509, decltype(&X509_free)> cert(SSL_get1_peer_certificate(ssl_), X509_free);
-    return cert ? gpuadmit::webhook::serial_hex(cert.get()) : std::string();
-  }
-  bool send(const std::string& bytes) {
-    return ssl_ ? SSL_write(ssl_, bytes.data(), static_cast<int>(bytes.size())) > 0
-                : ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL) > 0;
-  }
-  // Reads until the peer closes (or 10 s pass); what came back.
-  std::string read_all() {
-    timeval timeout{10, 0};
-    setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
-    std::string text;
-    char buffer[16384];
-    for (;;) {
-      int n = ssl_ ? SSL_read(ssl_, buffer, sizeof buffer) : static_cast<int>(::recv(fd_, buffer, sizeof buffer, 0));
-      if (n <= 0) break;
-      text.append(buffer, static_cast<std::size_t>(n));
-    }
-    return text;
-  }
-
- private:
-  int fd_ = -1;
-  SSL_CTX* ctx_ = nullptr;
-  SSL* ssl_ = nullptr;
-  bool connected_ = false, handshaken_ = false;
-};
-
 std::string peer_serial(int port) {
-  RawTls connection(port);
+  RawConnection connection(port);
   return connection.handshaken() ? connection.peer_serial() : std::string();
 }
 
@@ -281,9 +229,9 @@ TEST_F(ServerE2E, SlowClientsAreCutOffWithoutBlockingOthers) {
   ServerProcess server(dir_.path(), {"--read-timeout", "1", "--workers", "4"});
   ASSERT_GT(server.port(), 0) << server.log();
   // One connection never starts TLS; one sends half its headers and stops.
-  RawTls silent(server.port(), false);
+  RawConnection silent(server.port(), RawConnection::Mode::tcp);
   ASSERT_TRUE(silent.connected());
-  RawTls half(server.port());
+  RawConnection half(server.port());
   ASSERT_TRUE(half.handshaken());
   ASSERT_TRUE(half.send("POST /mutate HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Le"));
 
@@ -439,7 +387,7 @@ TEST_F(ServerE2E, SigtermFinishesTheReviewInFlightAndExitsZero) {
   ServerProcess server(dir_.path(), {"--shutdown-deadline", "10"});
   ASSERT_GT(server.port(), 0) << server.log();
   const std::string request = golden_request("deployment-vllm-profile");
-  RawTls in_flight(server.port());
+  RawConnection in_flight(server.port());
   ASSERT_TRUE(in_flight.handshaken());
   const std::string head = "POST /mutate HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
                            "Connection: close\r\nContent-Length: " + std::to_string(request.size()) + "\r\n\r\n";
@@ -449,7 +397,7 @@ TEST_F(ServerE2E, SigtermFinishesTheReviewInFlightAndExitsZero) {
 
   server.signal(SIGTERM);
   // New connections are refused once it stops accepting.
-  EXPECT_TRUE(eventually([&] { return !RawTls(server.port(), false).connected(); }, 3000ms));
+  EXPECT_TRUE(eventually([&] { return !RawConnection(server.port(), RawConnection::Mode::tcp).connected(); }, 3000ms));
   ASSERT_TRUE(in_flight.send(request.substr(half)));
   const std::string answer = in_flight.read_all();
   ASSERT_TRUE(answer.starts_with("HTTP/1.1 200")) << answer.substr(0, 200);

@@ -6,12 +6,18 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 #include <nlohmann/json.hpp>
+#include <netinet/in.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <poll.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <csignal>
 #include <filesystem>
@@ -22,6 +28,8 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "webhook/tls_reloader.h"
 
 namespace gpuadmit::testing::e2e {
 
@@ -80,6 +88,88 @@ inline void make_certs(const fs::path& dir) {
 }
 
 // The real binary as a child process; its JSON log lines go to a file the test reads.
+// A client connection made by hand, for what a client library would not send (stalled, split,
+// oversized requests): plain TCP, a TLS handshake left unfinished, or a full one.
+class RawConnection {
+ public:
+  enum class Mode { tcp, tls };
+  explicit RawConnection(int port, Mode mode = Mode::tls) {
+    fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(static_cast<uint16_t>(port));
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    connected_ = connect(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0;
+    timeval timeout{10, 0};
+    setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
+    setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+    if (!connected_ || mode == Mode::tcp) return;
+    ctx_ = SSL_CTX_new(TLS_client_method());
+    ssl_ = SSL_new(ctx_);
+    SSL_set_fd(ssl_, fd_);
+    handshaken_ = SSL_connect(ssl_) == 1;
+  }
+  ~RawConnection() {
+    if (ssl_) SSL_free(ssl_);
+    if (ctx_) SSL_CTX_free(ctx_);
+    if (fd_ >= 0) close(fd_);
+  }
+  RawConnection(const RawConnection&) = delete;
+  RawConnection& operator=(const RawConnection&) = delete;
+
+  bool connected() const { return connected_; }
+  bool handshaken() const { return handshaken_; }
+  int fd() const { return fd_; }
+  // The serial of the certificate the server presented ("" without a handshake).
+  std::string peer_serial() const {
+    if (!ssl_) return {};
+    std::unique_ptr<X509, decltype(&X509_free)> cert(SSL_get1_peer_certificate(ssl_), X509_free);
+    return cert ? gpuadmit::webhook::serial_hex(cert.get()) : std::string();
+  }
+  bool send(const std::string& bytes) {
+    if (ssl_) return SSL_write(ssl_, bytes.data(), static_cast<int>(bytes.size())) == static_cast<int>(bytes.size());
+    return ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(bytes.size());
+  }
+  // Whether the server has something to say (or closed) within `limit`.
+  bool readable(std::chrono::milliseconds limit) {
+    if (ssl_ && SSL_pending(ssl_) > 0) return true;
+    pollfd p{fd_, POLLIN, 0};
+    return poll(&p, 1, static_cast<int>(limit.count())) > 0;
+  }
+  // Reads until the peer closes or `limit` passes without data.
+  std::string read_all(std::chrono::seconds limit = 10s) {
+    timeval timeout{static_cast<time_t>(limit.count()), 0};
+    setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+    std::string text;
+    char buffer[16384];
+    for (;;) {
+      errno = 0;
+      int n = ssl_ ? SSL_read(ssl_, buffer, sizeof buffer) : static_cast<int>(::recv(fd_, buffer, sizeof buffer, 0));
+      if (n <= 0) {
+        closed_ = !(n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK));
+        break;
+      }
+      text.append(buffer, static_cast<std::size_t>(n));
+    }
+    return text;
+  }
+  // After read_all: whether it ended because the server closed (not a timeout).
+  bool closed() const { return closed_; }
+  // Whether the server closed the connection within `limit` (TCP level: EOF or reset).
+  bool closed_within(std::chrono::milliseconds limit) {
+    if (!readable(limit)) return false;
+    char byte;
+    const ssize_t n = ::recv(fd_, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
+  }
+
+ private:
+  int fd_ = -1;
+  SSL_CTX* ctx_ = nullptr;
+  SSL* ssl_ = nullptr;
+  bool connected_ = false, handshaken_ = false, closed_ = false;
+};
+
 class ServerProcess {
  public:
   ServerProcess(const fs::path& dir, std::vector<std::string> extra) : log_(dir / "server.log") {
