@@ -151,7 +151,8 @@ class ProbeDefaults final : public Policy {
   static bool declares_port(const json& container, int port) {
     if (!container.contains("ports") || !container["ports"].is_array() || container["ports"].empty()) return true;
     for (const json& entry : container["ports"])
-      if (entry.is_object() && entry.value("containerPort", 0) == port) return true;
+      // Compared as JSON: a containerPort of 8e33 is no port, and converting it to int would be UB.
+      if (entry.is_object() && entry.value("containerPort", nlohmann::json()) == port) return true;
     return false;
   }
 

@@ -322,13 +322,13 @@ class ClusterWatch::KindWatcher {
     const std::string type_name = type->get<std::string>();
     if (type_name == "ERROR") {
       owner_.status_.update(kind_, [](KindStatus& k) { ++k.events["ERROR"]; });
-      const int code = object->value("code", json()).is_number_integer() ? (*object)["code"].get<int>() : 0;
+      const json code = object->value("code", json());  // compared as JSON: no narrowing
       const std::string message = object->value("message", json()).is_string() ? (*object)["message"].get<std::string>() : "";
       if (code == 410) {
         spdlog::info("kube watch: watch {}: {}; listing again", resource(), message);
         return Outcome::Gone;
       }
-      failure = "watch " + std::string(resource()) + ": ERROR event, code " + std::to_string(code) + ": " + message;
+      failure = "watch " + std::string(resource()) + ": ERROR event, code " + code.dump() + ": " + message;
       return Outcome::Failed;
     }
     const std::string rv = resource_version_of(*object);

@@ -121,7 +121,7 @@ std::string format_amount(std::string_view resource, std::int64_t amount) {
     if (amount != 0 && amount % kMiB == 0) return std::to_string(amount / kMiB) + "Mi";
     if (amount >= kGiB) {
       // Not a whole number of GiB: one decimal, rounded down so it never overstates.
-      std::int64_t tenths = amount * 10 / kGiB;
+      std::int64_t tenths = amount / kGiB * 10 + amount % kGiB * 10 / kGiB;  // no overflow near 2^63
       return std::to_string(tenths / 10) + "." + std::to_string(tenths % 10) + "Gi";
     }
     return std::to_string(amount);

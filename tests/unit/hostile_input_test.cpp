@@ -12,6 +12,7 @@
 #include <set>
 
 #include "engine/capacity/cluster_model.h"
+#include "engine/capacity/placement.h"
 #include "engine/input_limits.h"
 #include "engine/manifests.h"
 #include "gpuadmit/engine.h"
@@ -364,6 +365,19 @@ TEST(HostileInput, NegativeQuantitiesInASnapshotAreErrors) {
 }
 
 // 5. Work that was quadratic or combinatorial in the input is linear or capped.
+// Found by the fuzzers after the classes above were fixed: numbers a policy narrowed or scaled.
+TEST(HostileInput, HugeNumbersInFieldsAreNeverNarrowedOrScaledPastInt64) {
+  // probe-defaults compared containerPort as an int: 8e33 converted to int is UB.
+  json pod = gpu_pod();
+  pod["spec"]["containers"][0]["image"] = "vllm/vllm-openai:v0.6.3";
+  pod["spec"]["containers"][0]["ports"] = json::array({{{"containerPort", 8.00333e33}}});
+  json deployment = {{"apiVersion", "apps/v1"}, {"kind", "Deployment"}, {"metadata", {{"name", "d"}, {"namespace", "team"}}},
+                     {"spec", {{"template", {{"spec", pod["spec"]}}}}}};
+  EXPECT_NO_THROW(Engine::from_default()->review(request_for_manifest(deployment, "team")));
+  // gpu-capacity printed a memory amount near 2^63 as tenths of GiB: amount * 10 overflowed.
+  EXPECT_EQ(capacity::format_amount("memory", INT64_MAX), "8589934591.9Gi");
+}
+
 TEST(HostileInput, DevShmNamesItsVolumeInOnePass) {
   json pod = gpu_pod();
   json volumes = json::array({{{"name", "dshm"}}});
