@@ -25,14 +25,6 @@ std::string trim(std::string_view text) {
   return std::string(text.substr(begin, end - begin + 1));
 }
 
-// Cuts at a UTF-8 character boundary and marks the cut.
-std::string shorten(const std::string& text, std::size_t limit) {
-  if (text.size() <= limit) return text;
-  std::size_t cut = limit - 3;  // room for "..."
-  while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;
-  return text.substr(0, cut) + "...";
-}
-
 // Policies named in `gpu-admit.io/exempt` on the object or its pod template.
 std::set<std::string> exemptions_requested(const PolicyContext& context) {
   std::set<std::string> names;
@@ -354,6 +346,13 @@ HttpAnswer answer_admission_review(const Engine& engine, std::string_view body,
   answer.body = serialize_admission_review(answer.outcome->response);
   answer.allowed = answer.outcome->response.allowed;
   return answer;
+}
+
+std::string shorten(const std::string& text, std::size_t limit) {
+  if (text.size() <= limit) return text;
+  std::size_t cut = limit - 3;  // room for "..."
+  while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;
+  return text.substr(0, cut) + "...";
 }
 
 Request request_for_manifest(const json& object, const std::string& default_namespace) {

@@ -133,12 +133,7 @@ namespace {
 // become a 3 MiB log line.
 constexpr std::size_t kMaxLoggedString = 256;
 
-std::string clip(const std::string& text) {
-  if (text.size() <= kMaxLoggedString) return text;
-  std::size_t cut = kMaxLoggedString;
-  while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;  // whole UTF-8
-  return text.substr(0, cut) + "...";
-}
+std::string clip(const std::string& text) { return shorten(text, kMaxLoggedString + 3); }
 
 }  // namespace
 

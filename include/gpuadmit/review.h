@@ -67,4 +67,8 @@ Response malformed_request_response(const ReviewError& error);
 
 std::string base64_encode(std::string_view bytes);
 
+// `text` cut to at most `limit` bytes (limit >= 3) at a UTF-8 character boundary, the cut marked
+// with "...": for warnings and for client-controlled strings in logs.
+std::string shorten(const std::string& text, std::size_t limit);
+
 }  // namespace gpuadmit
