@@ -445,6 +445,14 @@ std::string Quantity::to_string() const {
     static constexpr std::string_view kSi[] = {"n", "u", "m", "", "k", "M", "G", "T", "P", "E"};
     return sign + d + std::string(kSi[(e + 9) / 3]);
   }
+  // Exponents are read as int32 (upstream narrows them, wrapping): past the largest multiple of 3
+  // that fits, zeros move into the mantissa so the string parses back to this value. Upstream
+  // itself wraps here ("9000E2147483647" prints with a negative exponent); the fuzzer found it.
+  constexpr std::int64_t kMaxPrintedExponent = 2147483646;
+  if (e > kMaxPrintedExponent) {
+    d.append(static_cast<std::size_t>(e - kMaxPrintedExponent), '0');
+    e = kMaxPrintedExponent;
+  }
   // DecimalSI has no suffix beyond n..E; like upstream since #140459, use an exponent there.
   return sign + d + (e == 0 ? "" : "e" + std::to_string(e));
 }

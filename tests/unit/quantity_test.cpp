@@ -289,6 +289,10 @@ TEST(QuantityGrammar, HugeExponents) {
   EXPECT_EQ(big.as_double(), std::numeric_limits<double>::infinity());
   EXPECT_THROW(big + Quantity::parse("1"), QuantityError);  // would need 2^31 digits
   EXPECT_EQ((big + big).to_string(), "20e2147483646");
+  // A canonical exponent past int32 keeps its zeros in the mantissa: the string parses back (F13).
+  const Quantity bigger = Quantity::parse("9000E2147483647");
+  EXPECT_EQ(bigger.to_string(), "90000e2147483646");
+  EXPECT_EQ(Quantity::parse(bigger.to_string()), bigger);
   // Tiny values round up to 1n, however tiny.
   EXPECT_EQ(Quantity::parse("1e-2147483648").to_string(), "1e-9");
   EXPECT_EQ(Quantity::parse("5e-20").to_string(), "1e-9");
