@@ -108,6 +108,26 @@ KubeResponse KubeClient::get(const std::string& path_and_query, std::chrono::mil
   return send(path_and_query, read_timeout, nullptr);
 }
 
+namespace {
+
+// httplib names its errors in one word ("Connection", "Read"); a log line says what happened.
+std::string describe_transport_error(httplib::Error error, const std::string& host) {
+  const std::string name = httplib::to_string(error);
+  switch (error) {
+    case httplib::Error::Connection: return "cannot connect to " + host + " (" + name + ")";
+    case httplib::Error::ConnectionTimeout: return "connecting to " + host + " timed out (" + name + ")";
+    case httplib::Error::Read: return "the connection broke or timed out while reading (" + name + ")";
+    case httplib::Error::Write: return "the connection broke while sending the request (" + name + ")";
+    case httplib::Error::Canceled: return "canceled (" + name + ")";
+    case httplib::Error::SSLConnection: return "the TLS handshake failed (" + name + ")";
+    case httplib::Error::SSLServerVerification:
+      return "the server certificate is not trusted by the configured CA, or does not name " + host + " (" + name + ")";
+    default: return name;
+  }
+}
+
+}  // namespace
+
 KubeResponse KubeClient::stream(const std::string& path_and_query, std::chrono::milliseconds idle_timeout,
                                 const std::function<bool(std::string_view)>& on_data) {
   return send(path_and_query, idle_timeout, &on_data);
@@ -167,9 +187,7 @@ KubeResponse KubeClient::send(const std::string& path_and_query, std::chrono::mi
   }
   response.status = status;  // the head may have arrived before the body failed
   response.body = std::move(error_body);
-  response.error = httplib::to_string(result.error());
-  if (result.error() == httplib::Error::SSLServerVerification)
-    response.error += " (the server certificate is not trusted by the configured CA, or does not name " + config_.host + ")";
+  response.error = describe_transport_error(result.error(), config_.host);
   return response;
 }
 

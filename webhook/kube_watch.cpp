@@ -12,6 +12,7 @@
 #include "engine/input_limits.h"
 #include "webhook/kube_client.h"
 #include "webhook/kube_objects.h"
+#include "webhook/review_log.h"
 
 namespace gpuadmit::kube {
 
@@ -160,6 +161,7 @@ class ClusterWatch::KindWatcher {
   std::string describe_failure(const std::string& what, const KubeResponse& response) const {
     std::string text = what + " " + std::string(resource()) + ": ";
     if (response.status == 0) return text + response.error;
+    if (response.status == 200 && !response.error.empty()) return text + "the stream broke: " + response.error;
     text += "HTTP " + std::to_string(response.status);
     json status = parse_or_discarded(response.body);
     if (status.is_object() && status.value("message", json()).is_string())
@@ -169,8 +171,14 @@ class ClusterWatch::KindWatcher {
     return text;
   }
 
+  // One JSON line, with the kind ("pods") as a field.
+  void log(spdlog::level::level_enum level, const std::string& message, json fields) const {
+    fields["resource"] = std::string(resource());
+    webhook::log_event(*owner_.options_.logger, level, message, std::move(fields));
+  }
+
   void record_failure(const std::string& message) {
-    spdlog::warn("kube watch: {}", message);
+    log(spdlog::level::warn, "kube request failed", {{"error", message}});
     owner_.status_.update(kind_, [&](KindStatus& k) {
       ++k.failures;
       k.last_error = message;
@@ -189,7 +197,8 @@ class ClusterWatch::KindWatcher {
       if (stopping_) return false;
       // An expired continue token: the snapshot is gone, list again from the start.
       if (response.status == 410 && !continue_token.empty() && expired_restarts++ < 3) {
-        spdlog::info("kube watch: list {}: the continue token expired after {} pages; listing again", resource(), pages);
+        log(spdlog::level::info, "kube list expired, listing again",
+            {{"reason", "the continue token expired"}, {"pages", pages}});
         keys.clear();
         continue_token.clear();
         continue;
@@ -238,7 +247,7 @@ class ClusterWatch::KindWatcher {
       k.resource_version = rv_;
       k.last_heard = Clock::now();
     });
-    spdlog::info("kube watch: listed {} {} at resourceVersion {}", keys_.size(), resource(), rv_);
+    log(spdlog::level::info, "kube list complete", {{"objects", keys_.size()}, {"resourceVersion", rv_}});
     return true;
   }
 
@@ -248,13 +257,15 @@ class ClusterWatch::KindWatcher {
     params["resourceVersion"] = rv_;
     params["allowWatchBookmarks"] = "true";
     const long base = std::max<long>(1, static_cast<long>(options().watch_timeout.count()));
-    params["timeoutSeconds"] = std::to_string(std::uniform_int_distribution<long>(base, 2 * base - 1)(rng_));
+    const long timeout_seconds = std::uniform_int_distribution<long>(base, 2 * base - 1)(rng_);
+    params["timeoutSeconds"] = std::to_string(timeout_seconds);
+    const auto silence_limit = std::chrono::seconds(timeout_seconds) + options().watch_end_grace;
 
     LineSplitter splitter;
     std::vector<std::string> lines;
     Outcome outcome = Outcome::Ended;
     std::string failure;
-    KubeResponse response = client_.stream(with_query(path_, params), options().watch_idle_timeout, [&](std::string_view data) {
+    KubeResponse response = client_.stream(with_query(path_, params), silence_limit, [&](std::string_view data) {
       if (stopping_) return false;
       lines.clear();
       if (!splitter.feed(data, lines)) {
@@ -279,7 +290,8 @@ class ClusterWatch::KindWatcher {
       return outcome;
     }
     if (response.status == 410) {
-      spdlog::info("kube watch: watch {}: HTTP 410, resourceVersion {} is too old; listing again", resource(), rv_);
+      log(spdlog::level::info, "kube watch expired, listing again",
+          {{"reason", "HTTP 410"}, {"resourceVersion", rv_}});
       return Outcome::Gone;
     }
     if (!response.ok()) {
@@ -297,7 +309,7 @@ class ClusterWatch::KindWatcher {
 
   void count_malformed(const std::string& reason) {
     std::string message = "watch " + std::string(resource()) + ": skipped a malformed event: " + reason;
-    spdlog::warn("kube watch: {}", message);
+    log(spdlog::level::warn, "kube watch event skipped", {{"error", message}});
     owner_.status_.update(kind_, [&](KindStatus& k) {
       ++k.events["MALFORMED"];
       k.last_error = message;
@@ -325,7 +337,8 @@ class ClusterWatch::KindWatcher {
       const json code = object->value("code", json());  // compared as JSON: no narrowing
       const std::string message = object->value("message", json()).is_string() ? (*object)["message"].get<std::string>() : "";
       if (code == 410) {
-        spdlog::info("kube watch: watch {}: {}; listing again", resource(), message);
+        log(spdlog::level::info, "kube watch expired, listing again",
+            {{"reason", message}, {"resourceVersion", rv_}});
         return Outcome::Gone;
       }
       failure = "watch " + std::string(resource()) + ": ERROR event, code " + code.dump() + ": " + message;
@@ -414,6 +427,8 @@ ClusterWatch::ClusterWatch(KubeConfig config, ClusterObjectSink& sink, WatchOpti
   struct sigaction current {};
   if (::sigaction(SIGPIPE, nullptr, &current) == 0 && current.sa_handler == SIG_DFL) std::signal(SIGPIPE, SIG_IGN);
   if (options_.page_size < 1) throw KubeConfigError("watch: the list page size must be at least 1");
+  // Its own logger follows the process-wide level (spdlog::set_level).
+  if (!options_.logger) options_.logger = webhook::make_json_logger("gpu-admit", spdlog::get_level());
   for (ObjectKind kind : kWatchedKinds) watchers_.push_back(std::make_unique<KindWatcher>(kind, *this));
 }
 

@@ -17,6 +17,8 @@
 #include <thread>
 #include <vector>
 
+#include <spdlog/logger.h>
+
 #include "webhook/kube_config.h"
 #include "webhook/kube_sink.h"
 
@@ -27,11 +29,13 @@ using Clock = std::chrono::steady_clock;
 struct WatchOptions {
   int page_size = 500;  // `limit` of each list page
   // `timeoutSeconds` of each watch is drawn from [watch_timeout, 2 × watch_timeout), as
-  // client-go does, so replicas do not reconnect in step.
+  // client-go does, so replicas do not reconnect in step. The API server ends the watch then,
+  // and a clean end is news: LiveCluster shortens this to a third of its staleness bound.
   std::chrono::seconds watch_timeout{300};
-  // A watch connection that delivers nothing (not even a bookmark) for this long is dead.
-  // The API server sends bookmarks about once a minute to watches that allow them.
-  std::chrono::milliseconds watch_idle_timeout{150'000};
+  // A watch that has delivered nothing for its timeoutSeconds plus this grace is dead. Nothing
+  // shorter is safe: in a quiet cluster an API server before 1.27 sends no bookmark until 2 s
+  // before the watch's end (the soak against v1.20 showed it; bench/README.md).
+  std::chrono::milliseconds watch_end_grace{30'000};
   std::chrono::milliseconds list_read_timeout{60'000};  // per read while listing
   std::chrono::milliseconds connect_timeout{10'000};
   // Reconnect delays: initial × 2^n capped at max, each with up to `jitter` × delay added.
@@ -42,6 +46,9 @@ struct WatchOptions {
   // Pods that no longer hold resources are left out, as the scheduler's own informer does; a
   // pod that finishes arrives as DELETED.
   std::string pod_field_selector = "status.phase!=Succeeded,status.phase!=Failed";
+  // Where lists, relists and failures are logged, as JSON lines (webhook/review_log.h). Null: a
+  // logger of its own on stderr, never stdout, which `gpu-admit watch` prints its events to.
+  std::shared_ptr<spdlog::logger> logger;
 };
 
 // What the server reads for /readyz, staleness and metrics. Thread-safe.

@@ -2,6 +2,7 @@
 
 #include <prometheus/metric_family.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 
@@ -165,12 +166,27 @@ class LiveCluster::Metrics final : public prometheus::Collectable {
 
 // ---------------------------------------------------------------------------------------------
 
+namespace {
+
+// The watch logs through the server's logger: one stream of JSON lines. Each watch ends (at its
+// timeoutSeconds, drawn from [t, 2t)) within two thirds of the staleness bound: an API server
+// ending a watch cleanly is heard from, so a quiet cluster is never mistaken for a silent server.
+kube::WatchOptions watch_options(const LiveClusterOptions& live, std::shared_ptr<spdlog::logger> logger) {
+  kube::WatchOptions options = live.watch;
+  if (!options.logger) options.logger = std::move(logger);
+  const auto third = std::chrono::duration_cast<std::chrono::seconds>(live.stale_after / 3);
+  options.watch_timeout = std::clamp(third, std::chrono::seconds(1), options.watch_timeout);
+  return options;
+}
+
+}  // namespace
+
 LiveCluster::LiveCluster(kube::KubeConfig config, LiveClusterOptions options, std::shared_ptr<spdlog::logger> logger)
     : options_(std::move(options)),
       logger_(std::move(logger)),
       model_(std::make_shared<capacity::ClusterModel>()),
       sink_(*model_, logger_),
-      watch_(std::make_unique<kube::ClusterWatch>(std::move(config), sink_, options_.watch)),
+      watch_(std::make_unique<kube::ClusterWatch>(std::move(config), sink_, watch_options(options_, logger_))),
       metrics_(std::make_shared<Metrics>(*this)) {
   model_->track_admissions(options_.admission_ttl);
 }

@@ -39,9 +39,10 @@ class ClusterModelSink final : public kube::ClusterObjectSink {
 };
 
 struct LiveClusterOptions {
-  // No event or bookmark for longer than this on any kind: capacity and quota decisions warn
-  // instead of denying. The API server sends bookmarks about once a minute and the watch gives
-  // up on a silent connection after 150 s, so a healthy watch stays well inside 3 minutes.
+  // Nothing heard (an event, a bookmark, a list, a watch ended by the API server) for longer
+  // than this on any kind: capacity and quota decisions warn instead of denying. Each watch asks
+  // to be ended within two thirds of this bound, so a healthy API server is heard from inside
+  // it even when nothing in the cluster changes.
   std::chrono::milliseconds stale_after{180'000};
   // How long a pod this replica allowed counts toward its namespace's GPUs before the watch
   // shows it (0: not at all).

@@ -404,7 +404,8 @@ class FakeApiServer {
     }
   }
 
-  // While suppressed, changes are stored but no watch sees them (only a relist does).
+  // While suppressed, the API server hangs for watches: changes are stored but no watch sees
+  // them (only a relist does), and no watch ends at its timeoutSeconds.
   void set_events_suppressed(bool suppressed) {
     std::lock_guard<std::mutex> lock(mutex_);
     suppress_events_ = suppressed;
@@ -714,7 +715,7 @@ class FakeApiServer {
           }
         }
       }
-      if (std::chrono::steady_clock::now() >= cursor.deadline) end = true;
+      if (std::chrono::steady_clock::now() >= cursor.deadline && !suppress_events_) end = true;
       trickle = trickle_bytes_;
       pause = trickle_pause_;
     }

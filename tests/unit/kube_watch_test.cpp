@@ -93,7 +93,7 @@ WatchOptions fast_options() {
   WatchOptions options;
   options.page_size = 2;
   options.watch_timeout = 5s;
-  options.watch_idle_timeout = 3s;
+  options.watch_end_grace = 3s;
   options.list_read_timeout = 2s;
   options.connect_timeout = 2s;
   options.backoff_initial = 20ms;
@@ -395,16 +395,23 @@ TEST_F(KubeWatchTest, ServerThatNeverAnswersTimesOutAndBacksOff) {
   EXPECT_TRUE(watch_->wait_synced(5s));
 }
 
-TEST_F(KubeWatchTest, SilentWatchIsAbandonedAfterTheIdleTimeout) {
+TEST_F(KubeWatchTest, AWatchSilentPastItsTimeoutIsAbandoned) {
   WatchOptions options = fast_options();
-  options.watch_idle_timeout = 200ms;
+  options.watch_timeout = 1s;
+  options.watch_end_grace = 200ms;
   start(kubeconfig(), options);
   ASSERT_TRUE(watch_->wait_synced(5s));
-  // No events and no bookmarks: each watch is given up after 200 ms and opened again.
-  ASSERT_TRUE(eventually([&] { return watches_of("namespaces") >= 3; }));
+  // The API server hangs: no events, no bookmarks, and no watch ends at its timeoutSeconds.
+  // Each is given up 200 ms after that and opened again.
+  api_->set_events_suppressed(true);
+  ASSERT_TRUE(eventually([&] {
+    return watch_->status().kind(ObjectKind::Namespace).failures >= 2 && watches_of("namespaces") >= 3;
+  }, 10s));
   KindStatus namespaces = watch_->status().kind(ObjectKind::Namespace);
-  EXPECT_GE(namespaces.watch_restarts, 2u);
+  EXPECT_NE(namespaces.last_error.find("watch namespaces: the stream broke: the connection broke or timed out while reading"),
+            std::string::npos) << namespaces.last_error;
   EXPECT_EQ(namespaces.lists, 1u);
+  api_->set_events_suppressed(false);
   api_->apply("namespaces", testing::fake_namespace("late"));
   EXPECT_TRUE(sink_.wait([&] { return sink_.has(ObjectKind::Namespace, "late"); }));
 }
@@ -451,10 +458,14 @@ TEST_F(KubeWatchTest, WatchCommandPrintsListsEventsAndStatus) {
     if (eventually([&] { return api_->open_watches("pods") == 1; }))
       api_->apply("pods", testing::fake_pod("ml", "from-cli-test", "gpu-1", 1));
   });
+  spdlog::set_level(spdlog::level::info);  // the watch's log lines must go to stderr, not here
   ::testing::internal::CaptureStdout();
+  ::testing::internal::CaptureStderr();
   int status = run_cli({"gpu-admit", "watch", "--kubeconfig", path, "--duration", "1.5"});
+  std::string err = ::testing::internal::GetCapturedStderr();
   std::string out = ::testing::internal::GetCapturedStdout();
   change.join();
+  EXPECT_NE(err.find(R"("msg":"kube list complete","objects":5,"resource":"pods")"), std::string::npos) << err;
   EXPECT_EQ(status, 0) << out;
   std::vector<json> lines;
   std::istringstream in(out);
@@ -481,6 +492,15 @@ TEST_F(KubeWatchTest, WatchCommandFailsWhenItCannotSync) {
   std::string out = ::testing::internal::GetCapturedStdout();
   EXPECT_EQ(status, 1);
   EXPECT_NE(out.find("HTTP 401"), std::string::npos) << out;
+}
+
+TEST_F(KubeWatchTest, TransportFailuresSayWhatHappened) {
+  KubeConfig config = kubeconfig();
+  api_.reset();  // nothing listens on its port any more
+  start(std::move(config));
+  ASSERT_TRUE(eventually([&] { return watch_->status().kind(ObjectKind::Node).failures >= 1; }));
+  const std::string error = watch_->status().kind(ObjectKind::Node).last_error;
+  EXPECT_NE(error.find("list nodes: cannot connect to 127.0.0.1 (Connection)"), std::string::npos) << error;
 }
 
 TEST(KubeWatchCommand, BadInvocationsExitTwo) {

@@ -165,6 +165,14 @@ TEST_F(LiveClusterE2e, AnswersFollowTheLiveCluster) {
   oracle_.expect_all_ok();
   server_->signal(SIGTERM);
   EXPECT_EQ(server_->wait_exit(20s), 0);
+
+  // One stream of JSON lines: the watch logs its lists through the server's logger, on stderr,
+  // and nothing reaches stdout.
+  const std::string log = server_->log();
+  std::istringstream lines(log);
+  for (std::string line; std::getline(lines, line);) EXPECT_TRUE(json::accept(line)) << line;
+  EXPECT_NE(log.find(R"("msg":"kube list complete","objects":1,"resource":"nodes")"), std::string::npos) << log;
+  EXPECT_EQ(server_->output(), "");
 }
 
 TEST_F(LiveClusterE2e, BadInvocationsAreRefused) {

@@ -261,6 +261,27 @@ TEST_F(LiveClusterTest, SilenceBeyondTheBoundIsStale) {
   EXPECT_TRUE(eventually([&] { return live_->staleness().empty(); }));
 }
 
+// In a quiet cluster a v1.20 API server sends nothing on a watch until its end; every watch asks
+// to end within two thirds of the bound, and its clean end is news.
+TEST_F(LiveClusterTest, AQuietClusterIsNeverStale) {
+  webhook::LiveClusterOptions options;
+  options.stale_after = 3s;
+  start(options);
+  ASSERT_TRUE(eventually([&] { return live_->readiness().ready; }));
+  const auto until = std::chrono::steady_clock::now() + 7s;
+  while (std::chrono::steady_clock::now() < until) {
+    ASSERT_EQ(live_->staleness(), "");
+    std::this_thread::sleep_for(100ms);
+  }
+  size_t watches = 0;
+  for (const auto& request : api_->requests())
+    if (request.watch()) {
+      ++watches;
+      EXPECT_EQ(request.params.at("timeoutSeconds"), "1");  // a third of 3 s
+    }
+  EXPECT_GE(watches, 3u * 4u);  // each kind's watch ended and was opened again, about every second
+}
+
 TEST_F(LiveClusterTest, AllowedPodCreatesCountUntilTheWatchShowsThem) {
   start({});
   ASSERT_TRUE(eventually([&] { return live_->readiness().ready; }));

@@ -172,7 +172,8 @@ class RawConnection {
 
 class ServerProcess {
  public:
-  ServerProcess(const fs::path& dir, std::vector<std::string> extra) : log_(dir / "server.log") {
+  ServerProcess(const fs::path& dir, std::vector<std::string> extra)
+      : log_(dir / "server.log"), output_(dir / "server.stdout") {
     std::vector<std::string> args = {kBinary, "serve", "--addr", "127.0.0.1:0",
                                      "--tls-cert", (dir / "tls.crt").string(),
                                      "--tls-key", (dir / "tls.key").string()};
@@ -186,6 +187,7 @@ class ServerProcess {
       prctl(PR_SET_PDEATHSIG, SIGKILL);
       int fd = ::open(log_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
       dup2(fd, 2);
+      dup2(::open(output_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644), 1);
       std::vector<char*> argv;
       for (std::string& arg : args) argv.push_back(arg.data());
       argv.push_back(nullptr);
@@ -210,7 +212,8 @@ class ServerProcess {
 
   int port() const { return port_; }
   pid_t pid() const { return pid_; }
-  std::string log() const { return read_text(log_); }
+  std::string log() const { return read_text(log_); }  // stderr: the JSON log lines
+  std::string output() const { return read_text(output_); }  // stdout: nothing, ever
   void signal(int number) { kill(pid_, number); }
   // The exit status, or -1 if the process is still running after `limit`.
   int wait_exit(std::chrono::milliseconds limit) {
@@ -222,7 +225,7 @@ class ServerProcess {
   }
 
  private:
-  fs::path log_;
+  fs::path log_, output_;
   pid_t pid_ = -1;
   int port_ = 0;
   bool exited_ = false;
