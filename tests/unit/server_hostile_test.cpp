@@ -288,6 +288,26 @@ TEST_F(ServerHostile, ConnectionsPastTheLimitsAreClosedCountedAndLoggedOnce) {
   }
 }
 
+// Out of descriptors, the listener takes each waiting connection with its reserve descriptor
+// and closes it, instead of spinning on a listening socket that stays readable; it serves again
+// once descriptors are free.
+TEST_F(ServerHostile, ConnectionsPastTheDescriptorLimitAreClosedAndCounted) {
+  ServerProcess server(dir_.path(), {}, /*max_open_files=*/64);
+  ASSERT_GT(server.port(), 0) << server.log();
+  std::vector<std::unique_ptr<Conn>> conns;
+  for (int i = 0; i < 100; ++i) conns.push_back(std::make_unique<Conn>(server.port(), Conn::Mode::tcp));
+  int closed = 0;
+  EXPECT_TRUE(eventually([&] {
+    closed = 0;
+    for (auto& conn : conns) closed += conn->closed_within(0ms) ? 1 : 0;
+    return closed >= 40;  // 100 less the ~50 descriptors the server has for connections
+  })) << closed;
+  conns.clear();
+  EXPECT_TRUE(eventually([&] { return good_review(server.port()).first; })) << server.log();
+  EXPECT_GE(metric(server.port(), dir_.path(), closed_metric("fd_exhausted")), 40);
+  EXPECT_EQ(count_of(server.log(), R"("reason":"fd_exhausted")"), 1u) << server.log();
+}
+
 TEST_F(ServerHostile, PlainHttpOnTheTlsPortIsClosedAndTheServerCarriesOn) {
   ServerProcess server(dir_.path(), {});
   ASSERT_GT(server.port(), 0) << server.log();

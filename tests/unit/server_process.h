@@ -11,6 +11,7 @@
 #include <openssl/x509.h>
 #include <poll.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <fcntl.h>
@@ -172,7 +173,8 @@ class RawConnection {
 
 class ServerProcess {
  public:
-  ServerProcess(const fs::path& dir, std::vector<std::string> extra)
+  // max_open_files > 0: the server's RLIMIT_NOFILE.
+  ServerProcess(const fs::path& dir, std::vector<std::string> extra, rlim_t max_open_files = 0)
       : log_(dir / "server.log"), output_(dir / "server.stdout") {
     std::vector<std::string> args = {kBinary, "serve", "--addr", "127.0.0.1:0",
                                      "--tls-cert", (dir / "tls.crt").string(),
@@ -188,6 +190,10 @@ class ServerProcess {
       int fd = ::open(log_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
       dup2(fd, 2);
       dup2(::open(output_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644), 1);
+      if (max_open_files > 0) {
+        const rlimit limit{max_open_files, max_open_files};
+        setrlimit(RLIMIT_NOFILE, &limit);
+      }
       std::vector<char*> argv;
       for (std::string& arg : args) argv.push_back(arg.data());
       argv.push_back(nullptr);
