@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# The soak: `gpu-admit serve --kubeconfig` against a real API server for an hour at 1,000 mixed
+# reviews/s, with faults on a schedule (10 certificate rotations, one of them a broken file; the
+# config replaced by invalid YAML and restored; the API server killed and started again).
+# bench/soak.py drives the load and the faults and prints a row a minute: reviews, errors, p50,
+# p99 and max latency, and the server's resident memory. Results go in bench/README.md ("Soak").
+#
+#   bench/soak.sh [BUILD_DIR]     (SOAK_SECONDS=3600 RATE=1000 SERVE_ARGS="..." to change)
+#
+# Needs etcd (etcd-server) and python3; the API server is ../shared/tools/kube-apiserver. The
+# bodies are the golden requests (tests/golden, without the malformed ones), each sent to both
+# /mutate and /validate; the API server holds the sample cluster (manifests/examples/cluster.json).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build=${1:-build}
+seconds=${SOAK_SECONDS:-3600}
+rate=${RATE:-1000}
+apiserver=${KUBE_APISERVER_DIR:-../shared/tools/kube-apiserver}
+for tool in python3 etcd curl openssl; do command -v $tool >/dev/null || { echo "soak: $tool not installed" >&2; exit 1; }; done
+[ -x "$build/gpu-admit" ] || { echo "soak: build $build/gpu-admit first (Release)" >&2; exit 1; }
+
+work=$(mktemp -d)
+server=
+cleanup() {
+  [ -n "$server" ] && kill "$server" 2>/dev/null || true
+  [ -d "$work/kube" ] && kill $(cat "$work/kube/apiserver.pid" "$work/kube/etcd.pid" 2>/dev/null) 2>/dev/null || true
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+"$apiserver/start.sh" "$work/kube" >/dev/null
+. "$work/kube/env"
+# The sample cluster into the API server: namespaces, nodes (with their status and their own
+# taints, not the not-ready taint the API server adds on create) and pods bound to nodes.
+python3 - "$work/kube" manifests/examples/cluster.json <<'PY'
+import json, ssl, sys, urllib.error, urllib.request
+kube, snapshot = sys.argv[1], json.load(open(sys.argv[2]))
+env = dict(line.strip().split("=", 1) for line in open(f"{kube}/env"))
+ctx = ssl.create_default_context(cafile=f"{kube}/pki/apiserver.crt")
+def call(method, path, body, kind="application/json", exists_ok=False):
+    req = urllib.request.Request(f"https://127.0.0.1:{env['APIPORT']}{path}", json.dumps(body).encode(), method=method,
+                                 headers={"Authorization": "Bearer admin-token", "Content-Type": kind})
+    try:
+        urllib.request.urlopen(req, context=ctx).read()
+    except urllib.error.HTTPError as e:
+        if not (exists_ok and e.code == 409):
+            sys.exit(f"soak: {method} {path}: {e.code} {e.read()[:300]!r}")
+def clean(item):
+    item = dict(item)
+    item["metadata"] = {k: v for k, v in item["metadata"].items()
+                        if k not in ("uid", "resourceVersion", "creationTimestamp", "managedFields")}
+    return item
+items = snapshot["items"]
+for item in items:
+    if item["kind"] == "Namespace":  # kube-system and default exist already
+        call("POST", "/api/v1/namespaces", clean(item), exists_ok=True)
+for item in items:
+    if item["kind"] == "Node":
+        name = item["metadata"]["name"]
+        call("POST", "/api/v1/nodes", clean(item))
+        call("PATCH", f"/api/v1/nodes/{name}/status", {"status": item.get("status", {})}, "application/merge-patch+json")
+        call("PATCH", f"/api/v1/nodes/{name}", {"spec": {"taints": item.get("spec", {}).get("taints", [])}},
+             "application/merge-patch+json")
+for item in items:
+    if item["kind"] == "Pod":
+        pod = clean(item)
+        pod.pop("status", None)
+        call("POST", f"/api/v1/namespaces/{pod['metadata'].get('namespace', 'default')}/pods", pod)
+print(f"soak: {sum(1 for i in items if i['kind'] == 'Node')} nodes and {sum(1 for i in items if i['kind'] == 'Pod')} pods in the API server", file=sys.stderr)
+PY
+
+mkdir -p "$work/requests"
+for dir in tests/golden/*/; do
+  name=$(basename "$dir")
+  case "$name" in malformed-*) continue ;; esac
+  cp "$dir/request.json" "$work/requests/mutate--$name.json"
+  cp "$dir/request.json" "$work/requests/validate--$name.json"
+done
+certs/make-dev-certs.sh "$work/certs" >/dev/null 2>&1
+cp policies/default.yaml "$work/config.yaml"
+
+GLIBC_TUNABLES=${SERVER_TUNABLES-glibc.malloc.tcache_count=2048:glibc.malloc.tcache_max=4096} \
+  "$build/gpu-admit" serve ${SERVE_ARGS:-} --addr 127.0.0.1:0 --tls-cert "$work/certs/tls.crt" \
+  --tls-key "$work/certs/tls.key" --config "$work/config.yaml" --kubeconfig "$KUBECONFIG" 2>"$work/server.log" &
+server=$!
+for _ in $(seq 100); do grep -q '"msg":"listening"' "$work/server.log" && break; sleep 0.1; done
+port=$(sed -n 's/.*"msg":"listening".*"port":\([0-9]*\).*/\1/p' "$work/server.log" | head -1)
+[ -n "$port" ] || { cat "$work/server.log" >&2; exit 1; }
+for _ in $(seq 100); do curl -sf --cacert "$work/certs/ca.crt" "https://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.2; done
+
+status=0
+python3 bench/soak.py "$work" "$port" "$server" "$seconds" "$rate" || status=$?
+echo "# server log: $(wc -l <"$work/server.log") lines; warnings and errors by message:"
+grep -E '"level":"(warning|error|critical)"' "$work/server.log" | sed -n 's/.*"msg":"\([^"]*\)".*/\1/p' | sort | uniq -c | sed 's/^/#   /'
+exit $status
