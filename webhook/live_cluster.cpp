@@ -175,7 +175,7 @@ kube::WatchOptions watch_options(const LiveClusterOptions& live, std::shared_ptr
   kube::WatchOptions options = live.watch;
   if (!options.logger) options.logger = std::move(logger);
   const auto third = std::chrono::duration_cast<std::chrono::seconds>(live.stale_after / 3);
-  options.watch_timeout = std::clamp(third, std::chrono::seconds(1), options.watch_timeout);
+  options.watch_timeout = std::max(std::chrono::seconds(1), std::min(third, options.watch_timeout));
   return options;
 }
 
