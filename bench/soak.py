@@ -180,16 +180,16 @@ async def served_fingerprint():
     return hashlib.sha256(der).hexdigest()
 
 
-async def wait_for(what, condition):
-    """Polls condition() (a coroutine) until true or CHECK_SECONDS pass; records a failed check."""
+async def wait_for(what, condition, limit=CHECK_SECONDS):
+    """Polls condition() (a coroutine) until true or `limit` seconds pass; records a failed check."""
     t0 = time.monotonic()
-    while time.monotonic() - t0 < CHECK_SECONDS:
+    while time.monotonic() - t0 < limit:
         if await condition():
             note(f"  ok: {what} after {time.monotonic() - t0:.1f}s")
             return True
         await asyncio.sleep(0.25)
     checks_failed.append(what)
-    note(f"  FAILED: {what} within {CHECK_SECONDS}s")
+    note(f"  FAILED: {what} within {limit}s")
     return False
 
 
@@ -281,10 +281,7 @@ async def restart_apiserver():
     async def rewatched():
         return metric(await scrape_metrics(), 'gpuadmit_watch_objects{kind="namespace"}') > \
             metric(before, 'gpuadmit_watch_objects{kind="namespace"}')
-    global CHECK_SECONDS
-    saved, CHECK_SECONDS = CHECK_SECONDS, 90.0
-    await wait_for("the watch delivered a namespace created after the restart", rewatched)
-    CHECK_SECONDS = saved
+    await wait_for("the watch delivered a namespace created after the restart", rewatched, limit=90.0)
 
 
 async def faults():
