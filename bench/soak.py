@@ -258,7 +258,7 @@ async def restart_apiserver():
     await asyncio.sleep(10)
     log = open(kube / "apiserver.log", "ab")
     proc = subprocess.Popen([a.decode() for a in argv], stdout=log, stderr=log, start_new_session=True)
-    (kube / "apiserver.pid").write_text(str(proc.pid))
+    (kube / "apiserver.pid").write_text(f"{proc.pid}\n")
     note(f"API server: started again (pid {proc.pid})")
 
     # The watch is live again when an object created after the restart reaches the model.

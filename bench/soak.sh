@@ -21,9 +21,10 @@ for tool in python3 etcd curl openssl; do command -v $tool >/dev/null || { echo 
 
 work=$(mktemp -d)
 server=
+# SIGKILL for the control plane: a v1.20 API server whose etcd went first never finishes a graceful stop.
 cleanup() {
   [ -n "$server" ] && kill "$server" 2>/dev/null || true
-  [ -d "$work/kube" ] && kill $(cat "$work/kube/apiserver.pid" "$work/kube/etcd.pid" 2>/dev/null) 2>/dev/null || true
+  [ -d "$work/kube" ] && kill -KILL $(cat "$work/kube/apiserver.pid" "$work/kube/etcd.pid" 2>/dev/null) 2>/dev/null || true
   wait 2>/dev/null || true
   rm -rf "$work"
 }
