@@ -110,7 +110,7 @@ int main(int argc, char** argv) {
     }
     for (int i = 0; i < pods; ++i) {
       json spec = pod_spec(rng, rng() % 3 == 0);
-      const auto shape = gpuadmit::capacity::PodShape::from_pod_spec(spec);
+      const auto shape = gpuadmit::capacity::PodShape::from_pod_spec(spec, {});
       for (int attempt = 0; attempt < 20; ++attempt) {  // else it stays Pending
         Room& r = room[rng() % nodes];
         if (r.cpu < shape.requests.cpu_milli || r.memory < shape.requests.memory || r.gpus < shape.gpu_devices || r.pods < 1)
@@ -137,7 +137,7 @@ int main(int argc, char** argv) {
   std::cout << "load average (1, 5, 15 min) before loading: " << load_average() << "\n";
   const auto t0 = Clock::now();
   const double cpu0 = thread_cpu_micros();
-  auto model = gpuadmit::capacity::ClusterModel::load({path});
+  auto model = gpuadmit::capacity::ClusterModel::load({path}, {});
   const double load_s = std::chrono::duration<double>(Clock::now() - t0).count();
   const double load_cpu_s = (thread_cpu_micros() - cpu0) / 1e6;
   std::remove(path.c_str());
@@ -146,7 +146,7 @@ int main(int argc, char** argv) {
   std::vector<json> specs;
   for (int i = 0; i < 1000; ++i) specs.push_back(pod_spec(rng, i % 4 != 0));
   std::vector<gpuadmit::capacity::PodShape> shapes;
-  for (const json& s : specs) shapes.push_back(gpuadmit::capacity::PodShape::from_pod_spec(s));
+  for (const json& s : specs) shapes.push_back(gpuadmit::capacity::PodShape::from_pod_spec(s, {}));
   std::vector<double> micros, zone_micros;  // all decisions; those of pods that select a zone
   std::vector<double> cpu_micros, zone_cpu_micros;  // the same in thread CPU time
   micros.reserve(decisions);

@@ -39,6 +39,12 @@ bool GpuResources::is_gpu(std::string_view resource) const {
   return std::find(extra.begin(), extra.end(), resource) != extra.end();
 }
 
+std::string GpuResources::describe() const {
+  std::string out = "nvidia.com/gpu, nvidia.com/mig-*";
+  for (const std::string& name : extra) out += ", " + name;
+  return out;
+}
+
 bool GpuResources::container_uses_gpu(const json& container) const {
   auto resources = container.find("resources");
   if (resources == container.end() || !resources->is_object()) return false;

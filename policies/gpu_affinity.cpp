@@ -108,7 +108,7 @@ class GpuAffinity final : public Policy {
       // nvidia.com/gpu.memory is the memory of one GPU in MiB (of one MIG device under the
       // single strategy, where pods ask for nvidia.com/gpu too). A pod that asks for MIG
       // devices of the mixed strategy gets no expression: the profile fixes their memory.
-      if (k8s::Quantity::try_parse(memory, q, nullptr) && q.sign() > 0 && asks_whole_gpus(spec)) {
+      if (k8s::Quantity::try_parse(memory, q, nullptr) && q.sign() > 0 && asks_whole_gpus(spec, context.gpu)) {
         const std::int64_t bytes = q.value();  // saturates at 2^63-1: no rounding up past it
         const std::int64_t mib = bytes / (1024 * 1024) + (bytes % (1024 * 1024) != 0);
         out.push_back({{{greater_than("nvidia.com/gpu.memory", mib - 1)}},
@@ -173,11 +173,11 @@ class GpuAffinity final : public Policy {
     return std::nullopt;
   }
 
-  static bool asks_whole_gpus(const json& spec) {
+  static bool asks_whole_gpus(const json& spec, const GpuResources& gpu) {
     try {
-      const capacity::PodShape shape = capacity::PodShape::from_pod_spec(spec);
-      return std::any_of(shape.requests.extended.begin(), shape.requests.extended.end(), [](const auto& entry) {
-        return capacity::is_gpu_device_resource(entry.first) && !entry.first.starts_with("nvidia.com/mig-") &&
+      const capacity::PodShape shape = capacity::PodShape::from_pod_spec(spec, gpu);
+      return std::any_of(shape.requests.extended.begin(), shape.requests.extended.end(), [&](const auto& entry) {
+        return gpu.is_gpu(entry.first) && !entry.first.starts_with("nvidia.com/mig-") &&
                entry.second > 0;
       });
     } catch (const std::exception&) {

@@ -35,10 +35,10 @@ struct CapacityConfig {
   std::vector<PoolRuleConfig> pools;
 };
 
-std::string describe_shape(const capacity::PodShape& shape) {
+std::string describe_shape(const capacity::PodShape& shape, const GpuResources& gpu) {
   std::vector<std::string> parts;
   for (const auto& [resource, amount] : shape.requests.extended)
-    if (capacity::is_gpu_device_resource(resource))
+    if (gpu.is_gpu(resource))
       parts.push_back(resource == "nvidia.com/gpu" ? std::to_string(amount) + (amount == 1 ? " GPU" : " GPUs")
                                                    : std::to_string(amount) + " " + resource);
   if (shape.requests.cpu_milli) parts.push_back(capacity::format_amount("cpu", shape.requests.cpu_milli) + " cpu");
@@ -113,11 +113,11 @@ class GpuCapacity final : public Policy {
     const std::string& field = pod.field;
     capacity::GpuRequirements requirements;
     if (!read_requirements(context, pod, requirements)) return;
-    const capacity::PodShape shape = capacity::PodShape::from_pod_spec(spec);
+    const capacity::PodShape shape = capacity::PodShape::from_pod_spec(spec, context.gpu);
     const capacity::ClusterModel::View view = context.cluster->read();
     const Placement placement = capacity::place(view, spec, shape, requirements, context.workload.replicas,
                                                 [this](const capacity::Pool& p) { return rules_for(p); });
-    const std::string asks = "the pod asks for " + describe_shape(shape);
+    const std::string asks = "the pod asks for " + describe_shape(shape, context.gpu);
 
     if (!placement.can_ever_run()) {
       std::string message = unschedulable_message(placement, spec, shape, requirements, asks);
@@ -240,7 +240,7 @@ class GpuCapacity final : public Policy {
                               capacity::format_amount("memory", worst->pool->max_allocatable.memory / gpus) + " memory";
     std::string what = shape.gpu_devices == 0 ? "a pod without GPUs" : "a pod with " + std::to_string(shape.gpu_devices) +
                                                                           (shape.gpu_devices == 1 ? " GPU" : " GPUs");
-    std::string message = what + " asking for " + describe_shape(shape).substr(0) + " strands " + std::to_string(most) +
+    std::string message = what + " asking for " + describe_shape(shape, context.gpu) + " strands " + std::to_string(most) +
                           " of the " + std::to_string(gpus) + " GPUs of a " + worst->pool->name + " node (each GPU's share is " +
                           share + ")";
     if (config_.deny_stranded > 0 && least >= config_.deny_stranded) {

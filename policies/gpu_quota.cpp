@@ -23,7 +23,8 @@ struct Budget {
 std::string gpus_text(std::int64_t n) { return std::to_string(n) + (n == 1 ? " GPU" : " GPUs"); }
 
 // GPU devices per resource that `object` asks for at once: replicas × per-pod requests.
-std::map<std::string, std::int64_t> demand(const nlohmann::json& object, std::int64_t* per_pod_out = nullptr,
+std::map<std::string, std::int64_t> demand(const nlohmann::json& object, const GpuResources& gpu,
+                                           std::int64_t* per_pod_out = nullptr,
                                            std::int64_t* replicas_out = nullptr) {
   std::map<std::string, std::int64_t> out;
   if (!object.is_object()) return out;
@@ -36,9 +37,9 @@ std::map<std::string, std::int64_t> demand(const nlohmann::json& object, std::in
     } catch (const json::exception&) {
       continue;
     }
-    capacity::PodShape shape = capacity::PodShape::from_pod_spec(*spec);
+    capacity::PodShape shape = capacity::PodShape::from_pod_spec(*spec, gpu);
     for (const auto& [resource, amount] : shape.requests.extended)
-      if (capacity::is_gpu_device_resource(resource))
+      if (gpu.is_gpu(resource))
         out[resource] = capacity::saturating_add(out[resource], capacity::saturating_mul(amount, workload.replicas));
     per_pod = capacity::saturating_add(per_pod, shape.gpu_devices);
   }
@@ -62,10 +63,10 @@ class GpuQuota final : public Policy {
       }
     if (!budget) return;
     std::int64_t per_pod = 0, replicas = 1;
-    std::map<std::string, std::int64_t> wanted = demand(context.object, &per_pod, &replicas);
+    std::map<std::string, std::int64_t> wanted = demand(context.object, context.gpu, &per_pod, &replicas);
     // An update only adds what it asks beyond the object it replaces (whose pods already count).
     if (context.request.operation == "UPDATE")
-      for (const auto& [resource, amount] : demand(context.request.old_object))
+      for (const auto& [resource, amount] : demand(context.request.old_object, context.gpu))
         wanted[resource] = capacity::saturating_add(wanted[resource], -std::max<std::int64_t>(amount, -INT64_MAX));
     std::int64_t total = 0;
     for (const auto& [resource, amount] : wanted) total = capacity::saturating_add(total, std::max<std::int64_t>(0, amount));
@@ -109,7 +110,7 @@ class GpuQuota final : public Policy {
     std::set<std::string> products;
     for (const PodTarget& pod : context.workload.pods) {
       const json& spec = context.pod_spec(pod);
-      capacity::PodShape shape = capacity::PodShape::from_pod_spec(spec);
+      capacity::PodShape shape = capacity::PodShape::from_pod_spec(spec, context.gpu);
       capacity::Placement placement = capacity::place(view, spec, shape, {});
       for (const capacity::PoolVerdict& v : placement.pools)
         if (v.outcome == capacity::PoolVerdict::Outcome::Capable && v.pool->representative().gpu_devices > 0)

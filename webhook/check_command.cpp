@@ -91,7 +91,7 @@ int check_command(int argc, char** argv) {
   const bool show_mutated = args.flag("--show-mutated");
 
   auto engine = load_engine(args);
-  auto cluster = load_cluster(args);
+  auto cluster = load_cluster(args, *engine);
   std::vector<std::string> files;
   try {
     files = manifest_files(args.positional);

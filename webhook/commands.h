@@ -26,7 +26,8 @@ int serve_command(int argc, char** argv);   // serve_command.cpp
 std::shared_ptr<const Engine> load_engine(const Args& args);
 
 // --cluster F (repeatable: files or directories of Nodes, Pods, Namespaces), or null when not
-// given. Throws capacity::SnapshotError naming the file and object. For check, review, test, serve.
-std::unique_ptr<capacity::ClusterModel> load_cluster(const Args& args);
+// given; its GPU resources are `engine`'s gpuResources. Throws capacity::SnapshotError naming the
+// file and object. For check, review, inventory and serve.
+std::unique_ptr<capacity::ClusterModel> load_cluster(const Args& args, const Engine& engine);
 
 }  // namespace gpuadmit::cli

@@ -10,22 +10,22 @@ namespace {
 
 using nlohmann::json;
 
-std::int64_t gpu_amount(const capacity::Amounts& amounts) {
+std::int64_t gpu_amount(const capacity::Amounts& amounts, const GpuResources& gpu) {
   std::int64_t n = 0;
   for (const auto& [resource, amount] : amounts.extended)
-    if (capacity::is_gpu_device_resource(resource)) n += amount;
+    if (gpu.is_gpu(resource)) n = capacity::saturating_add(n, amount);
   return n;
 }
 
-json pool_json(const capacity::Pool& pool) {
+json pool_json(const capacity::Pool& pool, const GpuResources& gpu) {
   const capacity::NodeState& rep = pool.representative();
   std::int64_t total = 0, allocated = 0, stranded = 0, largest = -1;
   std::string largest_node;
   for (const capacity::NodeState* node : pool.nodes) {
-    const std::int64_t node_total = node->gpu_devices, node_used = gpu_amount(node->used);
+    const std::int64_t node_total = node->gpu_devices, node_used = gpu_amount(node->used, gpu);
     total += node_total;
     allocated += node_used;
-    stranded += capacity::stranded_now(*node);
+    stranded += capacity::stranded_now(*node, gpu);
     if (node_total - node_used > largest) {
       largest = node_total - node_used;
       largest_node = node->name;
@@ -56,16 +56,18 @@ json pool_json(const capacity::Pool& pool) {
 }  // namespace
 
 int inventory_command(int argc, char** argv) {
-  Args args = parse_args(argc, argv, 2, {"--cluster", "-o", "--output"}, {});
+  Args args = parse_args(argc, argv, 2, {"--config", "--cluster", "-o", "--output"}, {});
   const std::string format = args.value("-o").value_or(args.value_or("--output", "text"));
   if (format != "text" && format != "json") throw UsageError("-o must be text or json");
   if (!args.positional.empty()) throw UsageError("inventory takes no positional arguments");
-  auto cluster = load_cluster(args);
+  // The config says which resources are GPUs (gpuResources), as it does for check and serve.
+  auto engine = load_engine(args);
+  auto cluster = load_cluster(args, *engine);
   if (!cluster) throw UsageError("inventory needs --cluster F");
   const capacity::ClusterModel::View view = cluster->read();
 
   json pools = json::array();
-  for (const capacity::Pool* pool : view.pools()) pools.push_back(pool_json(*pool));
+  for (const capacity::Pool* pool : view.pools()) pools.push_back(pool_json(*pool, view.gpu()));
   json namespaces = json::array();
   for (const std::string& ns : view.namespaces_with_usage()) {
     capacity::NamespaceUsage usage = view.namespace_usage(ns);

@@ -184,7 +184,7 @@ kube::WatchOptions watch_options(const LiveClusterOptions& live, std::shared_ptr
 LiveCluster::LiveCluster(kube::KubeConfig config, LiveClusterOptions options, std::shared_ptr<spdlog::logger> logger)
     : options_(std::move(options)),
       logger_(std::move(logger)),
-      model_(std::make_shared<capacity::ClusterModel>()),
+      model_(std::make_shared<capacity::ClusterModel>(options_.gpu)),
       sink_(*model_, logger_),
       watch_(std::make_unique<kube::ClusterWatch>(std::move(config), sink_, watch_options(options_, logger_))),
       metrics_(std::make_shared<Metrics>(*this)) {

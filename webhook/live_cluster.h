@@ -48,6 +48,7 @@ struct LiveClusterOptions {
   // shows it (0: not at all).
   std::chrono::milliseconds admission_ttl{30'000};
   kube::WatchOptions watch;
+  GpuResources gpu;  // the config's gpuResources: which resources the model counts as GPUs
 };
 
 class LiveCluster {

@@ -20,7 +20,7 @@ usage:
       Exit 0 all allowed, 1 any denied, 2 unreadable input or bad config.
   gpu-admit review [--config F] [--cluster F] [FILE|-]
       Read one AdmissionReview request, write the AdmissionReview response the webhook sends.
-  gpu-admit inventory --cluster F [-o text|json]
+  gpu-admit inventory --cluster F [--config F] [-o text|json]
       Pools, GPUs total/allocated/free, largest free block, stranded GPUs, usage per namespace.
   gpu-admit test   [-o text|junit] SUITE.yaml...
       Run policy test suites (see README, "Policy tests"); prints "N passed, M failed".
@@ -55,10 +55,10 @@ std::shared_ptr<const Engine> load_engine(const Args& args) {
   return Engine::from_default();
 }
 
-std::unique_ptr<capacity::ClusterModel> load_cluster(const Args& args) {
+std::unique_ptr<capacity::ClusterModel> load_cluster(const Args& args, const Engine& engine) {
   auto it = args.values.find("--cluster");
   if (it == args.values.end() || it->second.empty()) return nullptr;
-  return capacity::ClusterModel::load(it->second);
+  return capacity::ClusterModel::load(it->second, engine.config().gpu);
 }
 
 // Recursive walks over input go as deep as --max-depth (engine/input_limits.h): every thread gets

@@ -10,7 +10,7 @@ int review_command(int argc, char** argv) {
   Args args = parse_args(argc, argv, 2, {"--config", "--cluster"}, {});
   if (args.positional.size() > 1) throw UsageError("review takes one file (or - for stdin)");
   auto engine = load_engine(args);
-  auto cluster = load_cluster(args);
+  auto cluster = load_cluster(args, *engine);
   const std::string path = args.positional.empty() ? "-" : args.positional[0];
   std::string body;
   try {

@@ -58,7 +58,7 @@ webhook::ListenAddress address(const std::string& name, const std::string& text)
   }
 }
 
-ServerOptions configure_server(const Args& args) {
+ServerOptions configure_server(const Args& args, const Engine& engine) {
   ServerOptions options;
   options.config_path = args.value_or("--config", "");
   options.cert_path = args.value_or("--tls-cert", "");
@@ -95,13 +95,13 @@ ServerOptions configure_server(const Args& args) {
       args, "--keep-alive-max-requests", static_cast<long long>(options.keep_alive_max_requests), 1, 1 << 30));
   options.watch_interval = std::chrono::milliseconds(
       number(args, "--watch-interval-ms", options.watch_interval.count(), 10, 600000));
-  options.cluster = load_cluster(args);  // a snapshot, loaded once
+  options.cluster = load_cluster(args, engine);  // a snapshot, loaded once
   return options;
 }
 
 // --in-cluster or --kubeconfig F [--context C]: the cluster state from a live list/watch.
 // Null when neither is given.
-std::unique_ptr<webhook::LiveCluster> configure_live_cluster(const Args& args,
+std::unique_ptr<webhook::LiveCluster> configure_live_cluster(const Args& args, const Engine& engine,
                                                             std::shared_ptr<spdlog::logger> logger) {
   const bool in_cluster = args.flag("--in-cluster");
   const auto kubeconfig = args.value("--kubeconfig");
@@ -117,6 +117,7 @@ std::unique_ptr<webhook::LiveCluster> configure_live_cluster(const Args& args,
   webhook::LiveClusterOptions options;
   options.stale_after = std::chrono::seconds(number(args, "--cluster-stale-after", 180, 1, 86400));
   options.admission_ttl = std::chrono::seconds(number(args, "--admission-ttl", 30, 0, 3600));
+  options.gpu = engine.config().gpu;
   kube::KubeConfig config;
   try {
     config = in_cluster ? kube::load_in_cluster_config() : kube::load_kubeconfig(*kubeconfig, args.value_or("--context", ""));
@@ -151,7 +152,10 @@ int serve_command(int argc, char** argv) {
   if (level == spdlog::level::off && args.value_or("--log-level", "info") != "off")
     throw UsageError("--log-level must be trace, debug, info, warn, error, critical or off");
   const auto deadline = std::chrono::seconds(number(args, "--shutdown-deadline", 20, 0, 3600));
-  ServerOptions options = configure_server(args);
+  // The config as it starts: the cluster model counts its gpuResources (the server loads it
+  // again, and refuses a config whose gpuResources differ from the model's).
+  const std::shared_ptr<const Engine> startup = load_engine(args);
+  ServerOptions options = configure_server(args, *startup);
   const std::string scheduling_error = apply_scheduling(args);  // before the first thread starts
   auto logger = webhook::make_json_logger("gpu-admit", level);
   if (scheduling_error.empty())
@@ -161,7 +165,7 @@ int serve_command(int argc, char** argv) {
     webhook::log_event(*logger, spdlog::level::warn, "cannot run as SCHED_BATCH, keeping the default policy",
                        {{"error", scheduling_error}});
   // Declared before the server, so it outlives the hooks the server calls.
-  std::unique_ptr<webhook::LiveCluster> live = configure_live_cluster(args, logger);
+  std::unique_ptr<webhook::LiveCluster> live = configure_live_cluster(args, *startup, logger);
   if (live) live->attach(options);
 
   // Signals are taken by sigwait below, never by a handler that could interrupt a worker.

@@ -3,6 +3,7 @@
 #include <set>
 #include <stdexcept>
 
+#include "engine/capacity/cluster_model.h"
 #include "webhook/review_log.h"
 
 namespace gpuadmit::webhook {
@@ -63,8 +64,21 @@ WebhookServer::WebhookServer(ServerOptions options, std::shared_ptr<spdlog::logg
     config_stamp_ = config_seen_ = stamp_of(options_.config_path);
     engine_ = options_.load_engine(options_.config_path);
   }
+  check_cluster_gpu_resources(*engine_);
   on_handshake_failure_ = [this] { metrics_.tls_handshake_failed(); };
   for (const auto& collectable : options_.extra_metrics) metrics_.add_collectable(collectable);
+}
+
+// The cluster model counted GPU devices with the gpuResources of the config it started with; a
+// config that names other GPU resources would make the policies and the model count different
+// things, so it is refused (at start, and at a reload, which keeps the previous config).
+void WebhookServer::check_cluster_gpu_resources(const Engine& engine) const {
+  if (!options_.cluster) return;
+  const GpuResources& model = options_.cluster->gpu_resources();
+  if (model == engine.config().gpu) return;
+  throw ConfigError(engine.config().source + ": gpuResources counts " + engine.config().gpu.describe() +
+                    " as GPUs, but the cluster model was built counting " + model.describe() +
+                    ": restart gpu-admit to change gpuResources");
 }
 
 WebhookServer::~WebhookServer() {
@@ -324,6 +338,7 @@ void WebhookServer::reload_changed_files() {
     std::shared_ptr<const Engine> fresh = options_.load_engine(options_.config_path);
     // Changed while it was read: try again once it settles.
     if (!(stamp_of(options_.config_path) == stamp)) return;
+    check_cluster_gpu_resources(*fresh);
     {
       std::lock_guard lock(engine_mutex_);
       config_stamp_ = stamp;

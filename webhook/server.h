@@ -116,6 +116,8 @@ class WebhookServer {
   ListenerOptions listener_options(const std::string& name, std::size_t workers) const;
   ListenerHooks listener_hooks(bool main_port);
   void watch_files();
+  // Throws ConfigError when `engine`'s gpuResources differ from the cluster model's.
+  void check_cluster_gpu_resources(const Engine& engine) const;
 
   ServerOptions options_;
   std::shared_ptr<spdlog::logger> logger_;

@@ -128,8 +128,10 @@ const std::vector<SuiteKey>& suite_keys() {
            for (const ConfigNode& item : node.items()) paths.push_back(resolve(suite, item.as_string()));
          else
            paths.push_back(resolve(suite, node.as_string()));
+         // `config` is read first (its entry comes first): the model counts its gpuResources.
+         if (!suite.engine) suite.engine = Engine::from_default();
          try {
-           suite.cluster = capacity::ClusterModel::load(paths);
+           suite.cluster = capacity::ClusterModel::load(paths, suite.engine->config().gpu);
          } catch (const std::exception& error) {
            node.fail(std::string("cannot load the cluster snapshot: ") + error.what());
          }

@@ -67,7 +67,7 @@ void insert_sorted(std::vector<std::pair<std::string, std::int64_t>>& list, std:
   }
 }
 
-std::string signature_of(const NodeState& node) {
+std::string signature_of(const NodeState& node, const GpuResources& gpu) {
   const GpuFacts& g = node.gpu;
   std::string s = "product=" + g.product + ";count=" + std::to_string(g.count) + ";mem=" +
                   std::to_string(g.memory_mib) + ";replicas=" + std::to_string(g.replicas) +
@@ -78,7 +78,7 @@ std::string signature_of(const NodeState& node) {
   if (g.driver) s += ";driver=" + g.driver->to_string();
   if (g.cuda) s += ";cuda=" + g.cuda->to_string();
   for (const auto& [resource, amount] : node.allocatable.extended)
-    if (is_gpu_device_resource(resource)) s += ";alloc " + resource + "=" + std::to_string(amount);
+    if (gpu.is_gpu(resource)) s += ";alloc " + resource + "=" + std::to_string(amount);
   std::vector<std::string> taints;
   for (const k8s::Taint& t : node.taints) taints.push_back(k8s::to_string(t));
   std::sort(taints.begin(), taints.end());
@@ -143,11 +143,12 @@ void recompute_pool(Pool& pool) {
   }
 }
 
-void add_usage(NamespaceUsage& usage, const ClusterModel::PodRecord& pod, std::int64_t sign) {
+void add_usage(NamespaceUsage& usage, const ClusterModel::PodRecord& pod, std::int64_t sign,
+               const GpuResources& gpu) {
   usage.pods += sign;
   std::int64_t devices = 0;
   for (const auto& [resource, amount] : pod.requests.extended)
-    if (is_gpu_device_resource(resource)) {
+    if (gpu.is_gpu(resource)) {
       devices = saturating_add(devices, amount);
       std::int64_t& total = usage.by_resource[resource];
       if ((total = saturating_add(total, sign * amount)) == 0) usage.by_resource.erase(resource);
@@ -189,11 +190,6 @@ Amounts Amounts::from_resource_list(const k8s::ResourceList& list) {
     else if (std::int64_t v = quantity.value(); v != 0) insert_sorted(a.extended, name, v);
   }
   return a;
-}
-
-bool is_gpu_device_resource(std::string_view resource) {
-  return resource == "nvidia.com/gpu" || resource == "nvidia.com/gpu.shared" ||
-         resource.starts_with("nvidia.com/mig-");
 }
 
 FreeSlot free_slot_of(const NodeState& node) {
@@ -259,7 +255,8 @@ std::int64_t NamespaceUsage::devices() const {
   return total;
 }
 
-std::unique_ptr<NodeState> node_state_from_json(const json& object, const std::string& where) {
+std::unique_ptr<NodeState> node_state_from_json(const json& object, const std::string& where,
+                                                const GpuResources& gpu) {
   namespace jf = k8s::json_fields;
   auto node = std::make_unique<NodeState>();
   try {
@@ -294,7 +291,7 @@ std::unique_ptr<NodeState> node_state_from_json(const json& object, const std::s
   }
   node->gpu = gpu_facts_from_labels(node->selection.labels);
   for (const auto& [resource, amount] : node->allocatable.extended)
-    if (is_gpu_device_resource(resource)) node->gpu_devices = saturating_add(node->gpu_devices, amount);
+    if (gpu.is_gpu(resource)) node->gpu_devices = saturating_add(node->gpu_devices, amount);
   return node;
 }
 
@@ -306,7 +303,7 @@ void ClusterModel::insert_node_locked(std::unique_ptr<NodeState> node) {
     node->bound_pods = it->second.pods;
     state_.unknown_nodes.erase(it);
   }
-  const std::string signature = signature_of(*node);
+  const std::string signature = signature_of(*node, gpu_);
   auto& slot = state_.pools[signature];
   bool new_pool = !slot;
   if (new_pool) {
@@ -410,14 +407,14 @@ void ClusterModel::refresh_pool_list_locked() {
 }
 
 void ClusterModel::upsert_node(const json& object) {
-  std::unique_ptr<NodeState> node = node_state_from_json(object, describe(object));
+  std::unique_ptr<NodeState> node = node_state_from_json(object, describe(object), gpu_);
   std::unique_lock lock(mutex_);
   auto existing = state_.nodes.find(node->name);
   if (existing != state_.nodes.end()) {
     NodeState& old = *existing->second;
     // A heartbeat: same pool, same allocatable, same labels: update in place.
     if (old.allocatable == node->allocatable && old.selection.labels == node->selection.labels &&
-        signature_of(*node) == old.pool->signature) {
+        signature_of(*node, gpu_) == old.pool->signature) {
       old.taints = std::move(node->taints);
       return;
     }
@@ -459,7 +456,7 @@ void ClusterModel::add_pod_locked(const std::string& key, PodRecord record) {
       ++usage.pods;
     }
   }
-  add_usage(state_.usage[record.namespace_], record, 1);
+  add_usage(state_.usage[record.namespace_], record, 1, gpu_);
   state_.pods.emplace(key, std::move(record));
 }
 
@@ -483,7 +480,7 @@ void ClusterModel::remove_pod_locked(const std::string& key) {
     }
   }
   auto usage = state_.usage.find(record.namespace_);
-  add_usage(usage->second, record, -1);
+  add_usage(usage->second, record, -1, gpu_);
   if (usage->second.pods == 0) state_.usage.erase(usage);
   state_.pods.erase(it);
 }
@@ -548,7 +545,7 @@ void ClusterModel::record_admission(const json& object) {
   ParsedPod pod = parse_pod(object);
   PendingAdmissions::Devices devices;
   for (const auto& [resource, amount] : pod.record.requests.extended)
-    if (is_gpu_device_resource(resource) && amount > 0) devices[resource] = amount;
+    if (gpu_.is_gpu(resource) && amount > 0) devices[resource] = amount;
   if (devices.empty()) return;
   // Without a uid (a request that did not come from the API server) the name stands in.
   pending_.record(pod.record.namespace_, pod.uid.empty() ? "name:" + pod.name : pod.uid, std::move(devices));
@@ -741,8 +738,8 @@ void load_path(ClusterModel& model, const fs::path& path) {
 
 }  // namespace
 
-std::unique_ptr<ClusterModel> ClusterModel::load(const std::vector<std::string>& paths) {
-  auto model = std::make_unique<ClusterModel>();
+std::unique_ptr<ClusterModel> ClusterModel::load(const std::vector<std::string>& paths, GpuResources gpu) {
+  auto model = std::make_unique<ClusterModel>(std::move(gpu));
   model->begin_bulk_load();
   for (const std::string& path : paths) load_path(*model, path);
   model->end_bulk_load();

@@ -44,6 +44,7 @@
 #include "engine/k8s/node_affinity.h"
 #include "engine/k8s/pod_resources.h"
 #include "engine/k8s/taints.h"
+#include "gpuadmit/gpu_resources.h"
 
 namespace gpuadmit::capacity {
 
@@ -84,9 +85,6 @@ struct Amounts {
   friend bool operator==(const Amounts&, const Amounts&) = default;
 };
 
-// Resources that are GPU devices: nvidia.com/gpu, nvidia.com/gpu.shared and nvidia.com/mig-*.
-bool is_gpu_device_resource(std::string_view resource);
-
 struct Pool;
 
 struct NodeState {
@@ -97,7 +95,7 @@ struct NodeState {
   bool ready = true;
   Amounts allocatable;
   GpuFacts gpu;
-  std::int64_t gpu_devices = 0;  // allocatable GPU devices of every kind
+  std::int64_t gpu_devices = 0;  // allocatable GPU devices of every kind (the model's GpuResources)
   Amounts used;                  // requests of the non-terminal pods bound to it
   // The part of `used` that DaemonSet pods hold: they run on every node of the pool whatever
   // gets scheduled, so a GPU's share is counted from what they leave.
@@ -179,13 +177,16 @@ struct NamespaceUsage {
 
 class ClusterModel {
  public:
-  ClusterModel() = default;
+  // `gpu` decides which resources are GPU devices (node GPU counts, pools, namespace usage): the
+  // engine's, so that the policies and the model count the same resources.
+  explicit ClusterModel(GpuResources gpu = {}) : gpu_(std::move(gpu)) {}
   ClusterModel(const ClusterModel&) = delete;
   ClusterModel& operator=(const ClusterModel&) = delete;
 
   // Reads files and directories (JSON, YAML, multi-document, `kind: List`); objects of other
   // kinds are ignored. Throws SnapshotError naming the file and the object.
-  static std::unique_ptr<ClusterModel> load(const std::vector<std::string>& paths);
+  static std::unique_ptr<ClusterModel> load(const std::vector<std::string>& paths, GpuResources gpu);
+  const GpuResources& gpu_resources() const { return gpu_; }
 
   void upsert_node(const nlohmann::json& node);
   bool delete_node(std::string_view name);
@@ -246,13 +247,16 @@ class ClusterModel {
     NamespaceUsage namespace_usage(std::string_view ns) const;
     std::vector<std::string> namespaces_with_usage() const;
     const std::map<std::string, k8s::Labels, std::less<>>& namespaces() const { return state_.namespaces; }
+    const GpuResources& gpu() const { return gpu_; }
 
    private:
     friend class ClusterModel;
-    View(const ClusterModel& model) : lock_(model.mutex_), state_(model.state_), pending_(model.pending_) {}
+    View(const ClusterModel& model)
+        : lock_(model.mutex_), state_(model.state_), pending_(model.pending_), gpu_(model.gpu_) {}
     std::shared_lock<std::shared_mutex> lock_;
     const State& state_;
     const PendingAdmissions& pending_;
+    const GpuResources& gpu_;
   };
   View read() const { return View(*this); }
 
@@ -270,6 +274,7 @@ class ClusterModel {
   void begin_bulk_load();
   void end_bulk_load();
 
+  const GpuResources gpu_;
   bool bulk_ = false;
   std::unordered_set<Pool*> stale_pools_;
 
@@ -279,6 +284,8 @@ class ClusterModel {
 };
 
 // Parses a v1 Node into the model's form; `where` names it in errors (file and object).
-std::unique_ptr<NodeState> node_state_from_json(const nlohmann::json& node, const std::string& where);
+// `gpu` counts the node's GPU devices.
+std::unique_ptr<NodeState> node_state_from_json(const nlohmann::json& node, const std::string& where,
+                                                const GpuResources& gpu);
 
 }  // namespace gpuadmit::capacity

@@ -94,11 +94,11 @@ std::string too_small_reason(const Amounts& allocatable, const Amounts& want) {
 }
 
 // The GPU resource a pod asks for most of, for "largest free block" messages.
-std::string main_gpu_resource(const PodShape& shape) {
+std::string main_gpu_resource(const PodShape& shape, const GpuResources& gpu) {
   std::string best;
   std::int64_t most = 0;
   for (const auto& [resource, amount] : shape.requests.extended)
-    if (is_gpu_device_resource(resource) && amount > most) {
+    if (gpu.is_gpu(resource) && amount > most) {
       best = resource;
       most = amount;
     }
@@ -129,20 +129,21 @@ std::string format_amount(std::string_view resource, std::int64_t amount) {
   return std::to_string(amount);
 }
 
-PodShape PodShape::from_pod_spec(const json& pod_spec) {
+PodShape PodShape::from_pod_spec(const json& pod_spec, const GpuResources& gpu) {
   PodShape shape;
   const auto defaulted = k8s::with_requests_defaulted_from_limits(pod_spec);
   shape.requests = Amounts::from_resource_list(k8s::pod_requests(defaulted ? *defaulted : pod_spec));
   shape.requests.pods = 1;
   for (const auto& [resource, amount] : shape.requests.extended)
-    if (is_gpu_device_resource(resource)) shape.gpu_devices = saturating_add(shape.gpu_devices, amount);
+    if (gpu.is_gpu(resource)) shape.gpu_devices = saturating_add(shape.gpu_devices, amount);
   return shape;
 }
 
-std::optional<std::string> GpuRequirements::unmet_by(const GpuFacts& gpu, const Amounts& requests) const {
+std::optional<std::string> GpuRequirements::unmet_by(const GpuFacts& gpu, const Amounts& requests,
+                                                     const GpuResources& resources) const {
   if (memory_mib > 0) {
     for (const auto& [resource, amount] : requests.extended) {
-      if (!is_gpu_device_resource(resource) || amount <= 0) continue;
+      if (!resources.is_gpu(resource) || amount <= 0) continue;
       std::int64_t have = gpu.device_memory_mib(resource);
       if (have == 0) return "GPU memory is not labelled (nvidia.com/gpu.memory)";
       if (have < memory_mib)
@@ -185,12 +186,12 @@ std::int64_t stranded_gpus(const Amounts& allocatable, std::int64_t gpu_devices,
   return left - usable;
 }
 
-std::int64_t stranded_now(const NodeState& node) {
+std::int64_t stranded_now(const NodeState& node, const GpuResources& gpu) {
   const std::int64_t total = node.gpu_devices;
   if (total <= 0) return 0;
   std::int64_t free_gpus = 0;
   for (const auto& [resource, amount] : node.allocatable.extended)
-    if (is_gpu_device_resource(resource)) free_gpus = saturating_add(free_gpus, amount - node.used.get(resource));
+    if (gpu.is_gpu(resource)) free_gpus = saturating_add(free_gpus, amount - node.used.get(resource));
   if (free_gpus <= 0) return 0;
   std::int64_t usable = free_gpus;
   // A GPU's share is counted from what the node's DaemonSet pods leave.
@@ -216,7 +217,7 @@ Placement place(const ClusterModel::View& cluster, const json& pod_spec, const P
   if (const json* t = jf::array_or_null(pod_spec, "spec", "tolerations")) tolerations = k8s::tolerations_from_json(*t);
   const auto blocking = [](const k8s::Taint& taint) { return taint.effect == "NoSchedule" || taint.effect == "NoExecute"; };
   const bool uses_gpu = shape.gpu_devices > 0;
-  const std::string gpu_resource = main_gpu_resource(shape);
+  const std::string gpu_resource = main_gpu_resource(shape, cluster.gpu());
   std::vector<std::string> varying;  // the selector's keys that differ inside the pool at hand
 
   for (const Pool* pool : cluster.pools()) {
@@ -323,7 +324,7 @@ Placement place(const ClusterModel::View& cluster, const json& pod_spec, const P
       }
     }
     if (uses_gpu && requirements.any())
-      if (auto unmet = requirements.unmet_by(rep.gpu, shape.requests)) {
+      if (auto unmet = requirements.unmet_by(rep.gpu, shape.requests, cluster.gpu())) {
         finish(PoolVerdict::Outcome::GpuUnsuitable, *unmet);
         continue;
       }

@@ -20,9 +20,9 @@ namespace gpuadmit::capacity {
 // What one pod asks of a node: effective requests as the scheduler computes them.
 struct PodShape {
   Amounts requests;               // pods = 1
-  std::int64_t gpu_devices = 0;   // GPU devices of every kind (nvidia.com/gpu, mig-*, gpu.shared)
+  std::int64_t gpu_devices = 0;   // GPU devices of every kind that `gpu` names
   // Throws k8s::QuantityError / JsonFieldError naming the field.
-  static PodShape from_pod_spec(const nlohmann::json& pod_spec);
+  static PodShape from_pod_spec(const nlohmann::json& pod_spec, const GpuResources& gpu);
 };
 
 // What the workload's annotations say its GPUs must offer.
@@ -33,7 +33,8 @@ struct GpuRequirements {
   bool any() const { return memory_mib > 0 || cuda || !archs.empty(); }
   // Whether a pool's GPUs meet the requirements for the GPU resources the pod asks for; else
   // why not, for a person.
-  std::optional<std::string> unmet_by(const GpuFacts& gpu, const Amounts& requests) const;
+  std::optional<std::string> unmet_by(const GpuFacts& gpu, const Amounts& requests,
+                                      const GpuResources& resources) const;
 };
 
 // Per-pool rules from the policy configuration.
@@ -94,7 +95,7 @@ Placement place(const ClusterModel::View& cluster, const nlohmann::json& pod_spe
 // and `gpu_devices` GPUs: (G - g) - min(G - g, ⌊left cpu × G / cpu⌋, ⌊left memory × G / memory⌋).
 std::int64_t stranded_gpus(const Amounts& allocatable, std::int64_t gpu_devices, const PodShape& shape);
 // GPUs free on the node that its free cpu or memory cannot serve (one share each), right now.
-std::int64_t stranded_now(const NodeState& node);
+std::int64_t stranded_now(const NodeState& node, const GpuResources& gpu);
 
 // For messages: "1500m"/"4" cpu, "16Gi"/"512Mi" memory, plain integers for the rest.
 std::string format_amount(std::string_view resource, std::int64_t amount);

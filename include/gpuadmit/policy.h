@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "gpuadmit/config.h"
+#include "gpuadmit/gpu_resources.h"
 #include "gpuadmit/review.h"
 #include "gpuadmit/workload.h"
 
@@ -19,15 +20,6 @@ class ClusterModel;  // engine/capacity/cluster_model.h
 }
 
 enum class PolicyKind { Mutating, Validating };
-
-// Which resource names are GPUs: nvidia.com/gpu, every nvidia.com/mig-*, plus configured ones.
-struct GpuResources {
-  std::vector<std::string> extra;
-  bool is_gpu(std::string_view resource) const;
-  // Whether a container requests or limits a non-zero amount of any GPU resource.
-  bool container_uses_gpu(const nlohmann::json& container) const;
-  bool pod_uses_gpu(const nlohmann::json& pod_spec) const;
-};
 
 struct Finding {
   enum class Severity {

@@ -28,7 +28,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::string path = gpuadmit::fuzz::write_temp_file(json ? "cluster.json" : "cluster.yaml", text);
   std::unique_ptr<gpuadmit::capacity::ClusterModel> model;
   try {
-    model = gpuadmit::capacity::ClusterModel::load({path});
+    model = gpuadmit::capacity::ClusterModel::load({path}, gpuadmit::fuzz::default_engine().config().gpu);
   } catch (const gpuadmit::capacity::SnapshotError&) {
     return 0;
   }

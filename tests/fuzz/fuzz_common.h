@@ -42,7 +42,8 @@ inline const Engine& default_engine() {
 // The sample cluster of `scripts/demo.sh`, so that gpu-capacity and gpu-quota run too.
 inline const capacity::ClusterModel& sample_cluster() {
   static const std::unique_ptr<capacity::ClusterModel> cluster =
-      capacity::ClusterModel::load({source_path("manifests/examples/cluster.json")});
+      capacity::ClusterModel::load({source_path("manifests/examples/cluster.json")},
+                                    default_engine().config().gpu);
   return *cluster;
 }
 

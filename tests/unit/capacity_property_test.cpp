@@ -158,7 +158,7 @@ TEST(CapacityProperty, PoolsAgreeWithCheckingEveryNode) {
       const json spec = gen.pod_spec();
       const Reference expected = brute_force(nodes, pods, spec);
       const auto view = model.read();
-      const capacity::Placement actual = capacity::place(view, spec, capacity::PodShape::from_pod_spec(spec), {});
+      const capacity::Placement actual = capacity::place(view, spec, capacity::PodShape::from_pod_spec(spec, view.gpu()), {});
       ASSERT_EQ(actual.eligible_nodes, expected.eligible) << "seed " << seed << " pod " << k << ": " << spec.dump();
       ASSERT_EQ(actual.capable_nodes, expected.capable) << "seed " << seed << " pod " << k << ": " << spec.dump();
       ASSERT_EQ(actual.fits_now(), expected.fits_now) << "seed " << seed << " pod " << k << ": " << spec.dump();
@@ -270,7 +270,7 @@ TEST(CapacityProperty, LabelPartitionsAgreeWithCheckingEveryNode) {
         const json spec = gen.pod_spec();
         const Reference expected = brute_force(nodes, pods, spec);
         const auto view = model.read();
-        const capacity::Placement actual = capacity::place(view, spec, capacity::PodShape::from_pod_spec(spec), {});
+        const capacity::Placement actual = capacity::place(view, spec, capacity::PodShape::from_pod_spec(spec, view.gpu()), {});
         const std::string where = "seed " + std::to_string(seed) + " round " + std::to_string(round) + " pod " +
                                   std::to_string(k) + ": " + spec.dump();
         ASSERT_EQ(actual.eligible_nodes, expected.eligible) << where;

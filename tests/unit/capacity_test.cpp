@@ -59,7 +59,7 @@ json pod_spec(json requests, json extra = json::object()) {
 capacity::Placement place(const ClusterModel& model, const json& spec, capacity::GpuRequirements req = {},
                           std::int64_t replicas = 1, capacity::PoolRulesLookup rules = {}) {
   auto view = model.read();
-  return capacity::place(view, spec, capacity::PodShape::from_pod_spec(spec), req, replicas, rules);
+  return capacity::place(view, spec, capacity::PodShape::from_pod_spec(spec, {}), req, replicas, rules);
 }
 
 const capacity::PoolVerdict& verdict_of(const capacity::Placement& p, const std::string& pool) {
@@ -71,7 +71,7 @@ const capacity::PoolVerdict& verdict_of(const capacity::Placement& p, const std:
 // ---- loader and GFD facts ----
 
 TEST(CapacityLoader, ReadsTheFakeGpuOperatorNodes) {
-  auto model = ClusterModel::load({kShared + "/fixtures/public/nodes"});
+  auto model = ClusterModel::load({kShared + "/fixtures/public/nodes"}, {});
   auto view = model->read();
   ASSERT_EQ(view.node_count(), 2u);  // four files, two node names: later files replace earlier ones
   const capacity::NodeState* mig = view.node("qa-mig-worker-gpu-a100");
@@ -91,7 +91,7 @@ TEST(CapacityLoader, ReadsTheFakeGpuOperatorNodes) {
 }
 
 TEST(CapacityLoader, MigProfilesFromLabels) {
-  auto model = ClusterModel::load({kShared + "/fixtures/public/nodes/run-ai__fake-gpu-operator__design_samples_ge2.9_mig_node_7g-40gb.yaml"});
+  auto model = ClusterModel::load({kShared + "/fixtures/public/nodes/run-ai__fake-gpu-operator__design_samples_ge2.9_mig_node_7g-40gb.yaml"}, {});
   const capacity::NodeState* node = model->read().node("qa-mig-worker-gpu-a100");
   ASSERT_EQ(node->gpu.mig_profiles.size(), 1u);
   EXPECT_EQ(node->gpu.mig_profiles[0].name, "7g.40gb");
@@ -103,7 +103,7 @@ TEST(CapacityLoader, MigProfilesFromLabels) {
 }
 
 TEST(CapacityLoader, ShippedExampleCluster) {
-  auto model = ClusterModel::load({kSource + "/manifests/examples/cluster.json"});
+  auto model = ClusterModel::load({kSource + "/manifests/examples/cluster.json"}, {});
   auto view = model->read();
   EXPECT_EQ(view.node_count(), 19u);
   EXPECT_EQ(view.namespace_usage("ml-training").devices(), 24);  // the Succeeded pod holds nothing
@@ -118,7 +118,7 @@ std::string load_error(const std::string& name, const std::string& text) {
   const std::string path = testing::TempDir() + "/" + name;
   std::ofstream(path) << text;
   try {
-    ClusterModel::load({path});
+    ClusterModel::load({path}, {});
   } catch (const capacity::SnapshotError& error) {
     return error.what();
   }
@@ -137,7 +137,7 @@ TEST(CapacityLoader, BrokenSnapshotsNameFileAndObject) {
   EXPECT_NE(e.find("bad-pod.json: Pod a/p:"), std::string::npos) << e;
   EXPECT_NE(load_error("empty.json", "").find("empty.json: not valid JSON"), std::string::npos);
   try {
-    ClusterModel::load({"/nonexistent/cluster.json"});
+    ClusterModel::load({"/nonexistent/cluster.json"}, {});
     ADD_FAILURE();
   } catch (const capacity::SnapshotError& error) {
     EXPECT_NE(std::string(error.what()).find("/nonexistent/cluster.json"), std::string::npos);
@@ -250,7 +250,7 @@ TEST(CapacityScenario, AFreeGpuButNotEnoughCpu) {
   EXPECT_FALSE(p.fits_now());
   EXPECT_EQ(p.largest_free_gpus, 3);
   auto view = model.read();
-  EXPECT_EQ(capacity::stranded_now(*view.node("n")), 3);  // 2 cpu left: less than one 8-cpu share
+  EXPECT_EQ(capacity::stranded_now(*view.node("n"), view.gpu()), 3);  // 2 cpu left: less than one 8-cpu share
 }
 
 TEST(CapacityScenario, GpuMemory40VersusA100With80) {

@@ -47,7 +47,7 @@ TEST_P(Golden, ResponseMatches) {
   auto engine = fs::exists(dir / "config.yaml") ? Engine::from_file((dir / "config.yaml").string())
                                                 : Engine::from_default();
   auto cluster = fs::exists(dir / "cluster.json")
-                     ? capacity::ClusterModel::load({(dir / "cluster.json").string()})
+                     ? capacity::ClusterModel::load({(dir / "cluster.json").string()}, engine->config().gpu)
                      : nullptr;
   HttpAnswer answer = answer_admission_review(*engine, read(dir / "request.json"), cluster.get());
   json actual = answer_as_json(answer);

@@ -174,7 +174,7 @@ TEST(GpuAffinity, SelectsExactlyTheNodesGpuCapacityAccepts) {
       node.labels[prefix + "minor"] = std::to_string(version->parts[1]);
       // GFD writes the revision as the driver string has it: "03", not "3".
       if (version->parts.size() > 2) node.labels[prefix + (n.deprecated ? "rev" : "revision")] = n.driver.substr(n.driver.rfind('.') + 1);
-      const bool suitable = !requirements.unmet_by(capacity::gpu_facts_from_labels(node.labels), requests);
+      const bool suitable = !requirements.unmet_by(capacity::gpu_facts_from_labels(node.labels), requests, GpuResources{});
       ASSERT_EQ(affinity.matches(node), suitable)
           << json(annotations).dump() << " on " << n.memory << " MiB, driver " << n.driver << (n.deprecated ? " (deprecated labels)" : "")
           << ", cc " << n.cc_major << "." << n.cc_minor << "; terms " << terms_of(out.mutated).dump();

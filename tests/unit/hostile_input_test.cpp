@@ -357,7 +357,7 @@ TEST(HostileInput, NegativeQuantitiesInASnapshotAreErrors) {
   std::ofstream(dir.path() / "nodes.json")
       << json{{"kind", "Node"}, {"metadata", {{"name", "n"}}}, {"status", {{"allocatable", {{"nvidia.com/gpu", "-8"}}}}}}.dump();
   try {
-    ClusterModel::load({(dir.path() / "nodes.json").string()});
+    ClusterModel::load({(dir.path() / "nodes.json").string()}, {});
     FAIL();
   } catch (const capacity::SnapshotError& error) {
     EXPECT_NE(std::string(error.what()).find("nvidia.com/gpu must not be negative"), std::string::npos) << error.what();
@@ -427,7 +427,7 @@ TEST(HostileInput, SnapshotsLoadInLinearTime) {
                      {"status", {{"allocatable", {{"cpu", "8"}, {"memory", "64Gi"}, {"pods", "110"}}}}}});
   std::ofstream(dir.path() / "nodes.json") << json{{"kind", "List"}, {"items", items}}.dump();
   within_hang_guard([&] {
-    auto model = ClusterModel::load({(dir.path() / "nodes.json").string()});
+    auto model = ClusterModel::load({(dir.path() / "nodes.json").string()}, {});
     auto view = model->read();
     EXPECT_EQ(view.node_count(), 33000u);
     ASSERT_EQ(view.pools().size(), 3001u);
@@ -463,7 +463,7 @@ TEST(HostileInput, FilesThatAreNotRegularFilesAreRefused) {
   mkfifo((dir.path() / "fifo.yaml").c_str(), 0600);
   within_hang_guard([&] {
     EXPECT_THROW(load_manifests({(dir.path() / "fifo.yaml").string()}), ManifestError);
-    EXPECT_THROW(ClusterModel::load({(dir.path() / "fifo.yaml").string()}), capacity::SnapshotError);
+    EXPECT_THROW(ClusterModel::load({(dir.path() / "fifo.yaml").string()}, {}), capacity::SnapshotError);
   });
   InputLimits limits = input_limits();
   InputLimits small = limits;

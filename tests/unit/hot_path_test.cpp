@@ -195,7 +195,7 @@ TEST(Validations, NeverChangeTheObject) {
       }
       if (request.operation != "CREATE") continue;
       const fs::path cluster_file = path.parent_path() / "cluster.json";
-      auto cluster = fs::exists(cluster_file) ? capacity::ClusterModel::load({cluster_file.string()}) : nullptr;
+      auto cluster = fs::exists(cluster_file) ? capacity::ClusterModel::load({cluster_file.string()}, engine->config().gpu) : nullptr;
       ReviewOutcome outcome = engine->review(request, cluster.get(), ReviewPhases::ValidateOnly);
       if (!outcome.skipped.empty()) continue;
       ++reviewed;

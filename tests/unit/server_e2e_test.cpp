@@ -338,6 +338,34 @@ TEST_F(ServerE2E, ConfigReloadsWhenGoodAndKeepsTheOldOneWhenBad) {
   oracle.expect_all_ok();
 }
 
+// The cluster model counted GPUs with the gpuResources the server started with: a config that
+// lists other GPU resources would make the policies and the model count different things.
+TEST_F(ServerE2E, AReloadThatChangesGpuResourcesIsRefusedWhileAClusterIsLoaded) {
+  const fs::path config = dir_.path() / "config.yaml";
+  const std::string yaml = read_text(kSource + "/policies/default.yaml");
+  write_text(config, yaml);
+  ServerProcess server(dir_.path(), {"--config", config.string(), "--watch-interval-ms", "100", "--cluster",
+                                     kSource + "/manifests/examples/cluster.json"});
+  ASSERT_GT(server.port(), 0) << server.log();
+  auto client = client_for(server.port(), dir_.path());
+  const std::string marker = "gpuResources: [nvidia.com/gpu.shared]";
+  ASSERT_NE(yaml.find(marker), std::string::npos);
+  std::string changed = yaml;
+  changed.replace(changed.find(marker), marker.size(), "gpuResources: [nvidia.com/gpu.shared, example.com/vgpu]");
+  write_text(config, changed);
+  EXPECT_TRUE(eventually([&] { return metric(*client, R"(gpuadmit_config_reloads_total{result="failed"})") == 1; }));
+  auto readyz = client->Get("/readyz");
+  ASSERT_TRUE(readyz);
+  EXPECT_NE(readyz->body.find("restart gpu-admit to change gpuResources"), std::string::npos) << readyz->body;
+  // Any other change still reloads.
+  std::string other = yaml;
+  const std::string excluded = "excludedNamespaces: [kube-system, gpu-admit]";
+  ASSERT_NE(other.find(excluded), std::string::npos);
+  other.replace(other.find(excluded), excluded.size(), "excludedNamespaces: [kube-system, gpu-admit, sandbox]");
+  write_text(config, other);
+  EXPECT_TRUE(eventually([&] { return metric(*client, R"(gpuadmit_config_reloads_total{result="ok"})") == 1; }));
+}
+
 TEST_F(ServerE2E, AConfigEmptiedOrRewrittenInPlaceNeverSwitchesEnforcementOff) {
   const fs::path config = dir_.path() / "config.yaml";
   const std::string yaml = read_text(kSource + "/policies/default.yaml");

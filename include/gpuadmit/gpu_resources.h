@@ -1,0 +1,27 @@
+// Which resource names are GPUs: the one definition the policies, the capacity model and
+// `inventory` all use, so a resource listed in `gpuResources` counts everywhere or nowhere.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace gpuadmit {
+
+// nvidia.com/gpu and every nvidia.com/mig-* always; the config's `gpuResources` besides
+// (nvidia.com/gpu.shared in the default config, what the device plugin's time-slicing with
+// renameByDefault advertises).
+struct GpuResources {
+  std::vector<std::string> extra;
+  bool is_gpu(std::string_view resource) const;
+  // Whether a container requests or limits a non-zero amount of any GPU resource.
+  bool container_uses_gpu(const nlohmann::json& container) const;
+  bool pod_uses_gpu(const nlohmann::json& pod_spec) const;
+  // "nvidia.com/gpu, nvidia.com/mig-*, <extra...>", for messages.
+  std::string describe() const;
+  friend bool operator==(const GpuResources&, const GpuResources&) = default;
+};
+
+}  // namespace gpuadmit
