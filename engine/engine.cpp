@@ -52,7 +52,7 @@ class Verdict {
     switch (finding.severity) {
       case Finding::Severity::Violation:
         if (mode == Mode::Enforce) {
-          denials_.push_back(text);
+          denials_.push_back({policy, finding.field, finding.message});
           return;
         }
         if (mode == Mode::Warn) return warn(policy, text);
@@ -89,7 +89,9 @@ class Verdict {
 
   bool denied() const { return !denials_.empty(); }
 
-  void finish(Response& response, const Workload& workload) {
+  void finish(ReviewOutcome& outcome) {
+    Response& response = outcome.response;
+    const Workload& workload = outcome.workload;
     // A denied request is not patched, so what the mutations did is not recorded as applied.
     if (denials_.empty())
       for (const auto& [policy, text] : changes_) annotate(policy, text);
@@ -103,8 +105,9 @@ class Verdict {
     std::string message = "gpu-admit denied " + workload.kind + " " +
                           (workload.namespace_.empty() ? "" : workload.namespace_ + "/") +
                           workload.name + ": ";
-    for (std::size_t i = 0; i < denials_.size(); ++i) message += (i ? "; " : "") + denials_[i];
+    for (std::size_t i = 0; i < denials_.size(); ++i) message += (i ? "; " : "") + denials_[i].text();
     response.status_message = message;
+    outcome.denials = std::move(denials_);
   }
 
  private:
@@ -131,7 +134,7 @@ class Verdict {
                         " more warnings are in the audit annotations");
   }
 
-  std::vector<std::string> denials_;
+  std::vector<Denial> denials_;
   std::vector<std::pair<std::string, std::string>> changes_;
   std::vector<std::string> warnings_;
   std::vector<std::pair<std::string, std::string>> warning_sources_;  // policy, text to annotate
@@ -194,6 +197,10 @@ std::shared_ptr<const Engine> Engine::from_file(const std::string& path) {
 
 std::shared_ptr<const Engine> Engine::from_default() {
   return from_yaml(embedded_default_config(), "<embedded policies/default.yaml>");
+}
+
+std::string Denial::text() const {
+  return "[" + policy + "] " + (field.empty() ? "" : field + ": ") + message;
 }
 
 ReviewOutcome Engine::review(const Request& request, const capacity::ClusterModel* cluster,
@@ -308,7 +315,7 @@ ReviewOutcome Engine::review(const Request& request, const capacity::ClusterMode
   if (phases != ReviewPhases::MutateOnly)
     for (const ConfiguredPolicy& policy : config_.validating) run(policy, false);
 
-  verdict.finish(outcome.response, workload);
+  verdict.finish(outcome);
   if (create) {
     outcome.response.patch = outcome.response.allowed ? json_patch_diff(request.object, working)
                                                      : json::array();

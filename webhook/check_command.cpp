@@ -51,17 +51,9 @@ void print_text(const ManifestDocument& document, const ReviewOutcome& outcome, 
   const std::size_t operations = response.patch.is_array() ? response.patch.size() : 0;
   if (!response.allowed) {
     std::cout << "DENIED\n";
-    // One reason a line: the status message joins them with "; " after the object name.
-    std::string message = response.status_message;
-    auto colon = message.find(": [");
-    std::string reasons = colon == std::string::npos ? message : message.substr(colon + 2);
-    std::size_t start = 0;
-    while (start < reasons.size()) {
-      std::size_t next = reasons.find("; [", start);
-      std::cout << "  denied: " << reasons.substr(start, next == std::string::npos ? std::string::npos : next - start) << "\n";
-      if (next == std::string::npos) break;
-      start = next + 2;
-    }
+    for (const Denial& denial : outcome.denials) std::cout << "  denied: " << denial.text() << "\n";
+    // A denial without a policy's reason: the request itself was refused (a malformed object).
+    if (outcome.denials.empty()) std::cout << "  denied: " << response.status_message << "\n";
   } else {
     std::cout << "allowed";
     if (operations) std::cout << ", mutated (" << operations << " patch operation" << (operations == 1 ? "" : "s") << ")";
@@ -80,14 +72,11 @@ void print_text(const ManifestDocument& document, const ReviewOutcome& outcome, 
   }
 }
 
-}  // namespace
-
-int check_command(int argc, char** argv) {
-  Args args = parse_args(argc, argv, 2, {"--config", "--cluster", "-o", "--output", "--namespace", "-n"}, {"--show-mutated"});
-  const std::string format = args.value("-o").value_or(args.value_or("--output", "text"));
+int check(const Args& args) {
+  const std::string format = args.text("--output");
   if (format != "text" && format != "json") throw UsageError("-o must be text or json");
   if (args.positional.empty()) throw UsageError("check needs at least one PATH (a file, a directory or -)");
-  const std::string ns = args.value("--namespace").value_or(args.value_or("-n", "default"));
+  const std::string ns = args.text("--namespace");
   const bool show_mutated = args.flag("--show-mutated");
 
   auto engine = load_engine(args);
@@ -182,6 +171,19 @@ int check_command(int argc, char** argv) {
   }
   if (unreadable) return kExitBadInput;
   return denied ? kExitDenied : kExitOk;
+}
+
+}  // namespace
+
+Command check_command() {
+  return {command_spec("check", "PATH...",
+                       "    Review manifests (files, directories, - for stdin) as if each were being created.\n"
+                       "    Exit 0 all allowed, 1 any denied, 2 unreadable input or bad config.",
+                       {config_flag(), cluster_flag(),
+                        {"--output", "text|json", "text", "the report's format", "-o"},
+                        {"--show-mutated", "", "", "print each allowed object as the mutations leave it"},
+                        {"--namespace", "NS", "default", "the namespace of manifests that name none", "-n"}}),
+          check};
 }
 
 }  // namespace gpuadmit::cli

@@ -15,12 +15,24 @@ constexpr int kExitOk = 0;
 constexpr int kExitDenied = 1;  // a denial (check, review) or a failed expectation (test)
 constexpr int kExitBadInput = 2;
 
-int check_command(int argc, char** argv);   // check_command.cpp
-int review_command(int argc, char** argv);  // review_command.cpp
-int inventory_command(int argc, char** argv);  // inventory_command.cpp
-int test_command(int argc, char** argv);    // test_command.cpp
-int watch_command(int argc, char** argv);   // watch_command.cpp
-int serve_command(int argc, char** argv);   // serve_command.cpp
+// A subcommand: its options and usage, declared once (webhook/args.h), and what it runs.
+struct Command {
+  CommandSpec spec;
+  int (*run)(const Args& args);
+};
+
+Command check_command();      // check_command.cpp
+Command review_command();     // review_command.cpp
+Command inventory_command();  // inventory_command.cpp
+Command test_command();       // test_command.cpp
+Command watch_command();      // watch_command.cpp
+Command serve_command();      // serve_command.cpp
+
+// The options several commands share.
+Flag config_flag();   // --config F
+Flag cluster_flag();  // --cluster F
+// `flags` followed by input_limit_flags(): what every command's spec is built from.
+CommandSpec command_spec(std::string name, std::string operands, std::string summary, std::vector<Flag> flags);
 
 // --config F, or the embedded default. Throws ConfigError.
 std::shared_ptr<const Engine> load_engine(const Args& args);

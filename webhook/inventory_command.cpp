@@ -53,11 +53,8 @@ json pool_json(const capacity::Pool& pool, const GpuResources& gpu) {
           {"taints", taints}};
 }
 
-}  // namespace
-
-int inventory_command(int argc, char** argv) {
-  Args args = parse_args(argc, argv, 2, {"--config", "--cluster", "-o", "--output"}, {});
-  const std::string format = args.value("-o").value_or(args.value_or("--output", "text"));
+int inventory(const Args& args) {
+  const std::string format = args.text("--output");
   if (format != "text" && format != "json") throw UsageError("-o must be text or json");
   if (!args.positional.empty()) throw UsageError("inventory takes no positional arguments");
   // The config says which resources are GPUs (gpuResources), as it does for check and serve.
@@ -118,6 +115,20 @@ int inventory_command(int argc, char** argv) {
     std::cout << parts << "\n";
   }
   return kExitOk;
+}
+
+}  // namespace
+
+Command inventory_command() {
+  return {command_spec("inventory", "",
+                       "    Pools, GPUs total/allocated/free, largest free block, stranded GPUs, usage per namespace.",
+                       {[] {
+                          Flag cluster = cluster_flag();
+                          cluster.required = true;
+                          return cluster;
+                        }(),
+                        config_flag(), {"--output", "text|json", "text", "the report's format", "-o"}}),
+          inventory};
 }
 
 }  // namespace gpuadmit::cli

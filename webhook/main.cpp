@@ -3,6 +3,7 @@
 #include <pthread.h>
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <iostream>
 #include <string_view>
 
@@ -12,43 +13,37 @@
 namespace gpuadmit::cli {
 namespace {
 
-constexpr std::string_view kUsage = R"(gpu-admit: Kubernetes admission webhook and policy engine for GPU workloads
+// In the order the usage text lists them.
+const std::vector<Command>& commands() {
+  static const std::vector<Command> all = {check_command(), review_command(), inventory_command(),
+                                           test_command(),  watch_command(),  serve_command()};
+  return all;
+}
 
-usage:
-  gpu-admit check  [--config F] [--cluster F] [-o text|json] [--show-mutated] [--namespace NS] PATH...
-      Review manifests (files, directories, - for stdin) as if each were being created.
-      Exit 0 all allowed, 1 any denied, 2 unreadable input or bad config.
-  gpu-admit review [--config F] [--cluster F] [FILE|-]
-      Read one AdmissionReview request, write the AdmissionReview response the webhook sends.
-  gpu-admit inventory --cluster F [--config F] [-o text|json]
-      Pools, GPUs total/allocated/free, largest free block, stranded GPUs, usage per namespace.
-  gpu-admit test   [-o text|junit] SUITE.yaml...
-      Run policy test suites (see README, "Policy tests"); prints "N passed, M failed".
-      Exit 0 all passed, 1 any failed, 2 a bad suite file.
-  gpu-admit watch  (--kubeconfig F [--context C] | --in-cluster) [--duration S] [--quiet]
-      List and watch nodes, pods and namespaces for S seconds (default 10), printing JSON lines.
-      Exit 0 when all three kinds synced, 1 when not, 2 for a bad kubeconfig.
-  gpu-admit serve --tls-cert F --tls-key F [--config F] [--addr 0.0.0.0:8443]
-                  [--metrics-addr HOST:PORT] [--client-ca F] [limits...]
-      The HTTPS admission webhook: POST /mutate, POST /validate, GET /healthz, /readyz, /metrics.
-      Reloads the config and the certificate when their files change; SIGTERM drains and exits.
-      Limits: --max-body-bytes (3 MiB), --read-timeout/--write-timeout S (10), --workers (64),
-      --max-queued-connections (256), --keep-alive-timeout S (5), --keep-alive-max-requests
-      (1000), --watch-interval-ms (1000), --shutdown-deadline S (20), --log-level (info),
-      --scheduling batch|normal (batch: a waking thread does not preempt a review).
-      Hostile clients: --handshake-timeout S (5), --header-timeout S (= --read-timeout),
-      --max-connections (1024), --max-connections-per-client (128), --max-header-bytes
-      (64 KiB), --max-header-count (100), --max-inflight-body-bytes (8 MiB).
-
-Every command takes the limits on its input: --max-depth N (JSON and YAML nesting, default 1000)
-and --max-file-bytes N (one manifest, config, suite or kubeconfig file, default 64 MiB).
-
---config F   the policy configuration (default: the embedded policies/default.yaml)
---cluster F  a cluster snapshot (`kubectl get nodes,pods,namespaces -A -o json`, files or a
-             directory) for the gpu-capacity and gpu-quota policies; without it they check nothing
-)";
+std::string usage() {
+  std::string out = "gpu-admit: Kubernetes admission webhook and policy engine for GPU workloads\n\nusage:\n";
+  for (const Command& command : commands()) out += command.spec.synopsis("  ") + "\n" + command.spec.summary + "\n";
+  out += "\n`gpu-admit COMMAND --help` lists a command's options with their defaults. Every command also\n"
+         "takes the limits on its input: --max-depth N and --max-file-bytes N.\n";
+  return out;
+}
 
 }  // namespace
+
+Flag config_flag() {
+  return {"--config", "F", "", "the policy configuration (default: the embedded policies/default.yaml)"};
+}
+
+Flag cluster_flag() {
+  return {"--cluster", "F", "",
+          "a cluster snapshot for gpu-capacity and gpu-quota: kubectl get nodes,pods,namespaces -A -o json; "
+          "files or directories, repeatable"};
+}
+
+CommandSpec command_spec(std::string name, std::string operands, std::string summary, std::vector<Flag> flags) {
+  for (Flag& flag : input_limit_flags()) flags.push_back(std::move(flag));
+  return {std::move(name), std::move(operands), std::move(summary), std::move(flags)};
+}
 
 std::shared_ptr<const Engine> load_engine(const Args& args) {
   if (auto path = args.value("--config")) return Engine::from_file(*path);
@@ -82,31 +77,35 @@ void set_stack_sizes() {
 int run_main(int argc, char** argv) {
   set_stack_sizes();
   if (argc < 2) {
-    std::cerr << kUsage;
+    std::cerr << usage();
     return kExitBadInput;
   }
-  const std::string_view command = argv[1];
-  try {
-    if (command == "check") return check_command(argc, argv);
-    if (command == "review") return review_command(argc, argv);
-    if (command == "inventory") return inventory_command(argc, argv);
-    if (command == "test") return test_command(argc, argv);
-    if (command == "watch") return watch_command(argc, argv);
-    if (command == "serve") return serve_command(argc, argv);
-    if (command == "help" || command == "--help" || command == "-h") {
-      std::cout << kUsage;
+  const std::string_view name = argv[1];
+  if (name == "help" || name == "--help" || name == "-h") {
+    std::cout << usage();
+    return kExitOk;
+  }
+  const auto& all = commands();
+  auto command = std::find_if(all.begin(), all.end(), [&](const Command& c) { return c.spec.name == name; });
+  if (command == all.end()) {
+    std::cerr << "gpu-admit: unknown command '" << name << "'\n\n" << usage();
+    return kExitBadInput;
+  }
+  for (int i = 2; i < argc; ++i)
+    if (std::string_view(argv[i]) == "--help") {
+      std::cout << command->spec.help();
       return kExitOk;
     }
-    std::cerr << "gpu-admit: unknown command '" << command << "'\n\n" << kUsage;
-    return kExitBadInput;
+  try {
+    return command->run(parse_args(argc, argv, 2, command->spec));
   } catch (const UsageError& error) {
-    std::cerr << "gpu-admit " << command << ": " << error.what() << "\n\n" << kUsage;
+    std::cerr << "gpu-admit " << name << ": " << error.what() << "\n\n" << command->spec.help();
   } catch (const ConfigError& error) {
     std::cerr << "gpu-admit: bad configuration: " << error.what() << "\n";
   } catch (const capacity::SnapshotError& error) {
-    std::cerr << "gpu-admit " << command << ": bad cluster snapshot: " << error.what() << "\n";
+    std::cerr << "gpu-admit " << name << ": bad cluster snapshot: " << error.what() << "\n";
   } catch (const std::exception& error) {
-    std::cerr << "gpu-admit " << command << ": " << error.what() << "\n";
+    std::cerr << "gpu-admit " << name << ": " << error.what() << "\n";
   }
   return kExitBadInput;
 }

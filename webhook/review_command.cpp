@@ -6,8 +6,9 @@
 
 namespace gpuadmit::cli {
 
-int review_command(int argc, char** argv) {
-  Args args = parse_args(argc, argv, 2, {"--config", "--cluster"}, {});
+namespace {
+
+int review(const Args& args) {
   if (args.positional.size() > 1) throw UsageError("review takes one file (or - for stdin)");
   auto engine = load_engine(args);
   auto cluster = load_cluster(args, *engine);
@@ -26,6 +27,15 @@ int review_command(int argc, char** argv) {
   }
   std::cout << answer.body << "\n";
   return answer.allowed ? kExitOk : kExitDenied;
+}
+
+}  // namespace
+
+Command review_command() {
+  return {command_spec("review", "[FILE|-]",
+                       "    Read one AdmissionReview request, write the AdmissionReview response the webhook sends.",
+                       {config_flag(), cluster_flag()}),
+          review};
 }
 
 }  // namespace gpuadmit::cli

@@ -20,36 +20,6 @@ namespace {
 
 using webhook::ServerOptions;
 
-// Options that take a value, with the server setting each fills in (configure_server), and the
-// live cluster's (configure_live_cluster).
-const std::set<std::string> kServeOptions = {
-    "--config",          "--tls-cert",         "--tls-key",         "--client-ca",
-    "--addr",            "--metrics-addr",     "--max-body-bytes",  "--read-timeout",
-    "--write-timeout",   "--workers",          "--max-queued-connections",
-    "--keep-alive-timeout", "--keep-alive-max-requests", "--watch-interval-ms",
-    "--shutdown-deadline", "--log-level", "--cluster",  "--kubeconfig",
-    "--handshake-timeout", "--header-timeout", "--max-connections", "--max-connections-per-client",
-    "--max-header-bytes", "--max-header-count", "--max-inflight-body-bytes",
-    "--context",         "--cluster-stale-after", "--admission-ttl", "--scheduling"};
-const std::set<std::string> kServeFlags = {"--in-cluster"};
-
-long long number(const Args& args, const std::string& name, long long fallback, long long min,
-                 long long max) {
-  auto text = args.value(name);
-  if (!text) return fallback;
-  std::size_t used = 0;
-  long long value = 0;
-  try {
-    value = std::stoll(*text, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (used != text->size() || value < min || value > max)
-    throw UsageError(name + " must be a whole number from " + std::to_string(min) + " to " +
-                     std::to_string(max) + ", not '" + *text + "'");
-  return value;
-}
-
 webhook::ListenAddress address(const std::string& name, const std::string& text) {
   try {
     return webhook::parse_listen_address(text);
@@ -58,43 +28,42 @@ webhook::ListenAddress address(const std::string& name, const std::string& text)
   }
 }
 
+template <typename Duration>
+Duration seconds(const Args& args, const std::string& name, long long min, long long max) {
+  return std::chrono::duration_cast<Duration>(std::chrono::seconds(args.whole(name, min, max)));
+}
+
+std::size_t count(const Args& args, const std::string& name, long long min, long long max) {
+  return static_cast<std::size_t>(args.whole(name, min, max));
+}
+
 ServerOptions configure_server(const Args& args, const Engine& engine) {
   ServerOptions options;
-  options.config_path = args.value_or("--config", "");
-  options.cert_path = args.value_or("--tls-cert", "");
-  options.key_path = args.value_or("--tls-key", "");
+  options.config_path = args.text("--config");
+  options.cert_path = args.text("--tls-cert");
+  options.key_path = args.text("--tls-key");
   if (options.cert_path.empty() || options.key_path.empty())
     throw UsageError("serve needs --tls-cert and --tls-key (certs/make-dev-certs.sh makes a pair)");
-  options.client_ca_path = args.value_or("--client-ca", "");
-  options.address = address("--addr", args.value_or("--addr", "0.0.0.0:8443"));
+  options.client_ca_path = args.text("--client-ca");
+  options.address = address("--addr", args.text("--addr"));
   if (auto metrics = args.value("--metrics-addr")) options.metrics_address = address("--metrics-addr", *metrics);
-  options.max_body_bytes = static_cast<std::size_t>(
-      number(args, "--max-body-bytes", static_cast<long long>(options.max_body_bytes), 1024, 1LL << 30));
-  options.read_timeout = std::chrono::seconds(number(args, "--read-timeout", options.read_timeout.count(), 1, 300));
-  options.write_timeout = std::chrono::seconds(number(args, "--write-timeout", options.write_timeout.count(), 1, 300));
-  options.handshake_timeout = std::chrono::seconds(
-      number(args, "--handshake-timeout", options.handshake_timeout.count(), 1, 300));
-  options.header_timeout = std::chrono::seconds(
-      number(args, "--header-timeout", options.read_timeout.count(), 1, 300));  // default: --read-timeout
-  options.max_connections = static_cast<std::size_t>(
-      number(args, "--max-connections", static_cast<long long>(options.max_connections), 1, 1 << 20));
-  options.max_connections_per_client = static_cast<std::size_t>(number(
-      args, "--max-connections-per-client", static_cast<long long>(options.max_connections_per_client), 1, 1 << 20));
-  options.max_header_bytes = static_cast<std::size_t>(
-      number(args, "--max-header-bytes", static_cast<long long>(options.max_header_bytes), 1024, 1 << 20));
-  options.max_header_count = static_cast<std::size_t>(
-      number(args, "--max-header-count", static_cast<long long>(options.max_header_count), 8, 10000));
-  options.max_inflight_body_bytes = static_cast<std::size_t>(number(
-      args, "--max-inflight-body-bytes", static_cast<long long>(options.max_inflight_body_bytes), 1 << 20, 1LL << 34));
-  options.workers = static_cast<std::size_t>(number(args, "--workers", static_cast<long long>(options.workers), 1, 4096));
-  options.max_queued_connections = static_cast<std::size_t>(number(
-      args, "--max-queued-connections", static_cast<long long>(options.max_queued_connections), 1, 1 << 20));
-  options.keep_alive_timeout = std::chrono::seconds(
-      number(args, "--keep-alive-timeout", options.keep_alive_timeout.count(), 1, 300));
-  options.keep_alive_max_requests = static_cast<std::size_t>(number(
-      args, "--keep-alive-max-requests", static_cast<long long>(options.keep_alive_max_requests), 1, 1 << 30));
-  options.watch_interval = std::chrono::milliseconds(
-      number(args, "--watch-interval-ms", options.watch_interval.count(), 10, 600000));
+  options.max_body_bytes = count(args, "--max-body-bytes", 1024, 1LL << 30);
+  options.read_timeout = seconds<std::chrono::seconds>(args, "--read-timeout", 1, 300);
+  options.write_timeout = seconds<std::chrono::seconds>(args, "--write-timeout", 1, 300);
+  options.handshake_timeout = seconds<std::chrono::seconds>(args, "--handshake-timeout", 1, 300);
+  options.header_timeout = args.value("--header-timeout")
+                               ? seconds<std::chrono::seconds>(args, "--header-timeout", 1, 300)
+                               : options.read_timeout;
+  options.max_connections = count(args, "--max-connections", 1, 1 << 20);
+  options.max_connections_per_client = count(args, "--max-connections-per-client", 1, 1 << 20);
+  options.max_header_bytes = count(args, "--max-header-bytes", 1024, 1 << 20);
+  options.max_header_count = count(args, "--max-header-count", 8, 10000);
+  options.max_inflight_body_bytes = count(args, "--max-inflight-body-bytes", 1 << 20, 1LL << 34);
+  options.workers = count(args, "--workers", 1, 4096);
+  options.max_queued_connections = count(args, "--max-queued-connections", 1, 1 << 20);
+  options.keep_alive_timeout = seconds<std::chrono::seconds>(args, "--keep-alive-timeout", 1, 300);
+  options.keep_alive_max_requests = count(args, "--keep-alive-max-requests", 1, 1 << 30);
+  options.watch_interval = std::chrono::milliseconds(args.whole("--watch-interval-ms", 10, 600000));
   options.cluster = load_cluster(args, engine);  // a snapshot, loaded once
   return options;
 }
@@ -115,12 +84,12 @@ std::unique_ptr<webhook::LiveCluster> configure_live_cluster(const Args& args, c
     return nullptr;
   }
   webhook::LiveClusterOptions options;
-  options.stale_after = std::chrono::seconds(number(args, "--cluster-stale-after", 180, 1, 86400));
-  options.admission_ttl = std::chrono::seconds(number(args, "--admission-ttl", 30, 0, 3600));
+  options.stale_after = seconds<std::chrono::milliseconds>(args, "--cluster-stale-after", 1, 86400);
+  options.admission_ttl = seconds<std::chrono::milliseconds>(args, "--admission-ttl", 0, 3600);
   options.gpu = engine.config().gpu;
   kube::KubeConfig config;
   try {
-    config = in_cluster ? kube::load_in_cluster_config() : kube::load_kubeconfig(*kubeconfig, args.value_or("--context", ""));
+    config = in_cluster ? kube::load_in_cluster_config() : kube::load_kubeconfig(*kubeconfig, args.text("--context"));
   } catch (const kube::KubeConfigError& error) {
     throw UsageError(error.what());
   }
@@ -134,7 +103,7 @@ std::unique_ptr<webhook::LiveCluster> configure_live_cluster(const Args& args, c
 // connections on 2 cores fell by about half with the same client latency (bench/README.md).
 // Lowering the policy needs no privilege. Returns why it could not be set ("" when it was).
 std::string apply_scheduling(const Args& args) {
-  const std::string policy = args.value_or("--scheduling", "batch");
+  const std::string policy = args.text("--scheduling");
   if (policy != "batch" && policy != "normal")
     throw UsageError("--scheduling must be batch or normal, not '" + policy + "'");
   if (policy == "normal") return "";
@@ -143,15 +112,12 @@ std::string apply_scheduling(const Args& args) {
   return error == 0 ? "" : std::strerror(error);
 }
 
-}  // namespace
-
-int serve_command(int argc, char** argv) {
-  Args args = parse_args(argc, argv, 2, kServeOptions, kServeFlags);
+int serve(const Args& args) {
   if (!args.positional.empty()) throw UsageError("serve takes no positional arguments");
-  const auto level = spdlog::level::from_str(args.value_or("--log-level", "info"));
-  if (level == spdlog::level::off && args.value_or("--log-level", "info") != "off")
+  const auto level = spdlog::level::from_str(args.text("--log-level"));
+  if (level == spdlog::level::off && args.text("--log-level") != "off")
     throw UsageError("--log-level must be trace, debug, info, warn, error, critical or off");
-  const auto deadline = std::chrono::seconds(number(args, "--shutdown-deadline", 20, 0, 3600));
+  const auto deadline = std::chrono::seconds(args.whole("--shutdown-deadline", 0, 3600));
   // The config as it starts: the cluster model counts its gpuResources (the server loads it
   // again, and refuses a config whose gpuResources differ from the model's).
   const std::shared_ptr<const Engine> startup = load_engine(args);
@@ -160,7 +126,7 @@ int serve_command(int argc, char** argv) {
   auto logger = webhook::make_json_logger("gpu-admit", level);
   if (scheduling_error.empty())
     webhook::log_event(*logger, spdlog::level::info, "cpu scheduling",
-                       {{"policy", args.value_or("--scheduling", "batch")}});
+                       {{"policy", args.text("--scheduling")}});
   else
     webhook::log_event(*logger, spdlog::level::warn, "cannot run as SCHED_BATCH, keeping the default policy",
                        {{"error", scheduling_error}});
@@ -202,6 +168,57 @@ int serve_command(int argc, char** argv) {
   // Past the deadline, connections may still hold the server's threads; and the metrics port's
   // idle keep-alive connections may too. Nothing is left to answer: end the process now.
   std::_Exit(drained ? kExitOk : kExitDenied);
+}
+
+}  // namespace
+
+Command serve_command() {
+  // The defaults are the option structs' own, so they are stated once.
+  const ServerOptions server;
+  const webhook::LiveClusterOptions live;
+  auto n = [](auto value) { return std::to_string(value); };
+  auto s = [](auto duration) { return std::to_string(std::chrono::duration_cast<std::chrono::seconds>(duration).count()); };
+  return {command_spec(
+              "serve", "",
+              "    The HTTPS admission webhook: POST /mutate, POST /validate, GET /healthz, /readyz, /metrics.\n"
+              "    Reloads the config and the certificate when their files change; SIGTERM drains and exits.",
+              {{"--tls-cert", "F", "", "the serving certificate, PEM (reloaded when it changes)", "", true},
+               {"--tls-key", "F", "", "its private key, PEM", "", true},
+               {"--client-ca", "F", "", "require client certificates signed by this CA"},
+               config_flag(),
+               {"--addr", "HOST:PORT", server.address.host + ":" + n(server.address.port), "where to serve HTTPS"},
+               {"--metrics-addr", "HOST:PORT", "", "serve /metrics in plain HTTP here (default: on --addr)"},
+               cluster_flag(),
+               {"--in-cluster", "", "", "watch the cluster's nodes, pods and namespaces with the pod's service account"},
+               {"--kubeconfig", "F", "", "watch the cluster this kubeconfig names"},
+               {"--context", "C", "", "the kubeconfig context (default: its current-context)"},
+               {"--cluster-stale-after", "S", s(live.stale_after),
+                "capacity and quota warn instead of denying when the watch is silent this long"},
+               {"--admission-ttl", "S", s(live.admission_ttl),
+                "an allowed pod counts toward its namespace's GPUs this long before the watch shows it"},
+               {"--max-body-bytes", "N", n(server.max_body_bytes), "largest request body"},
+               {"--read-timeout", "S", s(server.read_timeout), "to read a request body"},
+               {"--write-timeout", "S", s(server.write_timeout), "to write an answer"},
+               {"--handshake-timeout", "S", s(server.handshake_timeout), "for the TLS handshake"},
+               {"--header-timeout", "S", "--read-timeout", "to read a request's headers"},
+               {"--workers", "N", n(server.workers), "requests answered at once"},
+               {"--max-queued-connections", "N", n(server.max_queued_connections),
+                "complete requests waiting for a worker"},
+               {"--keep-alive-timeout", "S", s(server.keep_alive_timeout), "an idle keep-alive connection is closed after"},
+               {"--keep-alive-max-requests", "N", n(server.keep_alive_max_requests), "requests on one connection"},
+               {"--max-connections", "N", n(server.max_connections), "connections open at once"},
+               {"--max-connections-per-client", "N", n(server.max_connections_per_client),
+                "connections open at once from one address"},
+               {"--max-header-bytes", "N", n(server.max_header_bytes), "bytes of one request's headers"},
+               {"--max-header-count", "N", n(server.max_header_count), "headers of one request"},
+               {"--max-inflight-body-bytes", "N", n(server.max_inflight_body_bytes),
+                "request bodies under review at once; more wait"},
+               {"--watch-interval-ms", "N", n(server.watch_interval.count()),
+                "how often the config and certificate files are checked"},
+               {"--shutdown-deadline", "S", "20", "after SIGTERM, how long reviews in flight may finish"},
+               {"--log-level", "LEVEL", "info", "trace, debug, info, warn, error, critical or off"},
+               {"--scheduling", "batch|normal", "batch", "batch: a waking thread does not preempt a review"}}),
+          serve};
 }
 
 }  // namespace gpuadmit::cli

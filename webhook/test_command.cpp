@@ -6,9 +6,10 @@
 
 namespace gpuadmit::cli {
 
-int test_command(int argc, char** argv) {
-  Args args = parse_args(argc, argv, 2, {"-o", "--output"}, {});
-  const std::string format = args.value("-o").value_or(args.value_or("--output", "text"));
+namespace {
+
+int test(const Args& args) {
+  const std::string format = args.text("--output");
   if (format != "text" && format != "junit") throw UsageError("-o must be text or junit");
   if (args.positional.empty()) throw UsageError("test needs at least one SUITE.yaml");
 
@@ -42,6 +43,16 @@ int test_command(int argc, char** argv) {
   if (format == "junit") std::cout << junit_xml(results);
   text << passed << " passed, " << failed << " failed\n";
   return failed ? kExitDenied : kExitOk;
+}
+
+}  // namespace
+
+Command test_command() {
+  return {command_spec("test", "SUITE.yaml...",
+                       "    Run policy test suites (see README, \"Policy tests\"); prints \"N passed, M failed\".\n"
+                       "    Exit 0 all passed, 1 any failed, 2 a bad suite file.",
+                       {{"--output", "text|junit", "text", "the report's format (junit: XML on stdout)", "-o"}}),
+          test};
 }
 
 }  // namespace gpuadmit::cli

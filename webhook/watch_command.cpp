@@ -36,11 +36,7 @@ class PrintingSink : public kube::ClusterObjectSink {
   bool events_;
 };
 
-}  // namespace
-
-int watch_command(int argc, char** argv) {
-  Args args = parse_args(argc, argv, 2, {"--kubeconfig", "--context", "--duration", "--page-size"},
-                         {"--in-cluster", "--quiet"});
+int watch(const Args& args) {
   if (!args.positional.empty()) throw UsageError("watch takes no positional arguments");
   const bool in_cluster = args.flag("--in-cluster");
   const auto kubeconfig = args.value("--kubeconfig");
@@ -48,18 +44,16 @@ int watch_command(int argc, char** argv) {
   if (in_cluster && args.value("--context")) throw UsageError("--context only goes with --kubeconfig");
 
   double duration = 10;
-  int page_size = 500;
   try {
-    duration = std::stod(args.value_or("--duration", "10"));
-    page_size = std::stoi(args.value_or("--page-size", "500"));
+    duration = std::stod(args.text("--duration"));
   } catch (const std::exception&) {
-    throw UsageError("--duration takes seconds and --page-size a count");
+    throw UsageError("--duration takes seconds");
   }
   if (!(duration > 0 && duration <= 86400)) throw UsageError("--duration must be between 0 and 86400 seconds");
-  if (page_size < 1) throw UsageError("--page-size must be at least 1");
+  const int page_size = static_cast<int>(args.whole("--page-size", 1, 1'000'000));
 
   kube::KubeConfig config = in_cluster ? kube::load_in_cluster_config()
-                                       : kube::load_kubeconfig(*kubeconfig, args.value_or("--context", ""));
+                                       : kube::load_kubeconfig(*kubeconfig, args.text("--context"));
   kube::WatchOptions options;
   options.page_size = page_size;
   PrintingSink sink(!args.flag("--quiet"));
@@ -78,6 +72,21 @@ int watch_command(int argc, char** argv) {
   std::cout << json{{"event", "STATUS"}, {"status", watch.status().to_json()}}.dump() << "\n";
   // Not synced in time: the webhook would not be ready either.
   return watch.status().synced() ? kExitOk : kExitDenied;
+}
+
+}  // namespace
+
+Command watch_command() {
+  return {command_spec("watch", "",
+                       "    List and watch nodes, pods and namespaces for a while, printing JSON lines.\n"
+                       "    Exit 0 when all three kinds synced, 1 when not, 2 for a bad kubeconfig.",
+                       {{"--kubeconfig", "F", "", "the API server and credentials (or --in-cluster)"},
+                        {"--context", "C", "", "the kubeconfig context (default: its current-context)"},
+                        {"--in-cluster", "", "", "the pod's service account and the KUBERNETES_SERVICE_* address"},
+                        {"--duration", "S", "10", "seconds to watch"},
+                        {"--page-size", "N", std::to_string(kube::WatchOptions{}.page_size), "objects per list page"},
+                        {"--quiet", "", "", "print only the LIST, SYNCED and STATUS lines, not every event"}}),
+          watch};
 }
 
 }  // namespace gpuadmit::cli

@@ -42,8 +42,18 @@ struct PolicyOutcome {
   bool degraded = false;  // it would have denied, but the cluster state is stale: it warned
 };
 
+// One reason a review was denied, kept apart from the others: `check` prints one a line, and
+// the AdmissionReview's status message joins them (Verdict::finish, engine.cpp).
+struct Denial {
+  std::string policy;
+  std::string field;  // empty for the object as a whole
+  std::string message;
+  std::string text() const;  // "[policy] field: message"
+};
+
 struct ReviewOutcome {
   Response response;
+  std::vector<Denial> denials;  // in policy order; empty when allowed
   std::string operation;  // of the request, for logs
   GroupVersionKind kind;  // of the request, for logs (the workload's is empty for a DELETE)
   bool dry_run = false;
