@@ -25,9 +25,9 @@
 
 #include "tests/unit/fake_apiserver.h"
 #include "engine/capacity/cluster_model.h"
-#include "webhook/kube_objects.h"
-#include "webhook/live_cluster.h"
-#include "webhook/kube_watch.h"
+#include "webhook/kube/objects.h"
+#include "webhook/server/live_cluster.h"
+#include "webhook/kube/watch.h"
 
 namespace {
 

@@ -5,7 +5,7 @@
 #include <string>
 
 #include "tests/fuzz/fuzz_common.h"
-#include "webhook/kube_config.h"
+#include "webhook/kube/config.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string text(reinterpret_cast<const char*>(data), size);

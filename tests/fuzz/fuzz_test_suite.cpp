@@ -9,7 +9,7 @@
 
 #include "gpuadmit/config.h"
 #include "tests/fuzz/fuzz_common.h"
-#include "webhook/test_suite.h"
+#include "webhook/cli/test/test_suite.h"
 
 namespace fs = std::filesystem;
 

@@ -1,6 +1,6 @@
 // The watch stream from the API server: bytes arrive in arbitrary pieces, LineSplitter cuts
 // them into event lines, and each line is decoded as ClusterWatch's handle_line does (it is
-// private to kube_watch.cpp, so its steps are repeated here with the same public functions):
+// private to webhook/kube/watch.cpp, so its steps are repeated here with the same public functions):
 // parse without throwing, check type and object, trim_object, object_key, then the model. None
 // of that may throw on the watch thread except the model's SnapshotError (which the sink logs).
 #include <cstddef>
@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "tests/fuzz/fuzz_common.h"
-#include "webhook/kube_objects.h"
+#include "webhook/kube/objects.h"
 
 namespace kube = gpuadmit::kube;
 using nlohmann::json;

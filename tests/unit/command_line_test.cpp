@@ -1,4 +1,4 @@
-// The command line is declared once per command (webhook/args.h): parsing, defaults and the
+// The command line is declared once per command (webhook/cli/args.h): parsing, defaults and the
 // usage text come from the same declaration, and the README shows the usage verbatim.
 #include <gtest/gtest.h>
 
@@ -7,7 +7,7 @@
 #include <sstream>
 
 #include "tests/unit/command_output.h"
-#include "webhook/commands.h"
+#include "webhook/cli/commands.h"
 
 namespace {
 

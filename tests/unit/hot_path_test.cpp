@@ -19,8 +19,8 @@
 #include "engine/mutation_replay.h"
 #include "engine/review_wire.h"
 #include "gpuadmit/engine.h"
-#include "webhook/metrics.h"
-#include "webhook/review_log.h"
+#include "webhook/server/metrics.h"
+#include "webhook/log/json_log.h"
 
 namespace gpuadmit {
 namespace {

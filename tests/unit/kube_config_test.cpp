@@ -5,7 +5,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "webhook/kube_config.h"
+#include "webhook/kube/config.h"
 
 namespace gpuadmit::kube {
 namespace {

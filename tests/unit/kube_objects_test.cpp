@@ -2,7 +2,7 @@
 #include <gtest/gtest.h>
 
 #include "tests/unit/fake_apiserver.h"
-#include "webhook/kube_objects.h"
+#include "webhook/kube/objects.h"
 
 namespace gpuadmit::kube {
 namespace {

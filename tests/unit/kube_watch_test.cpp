@@ -10,10 +10,10 @@
 #include <fstream>
 
 #include "tests/unit/fake_apiserver.h"
-#include "webhook/kube_client.h"
-#include "webhook/kube_objects.h"
-#include "webhook/kube_watch.h"
-#include "webhook/main.h"
+#include "webhook/kube/client.h"
+#include "webhook/kube/objects.h"
+#include "webhook/kube/watch.h"
+#include "webhook/cli/run.h"
 
 namespace gpuadmit::kube {
 namespace {

@@ -10,8 +10,8 @@
 #include "gpuadmit/engine.h"
 #include "tests/unit/fake_apiserver.h"
 #include "tests/unit/server_process.h"
-#include "webhook/live_cluster.h"
-#include "webhook/metrics.h"
+#include "webhook/server/live_cluster.h"
+#include "webhook/server/metrics.h"
 
 namespace gpuadmit {
 namespace {

@@ -29,7 +29,7 @@
 #include <thread>
 
 #include "tests/unit/server_process.h"
-#include "webhook/tls_reloader.h"
+#include "webhook/server/tls_reloader.h"
 
 namespace {
 

@@ -30,7 +30,7 @@
 #include <thread>
 #include <vector>
 
-#include "webhook/tls_reloader.h"
+#include "webhook/server/tls_reloader.h"
 
 namespace gpuadmit::testing::e2e {
 

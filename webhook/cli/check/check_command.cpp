@@ -1,0 +1,189 @@
+// `gpu-admit check`: review manifests offline, as the webhook would review their creation.
+#include <algorithm>
+#include <filesystem>
+#include <iostream>
+
+#include "engine/manifests.h"
+#include "webhook/cli/commands.h"
+
+namespace gpuadmit::cli {
+namespace {
+
+using nlohmann::json;
+
+std::string describe(const Workload& workload, const json& object) {
+  std::string kind = workload.kind.empty() ? object.value("kind", std::string("<no kind>")) : workload.kind;
+  std::string name = workload.name.empty() ? std::string("<unnamed>") : workload.name;
+  return kind + " " + (workload.namespace_.empty() ? "" : workload.namespace_ + "/") + name;
+}
+
+json result_json(const ManifestDocument& document, const ReviewOutcome& outcome, bool show_mutated) {
+  const Response& response = outcome.response;
+  json result = {{"file", document.file},
+                 {"document", document.document},
+                 {"line", document.line},
+                 {"kind", outcome.workload.kind},
+                 {"namespace", outcome.workload.namespace_},
+                 {"name", outcome.workload.name},
+                 {"allowed", response.allowed}};
+  if (!outcome.skipped.empty()) result["skipped"] = outcome.skipped;
+  if (!response.allowed) result["message"] = response.status_message;
+  result["warnings"] = response.warnings;
+  result["patch"] = response.patch.is_array() ? response.patch : json::array();
+  result["auditAnnotations"] = response.audit_annotations;
+  json policies = json::array();
+  for (const PolicyOutcome& p : outcome.policies)
+    if (p.fired || p.exempted)
+      policies.push_back({{"policy", p.policy}, {"mode", std::string(to_string(p.mode))},
+                          {"denied", p.denied}, {"exempted", p.exempted}, {"error", p.error}});
+  result["policies"] = policies;
+  if (show_mutated && !outcome.mutated.is_null()) result["mutated"] = outcome.mutated;
+  return result;
+}
+
+void print_text(const ManifestDocument& document, const ReviewOutcome& outcome, bool show_mutated) {
+  const Response& response = outcome.response;
+  std::cout << document.file << ":" << document.line << ": " << describe(outcome.workload, document.object) << ": ";
+  if (!outcome.skipped.empty()) {
+    std::cout << "skipped (" << outcome.skipped << ")\n";
+    return;
+  }
+  const std::size_t operations = response.patch.is_array() ? response.patch.size() : 0;
+  if (!response.allowed) {
+    std::cout << "DENIED\n";
+    for (const Denial& denial : outcome.denials) std::cout << "  denied: " << denial.text() << "\n";
+    // A denial without a policy's reason: the request itself was refused (a malformed object).
+    if (outcome.denials.empty()) std::cout << "  denied: " << response.status_message << "\n";
+  } else {
+    std::cout << "allowed";
+    if (operations) std::cout << ", mutated (" << operations << " patch operation" << (operations == 1 ? "" : "s") << ")";
+    std::cout << "\n";
+  }
+  for (const std::string& warning : response.warnings) std::cout << "  warning: " << warning << "\n";
+  for (const auto& [key, value] : response.audit_annotations) std::cout << "  audit: " << key << ": " << value << "\n";
+  if (response.allowed)
+    for (const json& op : response.patch) {
+      std::cout << "  patch: " << op["op"].get<std::string>() << " " << op["path"].get<std::string>();
+      if (op.contains("value")) std::cout << " " << op["value"].dump();
+      std::cout << "\n";
+    }
+  if (show_mutated && response.allowed && !outcome.mutated.is_null()) {
+    std::cout << "  mutated manifest:\n---\n" << to_yaml(outcome.mutated);
+  }
+}
+
+int check(const Args& args) {
+  const std::string format = args.text("--output");
+  if (format != "text" && format != "json") throw UsageError("-o must be text or json");
+  if (args.positional.empty()) throw UsageError("check needs at least one PATH (a file, a directory or -)");
+  const std::string ns = args.text("--namespace");
+  const bool show_mutated = args.flag("--show-mutated");
+
+  auto engine = load_engine(args);
+  auto cluster = load_cluster(args, *engine);
+  std::vector<std::string> files;
+  try {
+    files = manifest_files(args.positional);
+  } catch (const ManifestError& error) {
+    std::cerr << "gpu-admit check: " << error.what() << "\n";
+    return kExitBadInput;
+  }
+
+  // The snapshot given to --cluster describes the cluster; it is not a set of manifests to apply
+  // (`check --cluster manifests/examples/cluster.json manifests/examples/`).
+  if (auto it = args.values.find("--cluster"); it != args.values.end()) {
+    std::vector<std::filesystem::path> snapshots;
+    for (const std::string& path : it->second) snapshots.push_back(std::filesystem::weakly_canonical(path));
+    std::erase_if(files, [&](const std::string& name) {
+      if (name == "-") return false;
+      const std::filesystem::path file = std::filesystem::weakly_canonical(name);
+      return std::any_of(snapshots.begin(), snapshots.end(), [&](const std::filesystem::path& snapshot) {
+        auto [end, rest] = std::mismatch(snapshot.begin(), snapshot.end(), file.begin(), file.end());
+        return end == snapshot.end();
+      });
+    });
+  }
+
+  // File by file: a bad file is reported (naming it) and the others are still checked; the JSON
+  // report is written as it goes, so its size in memory is one file's, not the whole run's.
+  int allowed = 0, mutated = 0, denied = 0, skipped = 0, unreadable = 0;
+  std::size_t objects = 0;
+  bool first_result = true;
+  // Laid out byte for byte as json::dump(2) lays out the whole array.
+  auto emit_json = [&](const json& entry) {
+    std::string text = entry.dump(2, ' ', false, json::error_handler_t::replace);
+    std::cout << (first_result ? "[\n  " : ",\n  ");
+    for (char c : text) {
+      std::cout << c;
+      if (c == '\n') std::cout << "  ";
+    }
+    first_result = false;
+  };
+  for (const std::string& file : files) {
+    std::vector<ManifestDocument> documents;
+    try {
+      documents = load_manifest_file(file);
+    } catch (const ManifestError& error) {
+      ++unreadable;
+      std::cerr << "gpu-admit check: " << error.what() << "\n";
+      if (format == "json") emit_json({{"file", file == "-" ? "<stdin>" : file}, {"error", error.what()}});
+      continue;
+    }
+    for (const ManifestDocument& document : documents) {
+      ReviewOutcome outcome;
+      if (!document.object.is_object() || !document.object.contains("kind")) {
+        outcome.skipped = "not a Kubernetes object: no kind";
+      } else if (document.object["kind"] == "AdmissionReview") {
+        // A recorded AdmissionReview is reviewed as the webhook would, with its own operation.
+        try {
+          outcome = engine->review(decode_admission_review(document.object));
+        } catch (const ReviewError& error) {
+          ++unreadable;
+          std::cerr << "gpu-admit check: " << document.file << ": " << error.what() << "\n";
+          if (format == "json") emit_json({{"file", document.file}, {"line", document.line}, {"error", error.what()}});
+          continue;
+        }
+      } else {
+        outcome = engine->review(request_for_manifest(document.object, ns), cluster.get());
+      }
+      ++objects;
+      if (!outcome.skipped.empty())
+        ++skipped;
+      else if (!outcome.response.allowed)
+        ++denied;
+      else {
+        ++allowed;
+        if (!outcome.response.patch.empty()) ++mutated;
+      }
+      if (format == "json")
+        emit_json(result_json(document, outcome, show_mutated));
+      else
+        print_text(document, outcome, show_mutated);
+    }
+  }
+  if (format == "json") {
+    std::cout << (first_result ? "[]\n" : "\n]\n");
+  } else {
+    std::cout << "\n" << objects << " objects: " << allowed << " allowed (" << mutated << " mutated), "
+              << denied << " denied, " << skipped << " skipped";
+    if (unreadable) std::cout << ", " << unreadable << " unreadable";
+    std::cout << "\n";
+  }
+  if (unreadable) return kExitBadInput;
+  return denied ? kExitDenied : kExitOk;
+}
+
+}  // namespace
+
+Command check_command() {
+  return {command_spec("check", "PATH...",
+                       "    Review manifests (files, directories, - for stdin) as if each were being created.\n"
+                       "    Exit 0 all allowed, 1 any denied, 2 unreadable input or bad config.",
+                       {config_flag(), cluster_flag(),
+                        {"--output", "text|json", "text", "the report's format", "-o"},
+                        {"--show-mutated", "", "", "print each allowed object as the mutations leave it"},
+                        {"--namespace", "NS", "default", "the namespace of manifests that name none", "-n"}}),
+          check};
+}
+
+}  // namespace gpuadmit::cli

@@ -1,0 +1,39 @@
+// What the list/watch client feeds: the capacity model (through an adapter) or a test.
+// The model never learns where objects come from: a snapshot file, a live watch or a test.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_set>
+#include <vector>
+
+namespace gpuadmit::kube {
+
+enum class ObjectKind { Node, Pod, Namespace };
+
+inline constexpr ObjectKind kWatchedKinds[] = {ObjectKind::Node, ObjectKind::Pod, ObjectKind::Namespace};
+
+std::string_view kind_name(ObjectKind kind);      // "Node", "Pod", "Namespace"
+std::string_view resource_name(ObjectKind kind);  // "nodes", "pods", "namespaces"
+std::optional<ObjectKind> kind_from_name(std::string_view kind_or_resource);
+
+// Objects arrive trimmed (see trim_object in objects.h) with kind and apiVersion set.
+// The watch serializes its calls: no two calls overlap, whatever the kind. Calls come from the
+// watch's threads, so an implementation that is also read elsewhere guards its own state.
+struct ClusterObjectSink {
+  virtual ~ClusterObjectSink() = default;
+  // ADDED and MODIFIED events: the object as it is now (insert or replace by namespace/name).
+  virtual void upsert(ObjectKind kind, const nlohmann::json& trimmed_object) = 0;
+  // DELETED events: the last state of the object.
+  virtual void remove(ObjectKind kind, const nlohmann::json& trimmed_object) = 0;
+  // A full list (the first sync, and each relist after 410 Gone) arrives page by page as upsert()
+  // calls, then list_complete() with the key (object_key) of every object listed: anything else
+  // held for the kind is gone. Page by page, so memory holds one page, not a 150,000-pod list.
+  // A list that fails half-way ends without list_complete (what it upserted was current).
+  virtual void list_complete(ObjectKind kind, const std::unordered_set<std::string>& listed_keys) = 0;
+};
+
+}  // namespace gpuadmit::kube

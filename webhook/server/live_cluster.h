@@ -1,0 +1,92 @@
+// The capacity model fed by a live list/watch of the API server (`serve --in-cluster` or
+// `--kubeconfig F`): the adapter from watched objects to the model, readiness, staleness, burst
+// admission records and the watch's metrics. The model itself never learns where objects come
+// from; the server only sees the hooks in ServerOptions.
+#pragma once
+
+#include <prometheus/collectable.h>
+#include <spdlog/logger.h>
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "engine/capacity/cluster_model.h"
+#include "gpuadmit/engine.h"
+#include "webhook/kube/watch.h"
+#include "webhook/server/server.h"
+
+namespace gpuadmit::webhook {
+
+// Feeds a ClusterModel from the watch, converting each object into the model's own structs (the
+// model keeps no JSON, so memory follows the cluster's GPU-relevant size). An object the model
+// cannot read is logged, counted and skipped: one bad object must not stop the watch.
+class ClusterModelSink final : public kube::ClusterObjectSink {
+ public:
+  ClusterModelSink(capacity::ClusterModel& model, std::shared_ptr<spdlog::logger> logger)
+      : model_(model), logger_(std::move(logger)) {}
+  void upsert(kube::ObjectKind kind, const nlohmann::json& object) override;
+  void remove(kube::ObjectKind kind, const nlohmann::json& object) override;
+  void list_complete(kube::ObjectKind kind, const std::unordered_set<std::string>& listed_keys) override;
+  std::uint64_t rejected_objects() const { return rejected_.load(); }
+
+ private:
+  void reject(kube::ObjectKind kind, const std::string& error);
+  capacity::ClusterModel& model_;
+  std::shared_ptr<spdlog::logger> logger_;
+  std::atomic<std::uint64_t> rejected_{0};
+};
+
+struct LiveClusterOptions {
+  // Nothing heard (an event, a bookmark, a list, a watch ended by the API server) for longer
+  // than this on any kind: capacity and quota decisions warn instead of denying. Each watch asks
+  // to be ended within two thirds of this bound, so a healthy API server is heard from inside
+  // it even when nothing in the cluster changes.
+  std::chrono::milliseconds stale_after{180'000};
+  // How long a pod this replica allowed counts toward its namespace's GPUs before the watch
+  // shows it (0: not at all).
+  std::chrono::milliseconds admission_ttl{30'000};
+  kube::WatchOptions watch;
+  GpuResources gpu;  // the config's gpuResources: which resources the model counts as GPUs
+};
+
+class LiveCluster {
+ public:
+  LiveCluster(kube::KubeConfig config, LiveClusterOptions options, std::shared_ptr<spdlog::logger> logger);
+  ~LiveCluster();
+  LiveCluster(const LiveCluster&) = delete;
+  LiveCluster& operator=(const LiveCluster&) = delete;
+
+  void start();
+  void stop();
+
+  std::shared_ptr<const capacity::ClusterModel> model() const { return model_; }
+  const kube::WatchStatus& status() const { return watch_->status(); }
+
+  // /readyz: ready once every kind has been listed in full.
+  ReadinessResult readiness() const;
+  // Why decisions on the model cannot be trusted now, or "" when they can.
+  std::string staleness(kube::Clock::time_point now = kube::Clock::now()) const;
+  // After each answered review: an allowed Pod CREATE from /validate (the last word of this
+  // webhook) counts toward its namespace until the watch shows the pod.
+  void after_review(const ReviewOutcome& outcome, ReviewPhases phases);
+  // The watch's state at scrape time, for /metrics.
+  std::shared_ptr<const prometheus::Collectable> metrics() const { return metrics_; }
+
+  // Wires the hooks into a server's options: model, readiness check, staleness, review hook and
+  // metrics.
+  void attach(ServerOptions& options);
+
+ private:
+  class Metrics;
+  LiveClusterOptions options_;
+  std::shared_ptr<spdlog::logger> logger_;
+  std::shared_ptr<capacity::ClusterModel> model_;
+  ClusterModelSink sink_;
+  std::unique_ptr<kube::ClusterWatch> watch_;
+  std::shared_ptr<prometheus::Collectable> metrics_;  // a Metrics
+  std::atomic<std::uint64_t> degraded_reviews_{0};
+};
+
+}  // namespace gpuadmit::webhook
