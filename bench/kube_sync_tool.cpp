@@ -25,8 +25,8 @@
 
 #include "tests/unit/fake_apiserver.h"
 #include "engine/capacity/cluster_model.h"
+#include "webhook/kube/model_sink.h"
 #include "webhook/kube/objects.h"
-#include "webhook/server/live_cluster.h"
 #include "webhook/kube/watch.h"
 
 namespace {

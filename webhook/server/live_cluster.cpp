@@ -31,58 +31,6 @@ std::string whole_seconds(double seconds) {
 
 // ---------------------------------------------------------------------------------------------
 
-void ClusterModelSink::reject(kube::ObjectKind kind, const std::string& error) {
-  ++rejected_;
-  log_event(*logger_, spdlog::level::warn, "cluster object skipped",
-            {{"kind", std::string(kube::kind_name(kind))}, {"error", error}});
-}
-
-void ClusterModelSink::upsert(kube::ObjectKind kind, const json& object) {
-  try {
-    switch (kind) {
-      case kube::ObjectKind::Node: return model_.upsert_node(object);
-      case kube::ObjectKind::Pod: return model_.upsert_pod(object);
-      case kube::ObjectKind::Namespace: return model_.upsert_namespace(object);
-    }
-  } catch (const std::exception& error) {
-    reject(kind, error.what());
-  }
-}
-
-void ClusterModelSink::remove(kube::ObjectKind kind, const json& object) {
-  const std::string name = metadata_string(object, "name");
-  switch (kind) {
-    case kube::ObjectKind::Node:
-      model_.delete_node(name);
-      return;
-    case kube::ObjectKind::Pod: {
-      std::string ns = metadata_string(object, "namespace");
-      if (ns.empty()) ns = "default";
-      model_.delete_pod(ns, name);
-      // A pod deleted before this replica saw it created no longer counts as admitted.
-      if (std::string uid = metadata_string(object, "uid"); !uid.empty()) model_.confirm_admission(ns, uid);
-      return;
-    }
-    case kube::ObjectKind::Namespace:
-      model_.delete_namespace(name);
-      return;
-  }
-}
-
-void ClusterModelSink::list_complete(kube::ObjectKind kind, const std::unordered_set<std::string>& listed_keys) {
-  std::size_t removed = 0;
-  switch (kind) {
-    case kube::ObjectKind::Node: removed = model_.remove_nodes_except(listed_keys); break;
-    case kube::ObjectKind::Pod: removed = model_.remove_pods_except(listed_keys); break;
-    case kube::ObjectKind::Namespace: removed = model_.remove_namespaces_except(listed_keys); break;
-  }
-  if (removed)
-    log_event(*logger_, spdlog::level::info, "cluster objects gone after a full list",
-              {{"kind", std::string(kube::kind_name(kind))}, {"removed", removed}});
-}
-
-// ---------------------------------------------------------------------------------------------
-
 // Reads the watch's status at scrape time: the status holds cumulative counts already, so
 // mirroring them into prometheus-cpp counters would only add a second copy to keep in step.
 class LiveCluster::Metrics final : public prometheus::Collectable {

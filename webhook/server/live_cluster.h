@@ -1,5 +1,5 @@
 // The capacity model fed by a live list/watch of the API server (`serve --in-cluster` or
-// `--kubeconfig F`): the adapter from watched objects to the model, readiness, staleness, burst
+// `--kubeconfig F`): the watch into the model (kube/model_sink.h), readiness, staleness, burst
 // admission records and the watch's metrics. The model itself never learns where objects come
 // from; the server only sees the hooks in ServerOptions.
 #pragma once
@@ -14,29 +14,11 @@
 
 #include "engine/capacity/cluster_model.h"
 #include "gpuadmit/engine.h"
+#include "webhook/kube/model_sink.h"
 #include "webhook/kube/watch.h"
 #include "webhook/server/server.h"
 
 namespace gpuadmit::webhook {
-
-// Feeds a ClusterModel from the watch, converting each object into the model's own structs (the
-// model keeps no JSON, so memory follows the cluster's GPU-relevant size). An object the model
-// cannot read is logged, counted and skipped: one bad object must not stop the watch.
-class ClusterModelSink final : public kube::ClusterObjectSink {
- public:
-  ClusterModelSink(capacity::ClusterModel& model, std::shared_ptr<spdlog::logger> logger)
-      : model_(model), logger_(std::move(logger)) {}
-  void upsert(kube::ObjectKind kind, const nlohmann::json& object) override;
-  void remove(kube::ObjectKind kind, const nlohmann::json& object) override;
-  void list_complete(kube::ObjectKind kind, const std::unordered_set<std::string>& listed_keys) override;
-  std::uint64_t rejected_objects() const { return rejected_.load(); }
-
- private:
-  void reject(kube::ObjectKind kind, const std::string& error);
-  capacity::ClusterModel& model_;
-  std::shared_ptr<spdlog::logger> logger_;
-  std::atomic<std::uint64_t> rejected_{0};
-};
 
 struct LiveClusterOptions {
   // Nothing heard (an event, a bookmark, a list, a watch ended by the API server) for longer
