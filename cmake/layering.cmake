@@ -9,7 +9,7 @@
 #   engine/            the pipeline and the semantics libraries (k8s/, capacity/); knows no policy
 #                      and no front door.
 #   policies/          the policies: the SDK, their shared helpers, and the engine's semantics
-#                      libraries (k8s/, capacity/, resources.h), never the pipeline's internals.
+#                      libraries (k8s/, capacity/, resources.h) and text.h, never the pipeline's internals.
 #   webhook/log/       JSON log lines; depends on nothing of ours.
 #   webhook/kube/      the Kubernetes API client: log/ and the engine.
 #   webhook/server/    the HTTPS webhook and the live cluster: kube/, log/ and the engine.
@@ -27,7 +27,7 @@ set(rule_folders
 set(rule_allowed
   "gpuadmit/"
   "engine/ gpuadmit/"
-  "policies/ gpuadmit/ engine/k8s/ engine/capacity/ engine/resources.h"
+  "policies/ gpuadmit/ engine/k8s/ engine/capacity/ engine/resources.h engine/text.h"
   "webhook/log/"
   "webhook/kube/ webhook/log/ engine/ gpuadmit/"
   "webhook/server/ webhook/kube/ webhook/log/ engine/ gpuadmit/"

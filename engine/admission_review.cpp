@@ -124,22 +124,6 @@ Request decode_admission_review(const json& review) { return decode(review); }
 
 Request decode_admission_review(json&& review) { return decode(review); }
 
-json encode_admission_review(const Response& response) {
-  json body = {{"uid", response.uid}, {"allowed", response.allowed}};
-  if (!response.allowed) {
-    json status = {{"code", response.status_code}, {"message", response.status_message}};
-    if (!response.status_reason.empty()) status["reason"] = response.status_reason;
-    body["status"] = std::move(status);
-  }
-  if (response.allowed && response.patch.is_array() && !response.patch.empty()) {
-    body["patchType"] = "JSONPatch";
-    body["patch"] = base64_encode(response.patch.dump());
-  }
-  if (!response.warnings.empty()) body["warnings"] = response.warnings;
-  if (!response.audit_annotations.empty()) body["auditAnnotations"] = response.audit_annotations;
-  return {{"apiVersion", "admission.k8s.io/v1"}, {"kind", "AdmissionReview"}, {"response", body}};
-}
-
 std::string serialize_admission_review(const Response& response) {
   // The keys in the order json's std::map dumps them: apiVersion, kind, response; and in the
   // response allowed, auditAnnotations, patch, patchType, status, uid, warnings.
@@ -170,6 +154,9 @@ std::string serialize_admission_review(const Response& response) {
   out += "}}";
   return out;
 }
+
+// One encoder: the JSON form is the bytes the webhook sends, parsed.
+json encode_admission_review(const Response& response) { return json::parse(serialize_admission_review(response)); }
 
 Response malformed_request_response(const ReviewError& error) {
   Response response;

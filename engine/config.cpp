@@ -1,6 +1,7 @@
 #include "gpuadmit/config.h"
 
-#include <fnmatch.h>
+#include "engine/k8s/glob.h"
+
 
 #include <algorithm>
 #include <sstream>
@@ -153,12 +154,9 @@ std::string_view to_string(Mode mode) {
   return "off";
 }
 
-bool namespace_matches(std::string_view pattern, std::string_view ns) {
-  // fnmatch reads C strings: a name with a NUL inside ("kube-system\0x") would match as its
-  // prefix. No namespace name holds one, so such a name matches nothing.
-  if (ns.find('\0') != std::string_view::npos || pattern.find('\0') != std::string_view::npos) return false;
-  return fnmatch(std::string(pattern).c_str(), std::string(ns).c_str(), 0) == 0;
-}
+// The same glob dialect as image patterns (k8s::glob_match): `*` and `?`; namespaces hold no '/'.
+// It compares bytes, so a name with a NUL inside ("kube-system\0x") is not "kube-system".
+bool namespace_matches(std::string_view pattern, std::string_view ns) { return k8s::glob_match(pattern, ns); }
 
 Mode PolicySettings::mode_for(std::string_view ns) const {
   for (const auto& [pattern, mode] : namespace_modes)

@@ -7,6 +7,7 @@
 #include "engine/json_patch.h"
 #include "engine/mutation_replay.h"
 #include "engine/review_wire.h"
+#include "engine/text.h"
 
 namespace gpuadmit {
 namespace {
@@ -17,13 +18,6 @@ constexpr std::string_view kExemptAnnotation = "gpu-admit.io/exempt";
 // Kubernetes shows warnings to kubectl users but truncates long ones; the full text goes to the
 // audit annotations instead.
 constexpr std::size_t kMaxWarningLength = 120;
-
-std::string trim(std::string_view text) {
-  auto begin = text.find_first_not_of(" \t");
-  if (begin == std::string_view::npos) return {};
-  auto end = text.find_last_not_of(" \t");
-  return std::string(text.substr(begin, end - begin + 1));
-}
 
 // Policies named in `gpu-admit.io/exempt` on the object or its pod template.
 std::set<std::string> exemptions_requested(const PolicyContext& context) {

@@ -14,8 +14,9 @@ namespace gpuadmit {
 // needs instead of copying them (a GPU Deployment is most of the request's bytes).
 Request decode_admission_review(nlohmann::json&& review);
 
-// encode_admission_review(response).dump(), byte for byte, written directly: the base64 patch,
-// most of a mutating answer, is not scanned again for characters to escape.
+// The AdmissionReview response's bytes, written directly (encode_admission_review parses them):
+// keys in the order nlohmann's std::map dumps them, and the base64 patch, most of a mutating
+// answer, not scanned again for characters to escape.
 std::string serialize_admission_review(const Response& response);
 
 }  // namespace gpuadmit

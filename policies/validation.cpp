@@ -38,10 +38,4 @@ bool partial_match_any(const std::vector<std::shared_ptr<const RE2>>& patterns, 
   return false;
 }
 
-std::string join(const std::vector<std::string>& words, const std::string& separator) {
-  std::string out;
-  for (const std::string& word : words) out += (out.empty() ? "" : separator) + word;
-  return out;
-}
-
 }  // namespace gpuadmit::policies

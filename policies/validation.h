@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/text.h"
 #include "policies/policies.h"
 
 namespace gpuadmit::policies {
@@ -39,6 +40,5 @@ bool full_match_any(const std::vector<std::shared_ptr<const RE2>>& patterns, con
 bool partial_match_any(const std::vector<std::shared_ptr<const RE2>>& patterns, const std::string& text);
 
 // `list, of, words` for messages.
-std::string join(const std::vector<std::string>& words, const std::string& separator = ", ");
 
 }  // namespace gpuadmit::policies

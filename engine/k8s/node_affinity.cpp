@@ -5,6 +5,7 @@
 #include <initializer_list>
 
 #include "engine/k8s/json_fields.h"
+#include "engine/text.h"
 
 namespace gpuadmit::k8s {
 namespace {
@@ -115,15 +116,6 @@ std::vector<std::string> label_value_errors(std::string_view v) {
     errs.push_back(regex_error(kLabelValueMsg, kLabelValueFmt, {"MyValue", "my_value", "12345"}));
   }
   return errs;
-}
-
-std::string join(const std::vector<std::string>& parts, std::string_view sep) {
-  std::string s;
-  for (std::size_t i = 0; i < parts.size(); ++i) {
-    if (i) s += sep;
-    s += parts[i];
-  }
-  return s;
 }
 
 // strconv.ParseInt(s, 10, 64): optional sign, decimal digits, leading zeros allowed.

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "engine/input_limits.h"
+#include "engine/text.h"
 #include "engine/manifests.h"
 
 namespace gpuadmit::kube {
@@ -25,14 +26,6 @@ bool read_file(const std::string& path, std::string& out) {
   } catch (const InputError&) {
     return false;
   }
-}
-
-std::string trim_whitespace(std::string text) {
-  const char* blanks = " \t\r\n";
-  text.erase(0, text.find_first_not_of(blanks));
-  auto last = text.find_last_not_of(blanks);
-  text.erase(last == std::string::npos ? 0 : last + 1);
-  return text;
 }
 
 // Standard base64 as kubeconfig *-data fields use it; whitespace is ignored.
@@ -91,7 +84,7 @@ std::string KubeConfig::bearer_token() const {
   if (token_file.empty()) return token;
   std::string content;
   if (!read_file(token_file, content)) throw KubeConfigError(source + ": cannot read the token file " + token_file);
-  return trim_whitespace(content);
+  return trim(content);
 }
 
 void parse_server_url(const std::string& url, KubeConfig& config) {
