@@ -23,7 +23,7 @@
 #include <iostream>
 #include <unordered_map>
 
-#include "tests/unit/fake_apiserver.h"
+#include "tests/support/fake_apiserver.h"
 #include "engine/capacity/cluster_model.h"
 #include "webhook/kube/model_sink.h"
 #include "webhook/kube/objects.h"

@@ -1,7 +1,7 @@
 # Included by tests/CMakeLists.txt after the gpuadmit_tests target exists (smoke/ is added
 # before tests/, so smoke/CMakeLists.txt cannot do this itself). Keep this file.
 
-# gpu-smoke's GPU-free core (tests/unit/smoke_core_test.cpp, suites Smoke*).
+# gpu-smoke's GPU-free core (tests/unit/smoke/smoke_core_test.cpp, suites Smoke*).
 if(TARGET gpusmoke_core)
   target_link_libraries(gpuadmit_tests PRIVATE gpusmoke_core)
 endif()

@@ -28,7 +28,7 @@
 #include <sstream>
 #include <thread>
 
-#include "tests/unit/server_process.h"
+#include "tests/support/server_process.h"
 #include "webhook/server/tls_reloader.h"
 
 namespace {

@@ -11,7 +11,7 @@
 
 #include "engine/capacity/cluster_model.h"
 #include "gpuadmit/engine.h"
-#include "tests/unit/command_output.h"
+#include "tests/support/command_output.h"
 
 namespace {
 

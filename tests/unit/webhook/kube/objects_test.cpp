@@ -1,7 +1,7 @@
 // Trimming listed/watched objects and splitting watch streams into lines.
 #include <gtest/gtest.h>
 
-#include "tests/unit/fake_apiserver.h"
+#include "tests/support/fake_apiserver.h"
 #include "webhook/kube/objects.h"
 
 namespace gpuadmit::kube {

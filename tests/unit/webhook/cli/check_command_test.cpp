@@ -9,7 +9,7 @@
 #include <fstream>
 
 #include "gpuadmit/engine.h"
-#include "tests/unit/command_output.h"
+#include "tests/support/command_output.h"
 
 namespace {
 

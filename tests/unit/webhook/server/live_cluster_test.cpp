@@ -8,8 +8,8 @@
 
 #include "engine/capacity/cluster_model.h"
 #include "gpuadmit/engine.h"
-#include "tests/unit/fake_apiserver.h"
-#include "tests/unit/server_process.h"
+#include "tests/support/fake_apiserver.h"
+#include "tests/support/server_process.h"
 #include "webhook/server/live_cluster.h"
 #include "webhook/server/metrics.h"
 

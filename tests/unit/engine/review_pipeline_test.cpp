@@ -1,9 +1,8 @@
-// Behaviour the request path's performance work must keep: a mutation that throws half-way is
-// rolled back (now by replaying the mutations that completed, not from a copy per policy),
-// validating policies never change the object they now read in place, the review decoded by
-// moving the object out is the same review, the JSON Patch diff still turns one object into the
-// other, the cached metric series print the same /metrics lines, and the background log writer
-// loses and reorders nothing.
+// The review pipeline (engine/engine.cpp and the wire helpers): a mutation that throws half-way
+// is rolled back by replaying the mutations that completed, validating policies never change the
+// object they read in place, the review decoded by moving the object out is the same review, the
+// bytes written directly are the encoder's, and the JSON Patch diff turns one object into the
+// other.
 #include <gtest/gtest.h>
 
 #include <spdlog/logger.h>
@@ -19,8 +18,6 @@
 #include "engine/mutation_replay.h"
 #include "engine/review_wire.h"
 #include "gpuadmit/engine.h"
-#include "webhook/server/metrics.h"
-#include "webhook/log/json_log.h"
 
 namespace gpuadmit {
 namespace {
@@ -316,152 +313,6 @@ TEST(JsonPatchDiff, TurnsOneDocumentIntoTheOther) {
             json::parse(R"([{"op":"replace","path":"/a/x~1y/1","value":5},{"op":"remove","path":"/a/x~1y/2"}])"));
 }
 
-// The lines of `text` that mention `name`, sorted: the order of series within a family is the
-// registry's (hash) order either way.
-std::vector<std::string> lines_of(const std::string& text, const std::string& name) {
-  std::vector<std::string> out;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);)
-    if (line.find(name) != std::string::npos && line[0] != '#') out.push_back(line);
-  std::sort(out.begin(), out.end());
-  return out;
-}
-
-HttpAnswer reviewed(const std::string& body) {
-  return answer_admission_review(*Engine::from_default(), body, nullptr, ReviewPhases::MutateOnly);
-}
-
-std::string golden(const std::string& name) {
-  std::ifstream in(fs::path(GPUADMIT_SOURCE_DIR) / "tests/golden" / name / "request.json");
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-// The series are cached after their first use; /metrics must list the same series with the same
-// counts as looking each one up every time did: only those used, each counted once per use.
-TEST(Metrics, CachedSeriesPrintWhatWasObserved) {
-  webhook::WebhookMetrics metrics;
-  const std::string fresh = metrics.serialize();
-  EXPECT_TRUE(lines_of(fresh, "gpuadmit_policy_decisions_total{").empty()) << fresh;
-  EXPECT_TRUE(lines_of(fresh, "gpuadmit_http_requests_total{").empty()) << fresh;
-  EXPECT_TRUE(lines_of(fresh, "gpuadmit_review_duration_seconds_count{").empty()) << fresh;
-
-  const HttpAnswer vllm = reviewed(golden("deployment-vllm-profile"));
-  const HttpAnswer bad = reviewed("not json");
-  ASSERT_TRUE(vllm.outcome);
-  for (int i = 0; i < 3; ++i) {
-    metrics.observe_review("mutate", vllm, 120e-6);
-    metrics.count_request("mutate", 200);
-  }
-  metrics.observe_review("validate", bad, 10e-6);
-  metrics.count_request("validate", 400);
-  metrics.count_request("other", 404);
-  metrics.count_request("somewhere-else", 200);  // not a known route: still counted
-  metrics.count_request("mutate", 999);          // not an HTTP status: still counted
-
-  const std::string text = metrics.serialize();
-  EXPECT_EQ(lines_of(text, "gpuadmit_review_duration_seconds_count{"),
-            (std::vector<std::string>{
-                R"(gpuadmit_review_duration_seconds_count{decision="allowed",route="mutate"} 3)",
-                R"(gpuadmit_review_duration_seconds_count{decision="error",route="validate"} 1)"}))
-      << text;
-  EXPECT_EQ(lines_of(text, "gpuadmit_http_requests_total{"),
-            (std::vector<std::string>{R"(gpuadmit_http_requests_total{code="200",route="mutate"} 3)",
-                                      R"(gpuadmit_http_requests_total{code="200",route="somewhere-else"} 1)",
-                                      R"(gpuadmit_http_requests_total{code="400",route="validate"} 1)",
-                                      R"(gpuadmit_http_requests_total{code="404",route="other"} 1)",
-                                      R"(gpuadmit_http_requests_total{code="999",route="mutate"} 1)"}))
-      << text;
-  std::vector<std::string> expected_decisions;
-  for (const PolicyOutcome& policy : vllm.outcome->policies) {
-    const std::string result = policy.error ? "error" : policy.denied ? "denied" : policy.exempted ? "exempted"
-                               : policy.fired ? "fired" : "passed";
-    expected_decisions.push_back("gpuadmit_policy_decisions_total{mode=\"" + std::string(to_string(policy.mode)) +
-                                 "\",policy=\"" + policy.policy + "\",result=\"" + result + "\"} 3");
-  }
-  std::sort(expected_decisions.begin(), expected_decisions.end());
-  EXPECT_EQ(lines_of(text, "gpuadmit_policy_decisions_total{"), expected_decisions) << text;
-  EXPECT_NE(text.find(R"(gpuadmit_review_duration_seconds_bucket{decision="allowed",route="mutate",le="0.00015"} 3)"),
-            std::string::npos)
-      << text;
-  EXPECT_NE(text.find("gpuadmit_patches_applied_total 3"), std::string::npos) << text;
-}
-
-TEST(Metrics, CachedSeriesCountEveryUseFromManyThreads) {
-  webhook::WebhookMetrics metrics;
-  const HttpAnswer vllm = reviewed(golden("deployment-vllm-profile"));
-  std::vector<std::thread> threads;
-  for (int t = 0; t < 4; ++t)
-    threads.emplace_back([&] {
-      for (int i = 0; i < 500; ++i) {
-        metrics.observe_review("mutate", vllm, 50e-6);
-        metrics.count_request("mutate", 200);
-      }
-    });
-  for (std::thread& thread : threads) thread.join();
-  const std::string text = metrics.serialize();
-  EXPECT_NE(text.find(R"(gpuadmit_review_duration_seconds_count{decision="allowed",route="mutate"} 2000)"),
-            std::string::npos)
-      << text;
-  EXPECT_NE(text.find(R"(gpuadmit_http_requests_total{code="200",route="mutate"} 2000)"), std::string::npos) << text;
-  EXPECT_EQ(lines_of(text, "gpuadmit_http_requests_total{").size(), 1u) << text;
-}
-
-std::string read_all(std::FILE* file) {
-  std::rewind(file);
-  std::string text;
-  char buffer[4096];
-  for (std::size_t n; (n = std::fread(buffer, 1, sizeof buffer, file)) > 0;) text.append(buffer, n);
-  return text;
-}
-
-// Lines logged from many threads all arrive, each thread's in order; flush() has written
-// everything logged before it when it returns (what the SIGTERM path relies on).
-void check_background_sink(std::size_t max_pending) {
-  std::FILE* file = std::tmpfile();
-  ASSERT_NE(file, nullptr);
-  {
-    auto logger = std::make_shared<spdlog::logger>("test", webhook::make_background_sink(file, max_pending));
-    logger->set_pattern("%v");
-    std::vector<std::thread> threads;
-    for (int t = 0; t < 4; ++t)
-      threads.emplace_back([&, t] {
-        for (int i = 0; i < 2000; ++i) logger->info("{} {}", t, i);
-      });
-    for (std::thread& thread : threads) thread.join();
-    logger->flush();
-    const std::string text = read_all(file);
-    std::istringstream lines(text);
-    std::vector<int> next(4, 0);
-    int total = 0;
-    for (int t, i; lines >> t >> i; ++total) {
-      ASSERT_TRUE(t >= 0 && t < 4);
-      EXPECT_EQ(i, next[static_cast<std::size_t>(t)]) << "thread " << t << " out of order";
-      next[static_cast<std::size_t>(t)] = i + 1;
-    }
-    EXPECT_EQ(total, 8000);
-    logger->info("last");
-  }  // the sink's destruction writes what is still pending
-  EXPECT_TRUE(read_all(file).ends_with("1999\nlast\n"));
-  std::fclose(file);
-}
-
-TEST(BackgroundLog, LosesAndReordersNothing) { check_background_sink(1 << 20); }
-TEST(BackgroundLog, LosesAndReordersNothingWhenTheLoggersWriteThemselves) { check_background_sink(64); }
-
-TEST(BackgroundLog, JsonLineFormatIsUnchanged) {
-  std::FILE* file = std::tmpfile();
-  ASSERT_NE(file, nullptr);
-  auto logger = std::make_shared<spdlog::logger>("test", webhook::make_background_sink(file));
-  logger->set_pattern(R"({"level":"%l",%v})");
-  webhook::log_event(*logger, spdlog::level::info, "review",
-                     {{"route", "mutate"}, {"status", 200}, {"zeta", true}, {"msg", "overridden"}});
-  logger->flush();
-  EXPECT_EQ(read_all(file), R"({"level":"info","msg":"overridden","route":"mutate","status":200,"zeta":true})"
-                            "\n");
-  std::fclose(file);
-}
 
 }  // namespace
 }  // namespace gpuadmit

@@ -20,7 +20,7 @@
 #include <thread>
 #include <vector>
 
-#include "tests/unit/server_process.h"
+#include "tests/support/server_process.h"
 
 namespace {
 

@@ -4,8 +4,8 @@
 // and the API server falls silent.
 #include <gtest/gtest.h>
 
-#include "tests/unit/fake_apiserver.h"
-#include "tests/unit/server_process.h"
+#include "tests/support/fake_apiserver.h"
+#include "tests/support/server_process.h"
 
 namespace {
 

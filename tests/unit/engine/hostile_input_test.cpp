@@ -16,8 +16,8 @@
 #include "engine/input_limits.h"
 #include "engine/manifests.h"
 #include "gpuadmit/engine.h"
-#include "tests/unit/command_output.h"
-#include "tests/unit/server_process.h"
+#include "tests/support/command_output.h"
+#include "tests/support/server_process.h"
 
 namespace gpuadmit {
 namespace {

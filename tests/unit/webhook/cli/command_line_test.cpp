@@ -6,7 +6,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "tests/unit/command_output.h"
+#include "tests/support/command_output.h"
 #include "webhook/cli/commands.h"
 
 namespace {

@@ -1,5 +1,5 @@
-// A fake Kubernetes API server for tests and benchmarks (header-only: tests/unit/*_test.cpp
-// and bench/*.cpp include it; only *_test.cpp files are globbed into the test binary).
+// A fake Kubernetes API server for tests and benchmarks (header-only: tests in tests/unit/ and
+// tests/e2e/, and bench/*.cpp include it; only *_test.cpp files are globbed into the test binary).
 //
 // It speaks the real wire format over TLS on 127.0.0.1 with a CA made for the test:
 //   GET /api/v1/{nodes,pods,namespaces}?limit=N&continue=T   → a v1 List with

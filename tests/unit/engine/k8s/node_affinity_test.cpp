@@ -9,7 +9,7 @@
 
 #include "engine/k8s/json_fields.h"
 
-#include "tests/unit/upstream_table.h"
+#include "tests/support/upstream_table.h"
 
 namespace k8s = gpuadmit::k8s;
 using nlohmann::json;

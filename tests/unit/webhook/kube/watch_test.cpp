@@ -9,7 +9,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "tests/unit/fake_apiserver.h"
+#include "tests/support/fake_apiserver.h"
 #include "webhook/kube/client.h"
 #include "webhook/kube/objects.h"
 #include "webhook/kube/watch.h"

@@ -16,7 +16,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "tests/unit/command_output.h"
+#include "tests/support/command_output.h"
 
 namespace {
 
