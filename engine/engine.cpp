@@ -197,6 +197,137 @@ std::string Denial::text() const {
   return "[" + policy + "] " + (field.empty() ? "" : field + ": ") + message;
 }
 
+namespace {
+
+// Why a request is passed through without running any policy ("" when it is reviewed). Sets
+// outcome.workload, and outcome.response for a malformed object.
+std::string skip_reason(const Request& request, const EngineConfig& config, ReviewOutcome& outcome) {
+  if (request.operation != "CREATE" && request.operation != "UPDATE") return request.operation + " is not reviewed";
+  if (!request.sub_resource.empty()) return "subresource " + request.sub_resource + " is not reviewed";
+  outcome.workload = locate_workload(request.object);
+  Workload& workload = outcome.workload;
+  if (!workload.malformed.empty()) {
+    outcome.response = malformed_request_response(ReviewError("request.object." + workload.malformed, request.uid));
+    return "malformed object: " + workload.malformed;
+  }
+  if (!request.namespace_.empty()) workload.namespace_ = request.namespace_;
+  for (const std::string& pattern : config.excluded_namespaces)
+    if (namespace_matches(pattern, workload.namespace_)) return "namespace " + workload.namespace_ + " is excluded";
+  if (!workload.supported)
+    return (workload.kind.empty() ? std::string("object") : workload.kind) + " has no pod spec to review";
+  if (request.operation != "CREATE" && workload.kind == "Pod")
+    return "Pod updates are not reviewed (a pod's spec is immutable)";
+  return {};
+}
+
+// One review's run of its policies, in order, over one working copy of the object.
+class PolicyRun {
+ public:
+  PolicyRun(const Request& request, const EngineConfig& config, const capacity::ClusterModel* cluster,
+            std::string_view cluster_stale, ReviewOutcome& outcome)
+      : request_(request),
+        config_(config),
+        cluster_(cluster),
+        cluster_stale_(cluster_stale),
+        outcome_(outcome),
+        working_(request.object) {
+    PolicyContext probe(request_, outcome_.workload, config_.gpu, working_);
+    requested_exemptions_ = exemptions_requested(probe);
+  }
+
+  void run(const ConfiguredPolicy& configured, bool mutating) {
+    const PolicySettings& settings = configured.settings;
+    const std::string& ns = outcome_.workload.namespace_;
+    PolicyOutcome result{settings.name, settings.mode_for(ns)};
+    if (result.mode != Mode::Off && !exempted(settings, result)) execute(configured, mutating, result);
+    outcome_.policies.push_back(result);
+  }
+
+  // The answer: the verdict, and for a CREATE the patch (none when denied) and the mutated object.
+  void finish() {
+    verdict_.finish(outcome_);
+    if (request_.operation != "CREATE") return;
+    outcome_.response.patch =
+        outcome_.response.allowed ? json_patch_diff(request_.object, working_) : json::array();
+    outcome_.mutated = std::move(working_);
+  }
+
+ private:
+  // Exempt by namespace, or by the annotation where the policy allows it.
+  bool exempted(const PolicySettings& settings, PolicyOutcome& result) {
+    const std::string& ns = outcome_.workload.namespace_;
+    if (settings.exempt_namespace(ns)) {
+      result.exempted = true;
+      verdict_.annotate(settings.name, "exempt: namespace " + ns);
+      return true;
+    }
+    if (!requested_exemptions_.count(settings.name)) return false;
+    if (settings.exemptible_by_annotation) {
+      result.exempted = true;
+      verdict_.annotate(settings.name, "exempt: annotation " + std::string(kExemptAnnotation));
+      return true;
+    }
+    verdict_.add(settings.name, Mode::Enforce,
+                 {Finding::Severity::Advice, "metadata.annotations",
+                  std::string(kExemptAnnotation) + " names this policy, but the configuration "
+                  "does not allow exempting it; it still applies"});
+    return false;
+  }
+
+  void execute(const ConfiguredPolicy& configured, bool mutating, PolicyOutcome& result) {
+    const PolicySettings& settings = configured.settings;
+    // Stale cluster state: what would deny only warns (the mode reported stays enforce).
+    const bool untrusted = cluster_ && !cluster_stale_.empty() && configured.info && configured.info->reads_cluster &&
+                           result.mode == Mode::Enforce;
+    const Mode verdict_mode = untrusted ? Mode::Warn : result.mode;
+    // Warn and audit modes must not change the object: mutations in those modes run on a scratch
+    // copy. Validating policies only read (const access), so they see the object itself.
+    const bool applies = mutating && result.mode == Mode::Enforce;
+    json scratch;
+    json& target = mutating && !applies ? (scratch = working_) : working_;
+    PolicyContext context(request_, outcome_.workload, config_.gpu, target);
+    context.cluster = cluster_;
+    try {
+      configured.policy->run(context);
+      if (applies) applied_.push_back({settings.name, configured.policy.get()});
+    } catch (const std::exception& error) {
+      context.violation("", std::string("the policy could not evaluate this object: ") + error.what());
+      result.error = true;
+      if (applies) roll_back(context);
+    }
+    for (const Finding& finding : context.findings()) {
+      verdict_.add(settings.name, verdict_mode, finding);
+      if (finding.severity == Finding::Severity::Violation && verdict_mode == Mode::Enforce) result.denied = true;
+      if (finding.severity == Finding::Severity::Violation && untrusted) result.degraded = true;
+    }
+    if (result.degraded) verdict_.stale_cluster(settings.name, cluster_stale_);
+    result.fired = !context.findings().empty();
+  }
+
+  // A policy that fails half-way changes nothing: the object is rebuilt from the mutations that
+  // completed (engine/mutation_replay.h), so the common path never copies it to keep a "before".
+  void roll_back(PolicyContext& context) {
+    ReplayedObject replayed = replay_mutations(request_, outcome_.workload, config_.gpu, cluster_, applied_);
+    working_ = std::move(replayed.object);
+    if (!replayed.error.empty()) {
+      context.violation("", replayed.error);
+      applied_.clear();
+    }
+  }
+
+  const Request& request_;
+  const EngineConfig& config_;
+  const capacity::ClusterModel* cluster_;
+  std::string_view cluster_stale_;
+  ReviewOutcome& outcome_;
+  json working_;
+  std::vector<AppliedMutation> applied_;  // the enforce-mode mutations that completed, in order
+  Verdict verdict_;
+  std::set<std::string> requested_exemptions_;
+};
+
+}  // namespace
+
 ReviewOutcome Engine::review(const Request& request, const capacity::ClusterModel* cluster,
                               ReviewPhases phases, std::string_view cluster_stale) const {
   ReviewOutcome outcome;
@@ -204,117 +335,14 @@ ReviewOutcome Engine::review(const Request& request, const capacity::ClusterMode
   outcome.operation = request.operation;
   outcome.kind = request.kind;
   outcome.dry_run = request.dry_run;
-  if (request.operation != "CREATE" && request.operation != "UPDATE") {
-    outcome.skipped = request.operation + " is not reviewed";
-    return outcome;
-  }
-  if (!request.sub_resource.empty()) {
-    outcome.skipped = "subresource " + request.sub_resource + " is not reviewed";
-    return outcome;
-  }
-  outcome.workload = locate_workload(request.object);
-  Workload& workload = outcome.workload;
-  if (!workload.malformed.empty()) {
-    outcome.response = malformed_request_response(ReviewError("request.object." + workload.malformed, request.uid));
-    outcome.skipped = "malformed object: " + workload.malformed;
-    return outcome;
-  }
-  if (!request.namespace_.empty()) workload.namespace_ = request.namespace_;
-  const std::string& ns = workload.namespace_;
-  for (const std::string& pattern : config_.excluded_namespaces)
-    if (namespace_matches(pattern, ns)) {
-      outcome.skipped = "namespace " + ns + " is excluded";
-      return outcome;
-    }
-  if (!workload.supported) {
-    outcome.skipped = (workload.kind.empty() ? std::string("object") : workload.kind) +
-                      " has no pod spec to review";
-    return outcome;
-  }
-  const bool create = request.operation == "CREATE";
-  if (!create && workload.kind == "Pod") {
-    outcome.skipped = "Pod updates are not reviewed (a pod's spec is immutable)";
-    return outcome;
-  }
-
-  json working = request.object;
-  // The enforce-mode mutations that completed, in order. A mutation that throws half-way is rolled
-  // back by rebuilding `working` with these replayed (engine/mutation_replay.h), so the common
-  // path never copies the object to keep a "before" that is almost never used.
-  std::vector<AppliedMutation> applied;
-  Verdict verdict;
-  PolicyContext probe(request, workload, config_.gpu, working);
-  const std::set<std::string> requested_exemptions = exemptions_requested(probe);
-
-  auto run = [&](const ConfiguredPolicy& configured, bool mutating) {
-    const PolicySettings& settings = configured.settings;
-    PolicyOutcome result{settings.name, settings.mode_for(ns)};
-    if (result.mode == Mode::Off) return outcome.policies.push_back(result);
-    // Stale cluster state: what would deny only warns (the mode reported stays enforce).
-    const bool untrusted = cluster && !cluster_stale.empty() && configured.info && configured.info->reads_cluster &&
-                           result.mode == Mode::Enforce;
-    const Mode verdict_mode = untrusted ? Mode::Warn : result.mode;
-    if (settings.exempt_namespace(ns)) {
-      result.exempted = true;
-      verdict.annotate(settings.name, "exempt: namespace " + ns);
-      return outcome.policies.push_back(result);
-    }
-    if (requested_exemptions.count(settings.name)) {
-      if (settings.exemptible_by_annotation) {
-        result.exempted = true;
-        verdict.annotate(settings.name, "exempt: annotation " + std::string(kExemptAnnotation));
-        return outcome.policies.push_back(result);
-      }
-      verdict.add(settings.name, Mode::Enforce,
-                  {Finding::Severity::Advice, "metadata.annotations",
-                   std::string(kExemptAnnotation) + " names this policy, but the configuration "
-                   "does not allow exempting it; it still applies"});
-    }
-    // Warn and audit modes must not change the object: mutations in those modes run on a scratch
-    // copy. Validating policies only read (const access), so they see the object itself.
-    const bool applies = mutating && result.mode == Mode::Enforce;
-    json scratch;
-    json& target = mutating && !applies ? (scratch = working) : working;
-    PolicyContext context(request, workload, config_.gpu, target);
-    context.cluster = cluster;
-    try {
-      configured.policy->run(context);
-      if (applies) applied.push_back({settings.name, configured.policy.get()});
-    } catch (const std::exception& error) {
-      context.violation("", std::string("the policy could not evaluate this object: ") + error.what());
-      result.error = true;
-      if (applies) {  // a policy that fails half-way changes nothing
-        ReplayedObject replayed = replay_mutations(request, workload, config_.gpu, cluster, applied);
-        working = std::move(replayed.object);
-        if (!replayed.error.empty()) {
-          context.violation("", replayed.error);
-          applied.clear();
-        }
-      }
-    }
-    for (const Finding& finding : context.findings()) {
-      verdict.add(settings.name, verdict_mode, finding);
-      if (finding.severity == Finding::Severity::Violation && verdict_mode == Mode::Enforce)
-        result.denied = true;
-      if (finding.severity == Finding::Severity::Violation && untrusted) result.degraded = true;
-    }
-    if (result.degraded)
-      verdict.stale_cluster(settings.name, cluster_stale);
-    result.fired = !context.findings().empty();
-    outcome.policies.push_back(result);
-  };
-
-  if (create && phases != ReviewPhases::ValidateOnly)
-    for (const ConfiguredPolicy& policy : config_.mutating) run(policy, true);
+  outcome.skipped = skip_reason(request, config_, outcome);
+  if (!outcome.skipped.empty()) return outcome;
+  PolicyRun run(request, config_, cluster, cluster_stale, outcome);
+  if (request.operation == "CREATE" && phases != ReviewPhases::ValidateOnly)
+    for (const ConfiguredPolicy& policy : config_.mutating) run.run(policy, true);
   if (phases != ReviewPhases::MutateOnly)
-    for (const ConfiguredPolicy& policy : config_.validating) run(policy, false);
-
-  verdict.finish(outcome);
-  if (create) {
-    outcome.response.patch = outcome.response.allowed ? json_patch_diff(request.object, working)
-                                                     : json::array();
-    outcome.mutated = std::move(working);
-  }
+    for (const ConfiguredPolicy& policy : config_.validating) run.run(policy, false);
+  run.finish();
   return outcome;
 }
 
