@@ -206,143 +206,177 @@ std::int64_t stranded_now(const NodeState& node, const GpuResources& gpu) {
   return free_gpus - usable;
 }
 
-Placement place(const ClusterModel::View& cluster, const json& pod_spec, const PodShape& shape,
-                const GpuRequirements& requirements, std::int64_t replicas, const PoolRulesLookup& rules) {
-  namespace jf = k8s::json_fields;
-  Placement placement;
-  placement.replicas = std::max<std::int64_t>(1, replicas);
-  const k8s::RequiredNodeAffinity affinity(pod_spec);
-  const std::optional<std::vector<std::string>> keys = selector_keys(pod_spec);
-  std::vector<k8s::Toleration> tolerations;
-  if (const json* t = jf::array_or_null(pod_spec, "spec", "tolerations")) tolerations = k8s::tolerations_from_json(*t);
-  const auto blocking = [](const k8s::Taint& taint) { return taint.effect == "NoSchedule" || taint.effect == "NoExecute"; };
-  const bool uses_gpu = shape.gpu_devices > 0;
-  const std::string gpu_resource = main_gpu_resource(shape, cluster.gpu());
-  std::vector<std::string> varying;  // the selector's keys that differ inside the pool at hand
+namespace {
 
-  for (const Pool* pool : cluster.pools()) {
-    PoolVerdict verdict;
-    verdict.pool = pool;
-    if (rules) verdict.rules = rules(*pool);
-    const NodeState& rep = pool->representative();
-    auto finish = [&](PoolVerdict::Outcome outcome, std::string reason) {
-      verdict.outcome = outcome;
-      verdict.reason = std::move(reason);
-      placement.pools.push_back(std::move(verdict));
-    };
-    // Taints and schedulability are part of the pool signature: one check for all members.
-    if (auto taint = k8s::find_matching_untolerated_taint(rep.taints, tolerations, blocking)) {
-      finish(PoolVerdict::Outcome::Ineligible, "taint " + k8s::to_string(*taint) + " not tolerated");
-      continue;
-    }
-    // The scheduler's NodeUnschedulable filter, and the not-ready taint the node controller adds.
-    if (rep.unschedulable &&
-        !k8s::tolerated_by_any(tolerations, {"node.kubernetes.io/unschedulable", "", "NoSchedule"})) {
-      finish(PoolVerdict::Outcome::Ineligible, "cordoned (spec.unschedulable)");
-      continue;
-    }
-    if (!rep.ready && !k8s::tolerated_by_any(tolerations, {"node.kubernetes.io/not-ready", "", "NoSchedule"})) {
-      finish(PoolVerdict::Outcome::Ineligible, "node not Ready");
-      continue;
-    }
-    // Node selection: once for the pool when every label the pod looks at is uniform there;
-    // else once per group of members that share the values of the labels that differ (the
-    // pool's label partition); node by node only where grouping does not pay.
-    const LabelPartition* partition = nullptr;
-    varying.clear();
-    if (keys) {
-      for (const std::string& k : *keys)
-        if (!pool->label_uniform(k)) varying.push_back(k);
-      std::sort(varying.begin(), varying.end());
-      varying.erase(std::unique(varying.begin(), varying.end()), varying.end());
-      if (!varying.empty()) partition = pool->partition(varying);
-    }
-    const bool uniform = keys && varying.empty();
-    std::vector<const NodeState*> selected;
-    std::vector<const LabelPartition::Group*> selected_groups;
-    std::size_t selected_count = 0;
-    bool all_selected = false;
-    if (uniform) {
-      all_selected = affinity.matches(rep.selection);
-      selected_count = all_selected ? pool->nodes.size() : 0;
-    } else if (partition) {
-      for (const LabelPartition::Group& group : partition->groups)
-        if (affinity.matches(group.representative->selection)) {
-          selected_groups.push_back(&group);
-          selected_count += group.members.size();
-        }
-      all_selected = selected_count == pool->nodes.size();
-    } else {
-      for (const NodeState* node : pool->nodes)
-        if (affinity.matches(node->selection)) selected.push_back(node);
-      selected_count = selected.size();
-      all_selected = selected_count == pool->nodes.size();
-    }
-    verdict.eligible_nodes = selected_count;
-    if (verdict.eligible_nodes == 0) {
-      finish(PoolVerdict::Outcome::Ineligible, "node selector / required node affinity does not match");
-      continue;
-    }
-    placement.eligible_nodes += verdict.eligible_nodes;
-    if (uses_gpu && rep.gpu.memory_mib > 0) {
-      const std::int64_t memory = gpu_resource.empty() ? rep.gpu.memory_mib : rep.gpu.device_memory_mib(gpu_resource);
-      if (memory > placement.largest_gpu_memory_mib) {
-        placement.largest_gpu_memory_mib = memory;
-        placement.largest_gpu_product = rep.gpu.product;
-      }
-    }
-    // Could an empty node hold it? The pool's smallest and largest allocatable usually answer.
-    const bool all_fit = fits(pool->min_allocatable, pool->min_allocatable.pods, shape.requests);
-    const bool none_fit = !fits(pool->max_allocatable, pool->max_allocatable.pods, shape.requests);
-    if (none_fit) {
-      finish(PoolVerdict::Outcome::TooSmall, too_small_reason(pool->max_allocatable, shape.requests));
-      continue;
-    }
-    if (all_fit && all_selected) {
-      verdict.all_capable = true;
-    } else if (all_fit && !selected_groups.empty()) {
-      // Every selected member fits: whole groups, no node looked at.
-      for (const LabelPartition::Group* group : selected_groups) verdict.capable_groups.emplace_back(group->members);
-    } else {
-      if (all_selected) {
-        selected = std::vector<const NodeState*>(pool->nodes.begin(), pool->nodes.end());
-      } else if (!selected_groups.empty()) {
-        // Allocatable differs inside the pool: each selected member is checked, in pool order.
-        std::vector<std::uint32_t> positions;
-        positions.reserve(selected_count);
-        for (const LabelPartition::Group* group : selected_groups)
-          positions.insert(positions.end(), group->members.begin(), group->members.end());
-        std::sort(positions.begin(), positions.end());
-        for (std::uint32_t i : positions) selected.push_back(pool->nodes[i]);
-      }
-      for (const NodeState* node : selected)
-        if (all_fit || fits(node->allocatable, node->allocatable.pods, shape.requests)) verdict.capable.push_back(node);
-      if (verdict.capable.empty()) {
-        finish(PoolVerdict::Outcome::TooSmall, "the selected nodes are too small: " +
-                                                   too_small_reason(selected.front()->allocatable, shape.requests));
-        continue;
-      }
-    }
-    if (uses_gpu && requirements.any())
-      if (auto unmet = requirements.unmet_by(rep.gpu, shape.requests, cluster.gpu())) {
-        finish(PoolVerdict::Outcome::GpuUnsuitable, *unmet);
-        continue;
-      }
-    const auto& allowed = verdict.rules.allowed_gpu_counts;
-    if (uses_gpu && !allowed.empty() && std::find(allowed.begin(), allowed.end(), shape.gpu_devices) == allowed.end()) {
-      finish(PoolVerdict::Outcome::CountNotAllowed, "takes " + join_counts(allowed) + " GPUs per pod");
-      continue;
-    }
-    verdict.capable_nodes = verdict.all_capable ? pool->nodes.size() : verdict.capable.size();
-    for (std::span<const std::uint32_t> group : verdict.capable_groups) verdict.capable_nodes += group.size();
-    placement.capable_nodes += verdict.capable_nodes;
-    if (rep.gpu_devices > 0) verdict.stranded_gpus = stranded_gpus(pool->max_allocatable, rep.gpu_devices, shape);
-    finish(PoolVerdict::Outcome::Capable, "");
+// What of the pod spec placement reads, parsed once per decision.
+struct PodTerms {
+  explicit PodTerms(const json& pod_spec) : affinity(pod_spec), keys(selector_keys(pod_spec)) {
+    namespace jf = k8s::json_fields;
+    if (const json* t = jf::array_or_null(pod_spec, "spec", "tolerations")) tolerations = k8s::tolerations_from_json(*t);
   }
+  k8s::RequiredNodeAffinity affinity;
+  std::optional<std::vector<std::string>> keys;  // the labels node selection reads; none: unknown
+  std::vector<k8s::Toleration> tolerations;
+};
 
-  // Free capacity now, over the capable nodes only: the pool's contiguous free slots rule most
-  // nodes out; the full check runs only for those that pass. The scan for the largest free block
-  // runs only when the pod does not fit.
+// Taints, cordons and readiness are part of the pool signature: one check for all members.
+// Why the pool is ineligible, or nothing.
+std::optional<std::string> untolerated(const NodeState& rep, const std::vector<k8s::Toleration>& tolerations) {
+  const auto blocking = [](const k8s::Taint& taint) { return taint.effect == "NoSchedule" || taint.effect == "NoExecute"; };
+  if (auto taint = k8s::find_matching_untolerated_taint(rep.taints, tolerations, blocking))
+    return "taint " + k8s::to_string(*taint) + " not tolerated";
+  // The scheduler's NodeUnschedulable filter, and the not-ready taint the node controller adds.
+  if (rep.unschedulable && !k8s::tolerated_by_any(tolerations, {"node.kubernetes.io/unschedulable", "", "NoSchedule"}))
+    return "cordoned (spec.unschedulable)";
+  if (!rep.ready && !k8s::tolerated_by_any(tolerations, {"node.kubernetes.io/not-ready", "", "NoSchedule"}))
+    return "node not Ready";
+  return std::nullopt;
+}
+
+// The members a pod's node selection picks in one pool: all of them, whole groups of the pool's
+// label partition, or single nodes.
+struct Selection {
+  bool all = false;
+  std::vector<const LabelPartition::Group*> groups;
+  std::vector<const NodeState*> nodes;
+  std::size_t count = 0;
+};
+
+// Once for the pool when every label the pod looks at is uniform there; else once per group of
+// members that share the values of the labels that differ (the pool's label partition); node by
+// node only where grouping does not pay.
+Selection select_members(const Pool& pool, const PodTerms& pod) {
+  Selection selection;
+  const LabelPartition* partition = nullptr;
+  std::vector<std::string> varying;  // the selector's keys that differ inside the pool
+  if (pod.keys) {
+    for (const std::string& k : *pod.keys)
+      if (!pool.label_uniform(k)) varying.push_back(k);
+    std::sort(varying.begin(), varying.end());
+    varying.erase(std::unique(varying.begin(), varying.end()), varying.end());
+    if (!varying.empty()) partition = pool.partition(varying);
+  }
+  if (pod.keys && varying.empty()) {
+    selection.all = pod.affinity.matches(pool.representative().selection);
+    selection.count = selection.all ? pool.nodes.size() : 0;
+  } else if (partition) {
+    for (const LabelPartition::Group& group : partition->groups)
+      if (pod.affinity.matches(group.representative->selection)) {
+        selection.groups.push_back(&group);
+        selection.count += group.members.size();
+      }
+    selection.all = selection.count == pool.nodes.size();
+  } else {
+    for (const NodeState* node : pool.nodes)
+      if (pod.affinity.matches(node->selection)) selection.nodes.push_back(node);
+    selection.count = selection.nodes.size();
+    selection.all = selection.count == pool.nodes.size();
+  }
+  return selection;
+}
+
+// Which selected members could hold the pod when empty, into `verdict` (all_capable,
+// capable_groups or capable); why none can, or nothing. The pool's smallest and largest
+// allocatable usually answer without looking at a node.
+std::optional<std::string> find_capable(const Pool& pool, Selection selection, const PodShape& shape,
+                                        PoolVerdict& verdict) {
+  const bool all_fit = fits(pool.min_allocatable, pool.min_allocatable.pods, shape.requests);
+  if (!fits(pool.max_allocatable, pool.max_allocatable.pods, shape.requests))
+    return too_small_reason(pool.max_allocatable, shape.requests);
+  if (all_fit && selection.all) {
+    verdict.all_capable = true;
+    return std::nullopt;
+  }
+  if (all_fit && !selection.groups.empty()) {
+    // Every selected member fits: whole groups, no node looked at.
+    for (const LabelPartition::Group* group : selection.groups) verdict.capable_groups.emplace_back(group->members);
+    return std::nullopt;
+  }
+  std::vector<const NodeState*>& selected = selection.nodes;
+  if (selection.all) {
+    selected = std::vector<const NodeState*>(pool.nodes.begin(), pool.nodes.end());
+  } else if (!selection.groups.empty()) {
+    // Allocatable differs inside the pool: each selected member is checked, in pool order.
+    std::vector<std::uint32_t> positions;
+    positions.reserve(selection.count);
+    for (const LabelPartition::Group* group : selection.groups)
+      positions.insert(positions.end(), group->members.begin(), group->members.end());
+    std::sort(positions.begin(), positions.end());
+    for (std::uint32_t i : positions) selected.push_back(pool.nodes[i]);
+  }
+  for (const NodeState* node : selected)
+    if (all_fit || fits(node->allocatable, node->allocatable.pods, shape.requests)) verdict.capable.push_back(node);
+  if (verdict.capable.empty())
+    return "the selected nodes are too small: " + too_small_reason(selected.front()->allocatable, shape.requests);
+  return std::nullopt;
+}
+
+// The verdict on one pool, taken step by step: tolerated, selected, big enough, suitable GPUs,
+// an allowed GPU count.
+PoolVerdict judge_pool(const ClusterModel::View& cluster, const Pool& pool, const PodTerms& pod, const PodShape& shape,
+                       const std::string& gpu_resource, const GpuRequirements& requirements,
+                       const PoolRulesLookup& rules, Placement& placement) {
+  PoolVerdict verdict;
+  verdict.pool = &pool;
+  if (rules) verdict.rules = rules(pool);
+  const NodeState& rep = pool.representative();
+  auto decided = [&](PoolVerdict::Outcome outcome, std::string reason) {
+    verdict.outcome = outcome;
+    verdict.reason = std::move(reason);
+    return std::move(verdict);
+  };
+  if (auto reason = untolerated(rep, pod.tolerations)) return decided(PoolVerdict::Outcome::Ineligible, *reason);
+  Selection selection = select_members(pool, pod);
+  verdict.eligible_nodes = selection.count;
+  if (verdict.eligible_nodes == 0)
+    return decided(PoolVerdict::Outcome::Ineligible, "node selector / required node affinity does not match");
+  placement.eligible_nodes += verdict.eligible_nodes;
+  const bool uses_gpu = shape.gpu_devices > 0;
+  if (uses_gpu && rep.gpu.memory_mib > 0) {
+    const std::int64_t memory = gpu_resource.empty() ? rep.gpu.memory_mib : rep.gpu.device_memory_mib(gpu_resource);
+    if (memory > placement.largest_gpu_memory_mib) {
+      placement.largest_gpu_memory_mib = memory;
+      placement.largest_gpu_product = rep.gpu.product;
+    }
+  }
+  if (auto reason = find_capable(pool, std::move(selection), shape, verdict))
+    return decided(PoolVerdict::Outcome::TooSmall, *reason);
+  if (uses_gpu && requirements.any())
+    if (auto unmet = requirements.unmet_by(rep.gpu, shape.requests, cluster.gpu()))
+      return decided(PoolVerdict::Outcome::GpuUnsuitable, *unmet);
+  const auto& allowed = verdict.rules.allowed_gpu_counts;
+  if (uses_gpu && !allowed.empty() && std::find(allowed.begin(), allowed.end(), shape.gpu_devices) == allowed.end())
+    return decided(PoolVerdict::Outcome::CountNotAllowed, "takes " + join_counts(allowed) + " GPUs per pod");
+  verdict.capable_nodes = verdict.all_capable ? pool.nodes.size() : verdict.capable.size();
+  for (std::span<const std::uint32_t> group : verdict.capable_groups) verdict.capable_nodes += group.size();
+  placement.capable_nodes += verdict.capable_nodes;
+  if (rep.gpu_devices > 0) verdict.stranded_gpus = stranded_gpus(pool.max_allocatable, rep.gpu_devices, shape);
+  return decided(PoolVerdict::Outcome::Capable, "");
+}
+
+// Visits each capable node once, with its pool and its position there, until `visit` returns
+// false; within a pool, groups of a partition come one after the other, not in pool order.
+template <typename Visit>
+void for_each_capable(const Placement& placement, Visit visit) {
+  for (const PoolVerdict& verdict : placement.pools) {
+    if (verdict.outcome != PoolVerdict::Outcome::Capable) continue;
+    const Pool& pool = *verdict.pool;
+    if (verdict.all_capable) {
+      for (std::size_t i = 0; i < pool.nodes.size(); ++i)
+        if (!visit(pool, i)) return;
+    } else {
+      for (const NodeState* node : verdict.capable)
+        if (!visit(pool, node->pool_index)) return;
+      for (std::span<const std::uint32_t> group : verdict.capable_groups)
+        for (std::uint32_t i : group)
+          if (!visit(pool, i)) return;
+    }
+  }
+}
+
+// Free capacity now, over the capable nodes only: the pool's contiguous free slots rule most
+// nodes out; the full check runs only for those that pass.
+void count_fit_now(const PodShape& shape, Placement& placement) {
   const std::int64_t want_gpus = shape.requests.get("nvidia.com/gpu");
   // Only what the pod asks for counts: an over-committed resource it does not need is no obstacle.
   const auto may_fit = [&](const FreeSlot& slot) {
@@ -350,56 +384,55 @@ Placement place(const ClusterModel::View& cluster, const json& pod_spec, const P
            (shape.requests.memory <= 0 || slot.memory >= shape.requests.memory) &&
            (want_gpus <= 0 || slot.gpus >= want_gpus);
   };
-  // Visits each capable node once, with its pool and its position there; within a pool, groups
-  // of a partition come one after the other, not in pool order.
-  auto for_each_capable = [&](auto visit) {
-    for (const PoolVerdict& verdict : placement.pools) {
-      if (verdict.outcome != PoolVerdict::Outcome::Capable) continue;
-      const Pool& pool = *verdict.pool;
-      if (verdict.all_capable) {
-        for (std::size_t i = 0; i < pool.nodes.size(); ++i)
-          if (!visit(pool, i)) return;
-      } else {
-        for (const NodeState* node : verdict.capable)
-          if (!visit(pool, node->pool_index)) return;
-        for (std::span<const std::uint32_t> group : verdict.capable_groups)
-          for (std::uint32_t i : group)
-            if (!visit(pool, i)) return;
-      }
-    }
-  };
-  for_each_capable([&](const Pool& pool, std::size_t i) {
+  for_each_capable(placement, [&](const Pool& pool, std::size_t i) {
     if (may_fit(pool.free[i]))
       placement.fit_now += copies_that_fit(*pool.nodes[i], shape.requests, placement.replicas - placement.fit_now);
     return placement.fit_now < placement.replicas;
   });
+}
+
+// The largest free block of `gpu_resource` (cpu for a pod without GPUs); on a tie the first in
+// pool order, whatever order the groups came in. Reads only the free slots (no NodeState) for
+// cpu and nvidia.com/gpu: most nodes tie.
+void find_largest_free(const std::string& gpu_resource, Placement& placement) {
   const bool plain_gpu = gpu_resource.empty() || gpu_resource == "nvidia.com/gpu";
-  if (!placement.fits_now()) {
-    // The largest block; on a tie the first in pool order, whatever order the groups came in.
-    // Reads only the free slots (no NodeState) for cpu and nvidia.com/gpu: most nodes tie.
-    const Pool* largest_pool = nullptr;
-    std::size_t largest_position = 0;
-    for_each_capable([&](const Pool& pool, std::size_t i) {
-      const FreeSlot& slot = pool.free[i];
-      std::int64_t block;
-      if (gpu_resource.empty()) {
-        block = slot.cpu_milli;
-      } else if (plain_gpu) {
-        block = slot.gpus;
-      } else {
-        const NodeState& node = *pool.nodes[i];
-        block = node.allocatable.get(gpu_resource) - node.used.get(gpu_resource);
-      }
-      if (!largest_pool || block > placement.largest_free_gpus ||
-          (block == placement.largest_free_gpus && largest_pool == &pool && i < largest_position)) {
-        largest_pool = &pool;
-        largest_position = i;
-        placement.largest_free_gpus = block;
-      }
-      return true;
-    });
-    if (largest_pool) placement.largest_free_node = largest_pool->nodes[largest_position];
-  }
+  const Pool* largest_pool = nullptr;
+  std::size_t largest_position = 0;
+  for_each_capable(placement, [&](const Pool& pool, std::size_t i) {
+    const FreeSlot& slot = pool.free[i];
+    std::int64_t block;
+    if (gpu_resource.empty()) {
+      block = slot.cpu_milli;
+    } else if (plain_gpu) {
+      block = slot.gpus;
+    } else {
+      const NodeState& node = *pool.nodes[i];
+      block = node.allocatable.get(gpu_resource) - node.used.get(gpu_resource);
+    }
+    if (!largest_pool || block > placement.largest_free_gpus ||
+        (block == placement.largest_free_gpus && largest_pool == &pool && i < largest_position)) {
+      largest_pool = &pool;
+      largest_position = i;
+      placement.largest_free_gpus = block;
+    }
+    return true;
+  });
+  if (largest_pool) placement.largest_free_node = largest_pool->nodes[largest_position];
+}
+
+}  // namespace
+
+Placement place(const ClusterModel::View& cluster, const json& pod_spec, const PodShape& shape,
+                const GpuRequirements& requirements, std::int64_t replicas, const PoolRulesLookup& rules) {
+  Placement placement;
+  placement.replicas = std::max<std::int64_t>(1, replicas);
+  const PodTerms pod(pod_spec);
+  const std::string gpu_resource = main_gpu_resource(shape, cluster.gpu());
+  for (const Pool* pool : cluster.pools())
+    placement.pools.push_back(judge_pool(cluster, *pool, pod, shape, gpu_resource, requirements, rules, placement));
+  count_fit_now(shape, placement);
+  // The scan for the largest free block runs only when the pod does not fit.
+  if (!placement.fits_now()) find_largest_free(gpu_resource, placement);
   return placement;
 }
 
