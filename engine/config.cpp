@@ -169,9 +169,16 @@ bool PolicySettings::exempt_namespace(std::string_view ns) const {
                      [&](const std::string& pattern) { return namespace_matches(pattern, ns); });
 }
 
-const std::vector<std::string_view>& PolicySettings::keys() {
-  static const std::vector<std::string_view> keys = {"mode", "namespaceModes", "exemptNamespaces",
-                                                     "exemptibleByAnnotation"};
+const std::vector<PolicyKey>& PolicySettings::keys() {
+  static const std::vector<PolicyKey> keys = {
+      {"mode", "enforce, warn, audit, off", "enforce", "see Modes"},
+      {"namespaceModes", "map: namespace glob → mode", "",
+       "overrides `mode` in matching namespaces; the first match wins"},
+      {"exemptNamespaces", "list of globs", "", "namespaces this policy skips (recorded in an audit annotation)"},
+      {"exemptibleByAnnotation", "bool", "false",
+       "whether `gpu-admit.io/exempt: <policy>[,<policy>]` on the object or its pod template turns this policy off "
+       "for it. When false the annotation is ignored, with a warning, so users cannot switch off what the platform "
+       "team will not allow"}};
   return keys;
 }
 

@@ -169,8 +169,9 @@ std::shared_ptr<const Engine> Engine::from_yaml(std::string_view yaml_text, std:
       node.fail("unknown policy '" + name + "' (built-in policies: " + known + ")");
     }
     if (node.present() && !node.yaml().IsMap()) node.fail("expected a map of the policy's settings");
-    std::vector<std::string_view> keys = PolicySettings::keys();
-    keys.insert(keys.end(), info->keys.begin(), info->keys.end());
+    std::vector<std::string_view> keys;
+    for (const PolicyKey& key : PolicySettings::keys()) keys.push_back(key.name);
+    for (const PolicyKey& key : info->keys) keys.push_back(key.name);
     node.allow_only(keys);
     ConfiguredPolicy configured{PolicySettings::parse(name, node), info, info->make(node, build)};
     (info->kind == PolicyKind::Mutating ? config.mutating : config.validating)

@@ -117,7 +117,15 @@ std::int64_t size_bytes(const ConfigNode& node, std::int64_t fallback) {
 PolicyInfo dev_shm_info() {
   return {"dev-shm", PolicyKind::Mutating,
           "mounts a memory-backed /dev/shm sized from the memory limit in GPU containers",
-          {"memoryFraction", "maxSize", "sizeWithoutMemoryLimit", "volumeName"},
+          {
+           {"memoryFraction", "number", "0.5",
+            "share of the smallest GPU-container memory limit given to `/dev/shm` (0 < f ≤ 1)"},
+           {"maxSize", "quantity", "32Gi",
+            "cap on the size"},
+           {"sizeWithoutMemoryLimit", "quantity", "8Gi",
+            "size when no GPU container has a memory limit"},
+           {"volumeName", "string", "dshm",
+            "name of the added volume"}},
           [](const ConfigNode& node, const PolicyBuildContext&) -> std::unique_ptr<Policy> {
             DevShmConfig config;
             config.memory_fraction = node.number("memoryFraction", config.memory_fraction);

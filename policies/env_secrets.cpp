@@ -69,7 +69,15 @@ class EnvSecrets final : public Policy {
 PolicyInfo env_secrets_info() {
   return {"env-secrets", PolicyKind::Validating,
           "env vars named like secrets must come from valueFrom.secretKeyRef, not a literal value",
-          {"names", "ignoredNames", "configMapRefs", "gpuPodsOnly"},
+          {
+           {"names", "list of RE2 patterns", "TOKEN, SECRET, PASSWORD, PASSWD, API_KEY, APIKEY, ACCESS_KEY, PRIVATE_KEY, CREDENTIAL(S) as whole `_`-separated words, any case",
+            "RE2 patterns found anywhere in a variable's name mark it as a secret"},
+           {"ignoredNames", "list of RE2 patterns", "",
+            "RE2 patterns matching whole names that are never secrets"},
+           {"configMapRefs", "level", "warning",
+            "level for a secret-named variable taken from `valueFrom.configMapKeyRef`"},
+           {"gpuPodsOnly", "bool", "false",
+            "check only pod specs that use GPUs"}},
           [](const ConfigNode& node, const PolicyBuildContext&) -> std::unique_ptr<Policy> {
             EnvSecretsConfig config;
             if (node.has("names")) {

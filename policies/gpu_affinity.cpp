@@ -272,7 +272,15 @@ class GpuAffinity final : public Policy {
 PolicyInfo gpu_affinity_info() {
   return {"gpu-affinity", PolicyKind::Mutating,
           "adds required node affinity that keeps pods with GPU memory or CUDA annotations on GPUs that meet them",
-          {"gpuMemory", "cudaVersion", "cudaArch", "deprecatedDriverLabels"},
+          {
+           {"gpuMemory", "bool", "true",
+            "`gpu-admit.io/gpu-memory: 40Gi` adds `nvidia.com/gpu.memory` Gt 40959 (the label is MiB per GPU; per MIG device under the single strategy). Not for pods that ask only for MIG devices of the mixed strategy: the profile fixes their memory, and `gpu.memory` is the whole GPU's"},
+           {"cudaVersion", "bool", "true",
+            "`gpu-admit.io/cuda-version: \"12.4\"` adds driver ≥ 550.54.14 (the toolkit's minimum-driver table; a version between releases takes the next release's driver, one past the table adds nothing) as alternatives: major Gt 550, or major 550 and minor Gt 54, or 550.54 and revision Gt 13"},
+           {"cudaArch", "bool", "true",
+            "`gpu-admit.io/cuda-arch: \"sm_80,sm_90\"` adds one alternative per architecture: `sm_XY` compute major X and minor Gt Y−1 (Exists for Y = 0: label values cannot be negative), `sm_XYa` exactly X.Y, `compute_XY` X.Y or later"},
+           {"deprecatedDriverLabels", "bool", "true",
+            "the driver alternatives also match nodes labelled only `nvidia.com/cuda.driver.major/minor/rev` (older GFD)"}},
           [](const ConfigNode& node, const PolicyBuildContext&) -> std::unique_ptr<Policy> {
             AffinityConfig config;
             config.gpu_memory = node.boolean("gpuMemory", true);

@@ -309,7 +309,17 @@ CapacityConfig parse_config(const ConfigNode& node) {
 PolicyInfo gpu_capacity_info() {
   return {"gpu-capacity", PolicyKind::Validating,
           "denies pods no node could ever hold, that strand GPUs, or (for fixed pools) that find no room now",
-          {"denyStrandedGpus", "warnStrandedGpus", "checkCurrentCapacity", "autoscaled", "pools"},
+          {
+           {"denyStrandedGpus", "integer", "2",
+            "deny when the pod strands at least this many GPUs wherever it can run; 0: never"},
+           {"warnStrandedGpus", "integer", "1",
+            "warn when it strands at least this many GPUs in some pool; 0: never"},
+           {"checkCurrentCapacity", "bool", "true",
+            "check the free capacity now (step 6)"},
+           {"autoscaled", "bool", "true",
+            "whether pools grow on demand (then step 6 only warns)"},
+           {"pools", "list of pool rules", "",
+            "rules for some pools, first match wins: `pool` (a glob on the pool name shown by `inventory`) and/or `nodeLabels` (labels the pool's nodes carry), with `allowedGpuCounts` and `autoscaled`"}},
           [](const ConfigNode& node, const PolicyBuildContext&) -> std::unique_ptr<Policy> {
             return std::make_unique<GpuCapacity>(parse_config(node));
           },

@@ -171,7 +171,9 @@ std::vector<Budget> parse_budgets(const ConfigNode& node) {
 PolicyInfo gpu_quota_info() {
   return {"gpu-quota", PolicyKind::Validating,
           "checks a namespace's GPU budget (total, per product, per MIG profile) against its current usage",
-          {"budgets"},
+          {
+           {"budgets", "list of budgets", "",
+            "list, first matching entry wins: `namespace` (name or glob), `gpus` (GPU devices of every kind), `products` (map `nvidia.com/gpu.product` → GPUs), `migProfiles` (map profile such as `1g.10gb` → devices of `nvidia.com/mig-<profile>`)"}},
           [](const ConfigNode& node, const PolicyBuildContext&) -> std::unique_ptr<Policy> {
             return std::make_unique<GpuQuota>(parse_budgets(node));
           },

@@ -325,8 +325,25 @@ PolicyInfo gpu_shape_info() {
   return {"gpu-shape", PolicyKind::Validating,
           "GPU requests are whole, bounded, with cpu and memory; no GPU nodes for pods without GPUs; MIG and "
           "shared GPUs only where allowed",
-          {"maxGpusPerPod", "maxGpusPerContainer", "requireCpuAndMemory", "podsOnGpuNodesWithoutGpu", "gpuTaintKeys",
-           "gpuNodeLabels", "migResources", "sharedGpuResources", "sharingNamespaces"},
+          {
+           {"maxGpusPerPod", "integer", "0 (no limit)",
+            "most GPUs of one resource (MIG slices excepted) a pod may need on one node"},
+           {"maxGpusPerContainer", "integer", "0 (no limit)",
+            "most GPUs of one resource (MIG slices excepted) per container"},
+           {"requireCpuAndMemory", "level", "violation",
+            "level for a GPU container that sets no cpu or no memory (request or limit)"},
+           {"podsOnGpuNodesWithoutGpu", "level", "violation",
+            "level for a pod (not a DaemonSet) that tolerates a GPU taint or selects GPU nodes but requests no GPU"},
+           {"gpuTaintKeys", "list of taint keys", "`[nvidia.com/gpu]`",
+            "taint keys of GPU nodes"},
+           {"gpuNodeLabels", "list of label keys", "`nvidia.com/gpu.present`, `.product`, `.count`, `.family`, `.sharing-strategy`, `cloud.google.com/gke-accelerator`, `k8s.amazonaws.com/accelerator`",
+            "node labels that select GPU nodes (in nodeSelector, or In/Exists/Gt/Lt in required node affinity)"},
+           {"migResources", "map: namespace glob → list of globs", "absent: all allowed",
+            "map: namespace glob → MIG resource globs it may use (`nvidia.com/mig-1g.*`); first match wins; a namespace matching none may use no MIG"},
+           {"sharedGpuResources", "list of resource names", "`[nvidia.com/gpu.shared]`",
+            "resources that are shares of a GPU; each must be in `gpuResources`"},
+           {"sharingNamespaces", "list of globs", "none",
+            "namespace globs allowed to use shared (time-sliced or MPS) GPUs"}},
           [](const ConfigNode& node, const PolicyBuildContext& build) -> std::unique_ptr<Policy> {
             GpuShapeConfig config;
             config.max_gpus_per_pod = node.integer("maxGpusPerPod", 0);

@@ -78,7 +78,9 @@ WantedToleration parse_toleration(const ConfigNode& node) {
 PolicyInfo gpu_tolerations_info() {
   return {"gpu-tolerations", PolicyKind::Mutating,
           "adds the tolerations for the GPU node taints to pods that request GPUs",
-          {"tolerations"},
+          {
+           {"tolerations", "list of tolerations", "`[{key: nvidia.com/gpu, operator: Exists, effect: NoSchedule}]`",
+            "tolerations to add (`key` required; `operator` Equal or Exists; `effect` empty means all effects; `tolerationSeconds` only with NoExecute)"}},
           [](const ConfigNode& node, const PolicyBuildContext&) -> std::unique_ptr<Policy> {
             std::vector<WantedToleration> wanted;
             if (!node.has("tolerations")) {

@@ -70,7 +70,13 @@ class ImageRegistries final : public Policy {
 PolicyInfo image_registries_info() {
   return {"image-registries", PolicyKind::Validating,
           "every image must come from an allowed registry/repository (globs or RE2 on the normalized name)",
-          {"allowed", "allowedPatterns", "gpuPodsOnly"},
+          {
+           {"allowed", "list of globs", "",
+            "repository globs over the normalized name without tag or digest (`docker.io/library/*`, `nvcr.io/nvidia/**`, `registry.example.com:5000/ml/*`); `*` does not cross `/`, `**` does. Each needs a `/` (`nvcr.io/**` for a whole registry)"},
+           {"allowedPatterns", "list of RE2 patterns", "",
+            "RE2 patterns that must match the whole normalized name; a bad one is a config error. `allowed` and `allowedPatterns` together must list at least one pattern"},
+           {"gpuPodsOnly", "bool", "false",
+            "check only pod specs that use GPUs"}},
           [](const ConfigNode& node, const PolicyBuildContext&) -> std::unique_ptr<Policy> {
             std::vector<std::string> globs;
             for (const ConfigNode& item : node.child("allowed").items()) {

@@ -77,7 +77,17 @@ class ImageTags final : public Policy {
 PolicyInfo image_tags_info() {
   return {"image-tags", PolicyKind::Validating,
           "denies floating image tags (latest, none); optionally requires digests",
-          {"deniedTags", "requireDigest", "requireDigestNamespaces", "allowTagWithDigest", "gpuPodsOnly"},
+          {
+           {"deniedTags", "list of globs", "`[latest]`",
+            "tag globs that float; an image without tag or digest is always denied"},
+           {"requireDigest", "bool", "false",
+            "every image needs an `@sha256:` digest"},
+           {"requireDigestNamespaces", "list of globs", "",
+            "namespace globs where images need a digest"},
+           {"allowTagWithDigest", "bool", "true",
+            "false: `name:tag@digest` is denied (the runtime ignores the tag)"},
+           {"gpuPodsOnly", "bool", "false",
+            "check only pod specs that use GPUs"}},
           [](const ConfigNode& node, const PolicyBuildContext&) -> std::unique_ptr<Policy> {
             ImageTagsConfig config;
             config.denied_tags = node.has("deniedTags") ? node.strings("deniedTags") : std::vector<std::string>{"latest"};

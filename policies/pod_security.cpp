@@ -109,7 +109,13 @@ PolicyInfo pod_security_info() {
   return {"pod-security", PolicyKind::Validating,
           "GPU pods: no privileged containers, hostPath volumes (unless allowed), hostPID or hostNetwork; "
           "runAsNonRoot",
-          {"allowedHostPaths", "runAsNonRoot", "gpuPodsOnly"},
+          {
+           {"allowedHostPaths", "list of globs", "none",
+            "globs of host paths a `hostPath` volume may mount (`/data/models/**`)"},
+           {"runAsNonRoot", "level", "violation",
+            "level for a container that may run as root"},
+           {"gpuPodsOnly", "bool", "true",
+            "check only pod specs that use GPUs (leave other pods to Pod Security admission)"}},
           [](const ConfigNode& node, const PolicyBuildContext&) -> std::unique_ptr<Policy> {
             PodSecurityConfig config;
             config.allowed_host_paths = node.strings("allowedHostPaths");

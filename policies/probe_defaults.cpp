@@ -186,7 +186,15 @@ RuntimeProfile parse_profile(const ConfigNode& node) {
 PolicyInfo probe_defaults_info() {
   return {"probe-defaults", PolicyKind::Mutating,
           "adds startup probes sized for model loading, and probes for known model servers",
-          {"modelLoadSeconds", "startupPeriodSeconds", "warnWithoutProbes", "profiles"},
+          {
+           {"modelLoadSeconds", "integer", "600",
+            "the model-load budget the startup probe allows; per pod, the annotation `gpu-admit.io/model-load-seconds` (1–86400) overrides it"},
+           {"startupPeriodSeconds", "integer", "10",
+            "`periodSeconds` of added startup probes; `failureThreshold` = ⌈budget / period⌉"},
+           {"warnWithoutProbes", "bool", "true",
+            "warn about a GPU container of a long-running workload with no probes and no matching profile"},
+           {"profiles", "list of profiles", "vllm, triton, tgi, ollama",
+            "runtime profiles: `name`, `images` (RE2 patterns matched anywhere in the image reference), `port`, `portArguments` (flags such as `--port` whose value overrides the port), `startupPath`, `readinessPath` and `livenessPath` (default: `startupPath`)"}},
           [](const ConfigNode& node, const PolicyBuildContext&) -> std::unique_ptr<Policy> {
             ProbeConfig config;
             config.model_load_seconds = node.integer("modelLoadSeconds", config.model_load_seconds);

@@ -76,7 +76,9 @@ class RequestsEqualLimits final : public Policy {
 PolicyInfo requests_equal_limits_info() {
   return {"requests-equal-limits", PolicyKind::Mutating,
           "makes GPU containers' requests equal their limits (GPUs always; cpu and memory when one side is set)",
-          {"resources"},
+          {
+           {"resources", "list of resource names", "`[cpu, memory]`",
+            "non-GPU resources whose missing request or limit is copied from the other side in GPU containers"}},
           [](const ConfigNode& node, const PolicyBuildContext& build) -> std::unique_ptr<Policy> {
             std::vector<std::string> others = node.has("resources") ? node.strings("resources")
                                                                     : std::vector<std::string>{"cpu", "memory"};

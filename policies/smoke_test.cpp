@@ -102,7 +102,17 @@ class SmokeTest final : public Policy {
 PolicyInfo smoke_test_info() {
   return {"smoke-test", PolicyKind::Mutating,
           "adds a gpu-smoke init container on the pod's GPUs (annotation gpu-admit.io/smoke-test or namespaces)",
-          {"image", "args", "namespaces", "containerName", "resources"},
+          {
+           {"image", "string", "required",
+            "the gpu-smoke image built from `smoke/Dockerfile`, in your registry"},
+           {"args", "list of strings", "`[]`",
+            "arguments for gpu-smoke (e.g. `--json`)"},
+           {"namespaces", "list of globs", "`[]`",
+            "namespace globs where every GPU pod gets the check; elsewhere only annotated pods"},
+           {"containerName", "string", "gpu-smoke-test",
+            "name of the added init container"},
+           {"resources", "map: resource → quantity", "`{cpu: \"1\", memory: 2Gi}`",
+            "its cpu/memory requests and limits (the GPU resources are copied)"}},
           [](const ConfigNode& node, const PolicyBuildContext&) -> std::unique_ptr<Policy> {
             SmokeConfig config;
             config.image = node.string("image", "");

@@ -62,6 +62,15 @@ class ConfigNode {
   YAML::Mark mark_;
 };
 
+// One configuration key, declared once where it is read: the unknown-key check, `gpu-admit
+// explain` and the README's key tables (checked by a test) all come from the declaration.
+struct PolicyKey {
+  std::string_view name;
+  std::string_view type;      // "bool", "integer", "list of globs", ...
+  std::string_view fallback;  // the default, as the README states it (markdown); empty: none
+  std::string_view doc;       // what it does, one paragraph (markdown)
+};
+
 // How a policy's findings reach the user.
 enum class Mode { Enforce, Warn, Audit, Off };
 Mode parse_mode(const ConfigNode& node);
@@ -78,7 +87,7 @@ struct PolicySettings {
   Mode mode_for(std::string_view ns) const;
   bool exempt_namespace(std::string_view ns) const;
   // Keys the settings consume, so each policy's allow_only() can include them.
-  static const std::vector<std::string_view>& keys();
+  static const std::vector<PolicyKey>& keys();
   static PolicySettings parse(const std::string& name, const ConfigNode& node);
 };
 

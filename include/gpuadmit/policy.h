@@ -76,7 +76,7 @@ struct PolicyInfo {
   std::string_view name;
   PolicyKind kind;
   std::string_view summary;
-  std::vector<std::string_view> keys;  // the policy's own config keys, besides PolicySettings'
+  std::vector<PolicyKey> keys;  // the policy's own config keys, besides PolicySettings'
   // Parses and checks the policy's own keys (PolicySettings keys are allowed too); throws
   // ConfigError naming the key.
   std::function<std::unique_ptr<Policy>(const ConfigNode& node, const PolicyBuildContext& build)>

@@ -27,6 +27,10 @@ Command inventory_command();  // inventory_command.cpp
 Command test_command();       // test_command.cpp
 Command watch_command();      // watch_command.cpp
 Command serve_command();      // serve_command.cpp
+Command explain_command();    // explain_command.cpp
+
+// A policy's keys as the README's markdown table (explain -o markdown).
+std::string policy_key_table(const std::vector<PolicyKey>& keys);
 
 // The options several commands share.
 Flag config_flag();   // --config F

@@ -18,7 +18,8 @@ namespace {
 // In the order the usage text lists them.
 const std::vector<Command>& commands() {
   static const std::vector<Command> all = {check_command(), review_command(), inventory_command(),
-                                           test_command(),  watch_command(),  serve_command()};
+                                           test_command(),  watch_command(),  serve_command(),
+                                           explain_command()};
   return all;
 }
 

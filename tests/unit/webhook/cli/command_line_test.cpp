@@ -28,7 +28,8 @@ Args parse(const CommandSpec& spec, std::vector<std::string> words) {
 }
 
 std::vector<Command> all_commands() {
-  return {check_command(), review_command(), inventory_command(), test_command(), watch_command(), serve_command()};
+  return {check_command(), review_command(), inventory_command(), test_command(), watch_command(), serve_command(),
+          explain_command()};
 }
 
 TEST(CommandLine, EveryDeclaredOptionIsInTheHelpAndParses) {
