@@ -8,7 +8,8 @@
 #   include/gpuadmit/  the SDK: the engine API and the policy interface; includes only itself.
 #   engine/            the pipeline and the semantics libraries (k8s/, capacity/); knows no policy
 #                      and no front door.
-#   policies/          the policies: the SDK, their shared helpers, and the engine's semantics
+#   policies/          the policies, one folder each: the SDK, their shared helpers at policies/ (never
+#                      another policy's folder), and the engine's semantics
 #                      libraries (k8s/, capacity/, resources.h) and text.h, never the pipeline's internals.
 #   webhook/log/       JSON log lines; depends on nothing of ours.
 #   webhook/kube/      the Kubernetes API client: log/ and the engine.
@@ -76,6 +77,13 @@ foreach(file IN LISTS files)
     if(NOT ok)
       string(REPLACE ";" ", " shown "${allowed}")
       list(APPEND violations "${file} includes \"${header}\": ${best} may include only ${shown}")
+    elseif(file MATCHES "^policies/([^/]+)/" AND header MATCHES "^policies/([^/]+)/")
+      # A policy's folder is its own: what two policies share goes to policies/ itself.
+      string(REGEX REPLACE "^policies/([^/]+)/.*" "\\1" own "${file}")
+      string(REGEX REPLACE "^policies/([^/]+)/.*" "\\1" other "${header}")
+      if(NOT own STREQUAL other)
+        list(APPEND violations "${file} includes \"${header}\": a policy may not include another policy's folder (share it in policies/)")
+      endif()
     endif()
   endforeach()
 endforeach()

@@ -4,6 +4,24 @@
 #include <algorithm>
 
 namespace gpuadmit {
+namespace policies {
+
+// One per policy folder. Adding a policy: its folder, its declaration here and its line below.
+PolicyInfo gpu_tolerations_info();        // policies/gpu-tolerations/gpu_tolerations.cpp
+PolicyInfo dev_shm_info();                // policies/dev-shm/dev_shm.cpp
+PolicyInfo probe_defaults_info();         // policies/probe-defaults/probe_defaults.cpp
+PolicyInfo requests_equal_limits_info();  // policies/requests-equal-limits/requests_equal_limits.cpp
+PolicyInfo smoke_test_info();             // policies/smoke-test/smoke_test.cpp
+PolicyInfo gpu_affinity_info();           // policies/gpu-affinity/gpu_affinity.cpp
+PolicyInfo image_registries_info();       // policies/image-registries/image_registries.cpp
+PolicyInfo image_tags_info();             // policies/image-tags/image_tags.cpp
+PolicyInfo env_secrets_info();            // policies/env-secrets/env_secrets.cpp
+PolicyInfo gpu_shape_info();              // policies/gpu-shape/gpu_shape.cpp
+PolicyInfo pod_security_info();           // policies/pod-security/pod_security.cpp
+PolicyInfo gpu_capacity_info();           // policies/gpu-capacity/gpu_capacity.cpp
+PolicyInfo gpu_quota_info();              // policies/gpu-quota/gpu_quota.cpp
+
+}  // namespace policies
 
 const std::vector<PolicyInfo>& policy_registry() {
   static const std::vector<PolicyInfo> registry = {

@@ -1,7 +1,7 @@
 // `gpu-admit test`: load_suite() reads a suite file and the config, cluster and manifests it
 // names, and throws ConfigError only; a suite that loads is run. The suite is written where
-// the shipped suites' relative paths still resolve (policies/tests/configs/...,
-// ../../manifests/examples/cluster.json), so seeds from policies/tests load in full.
+// the shipped suites' relative paths still resolve (config.yaml as in policies/gpu-affinity/,
+// ../../manifests/examples/cluster.json), so seeds from policies/ load in full.
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
@@ -20,7 +20,7 @@ std::string suite_dir() {
     const fs::path root = gpuadmit::fuzz::temp_dir();
     const fs::path tests = root / "policies" / "tests";
     fs::create_directories(tests);
-    fs::create_directory_symlink(gpuadmit::fuzz::source_path("policies/tests/configs"), tests / "configs");
+    fs::create_symlink(gpuadmit::fuzz::source_path("policies/gpu-affinity/config.yaml"), tests / "config.yaml");
     fs::create_directory_symlink(gpuadmit::fuzz::source_path("manifests"), root / "manifests");
     return tests.string();
   }();
