@@ -1,5 +1,6 @@
 // `gpu-admit explain` prints each policy's keys from their declarations (PolicyInfo::keys, the
-// same list the config parser accepts), and the README's key tables are that output verbatim.
+// same list the config parser accepts), and each policy's README (policies/<name>/README.md)
+// shows that output verbatim.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -20,21 +21,22 @@ std::string explain(const std::string& arguments, int& status) {
                                  status);
 }
 
-std::string readme() {
-  std::ifstream in(fs::path(GPUADMIT_SOURCE_DIR) / "README.md");
+std::string read(const fs::path& path) {
+  std::ifstream in(fs::path(GPUADMIT_SOURCE_DIR) / path);
   std::stringstream text;
   text << in.rdbuf();
   return text.str();
 }
 
-TEST(Explain, TheReadmeKeyTablesAreTheDeclarations) {
-  const std::string text = readme();
+// Each policy's reference is policies/<name>/README.md: adding a policy stays in its folder.
+TEST(Explain, EachPolicyFolderReadmeHasItsDeclaredKeys) {
   for (const PolicyInfo& info : policy_registry()) {
-    EXPECT_NE(text.find(cli::policy_key_table(info.keys)), std::string::npos)
-        << "README.md's key table for " << info.name << " differs from its declaration; paste the output of "
+    const fs::path page = fs::path("policies") / std::string(info.name) / "README.md";
+    EXPECT_NE(read(page).find(cli::policy_key_table(info.keys)), std::string::npos)
+        << page << ": its key table differs from the policy's declaration; paste the output of "
         << "`gpu-admit explain " << info.name << " -o markdown`:\n" << cli::policy_key_table(info.keys);
   }
-  EXPECT_NE(text.find(cli::policy_key_table(PolicySettings::keys())), std::string::npos)
+  EXPECT_NE(read("README.md").find(cli::policy_key_table(PolicySettings::keys())), std::string::npos)
       << "paste `gpu-admit explain settings -o markdown` into README.md";
 }
 
