@@ -42,17 +42,19 @@ json half_way_deployment() {
       ]}}}})");
 }
 
-// The default configuration with some policies' mode changed from enforce.
+// The default configuration with some policies' mode set to `mode`, whatever it ships with.
 std::shared_ptr<const Engine> default_with(const std::vector<std::string>& policies, const std::string& mode) {
   std::ifstream in(fs::path(GPUADMIT_SOURCE_DIR) / "policies/default.yaml");
   std::stringstream text;
   text << in.rdbuf();
   std::string yaml = text.str();
   for (const std::string& policy : policies) {
-    const std::string marker = "  " + policy + ":\n    mode: enforce";
+    const std::string marker = "  " + policy + ":\n    mode: ";
     const auto at = yaml.find(marker);
     EXPECT_NE(at, std::string::npos) << policy;
-    if (at != std::string::npos) yaml.replace(at, marker.size(), "  " + policy + ":\n    mode: " + mode);
+    if (at == std::string::npos) continue;
+    const auto line_end = yaml.find('\n', at + marker.size());
+    yaml.replace(at, line_end - at, marker + mode);
   }
   return Engine::from_yaml(yaml, "test");
 }
