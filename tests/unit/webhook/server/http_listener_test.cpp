@@ -1,0 +1,75 @@
+// The listener's bound on request bodies under review at once (--max-inflight-body-bytes): a
+// review's memory is a large multiple of its body, so large bodies wait for each other, small
+// ones do not, and one body over the bound alone still runs.
+#include <gtest/gtest.h>
+
+#include <httplib.h>
+#include <spdlog/logger.h>
+#include <spdlog/sinks/null_sink.h>
+
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+#include "webhook/server/http_listener.h"
+
+namespace {
+
+using namespace gpuadmit::webhook;
+using namespace std::chrono_literals;
+
+// Runs `clients` requests with `body_bytes` bodies at once against a listener with 4 workers and
+// a 1 MiB in-flight bound; each review waits for the others (up to `hold`) so that those allowed
+// to run together do. Returns the most reviews that ran at once; every answer must be 200.
+int most_at_once(std::size_t body_bytes, int clients, std::chrono::milliseconds hold) {
+  std::mutex mutex;
+  std::condition_variable changed;
+  int running = 0, most = 0;
+  ListenerOptions options;
+  options.workers = 4;
+  options.max_inflight_body_bytes = 1 << 20;
+  options.max_body_bytes = 3 << 20;
+  ListenerHooks hooks;
+  hooks.handle = [&](const HttpRequest&, HttpResponse& response) {
+    std::unique_lock lock(mutex);
+    most = std::max(most, ++running);
+    changed.notify_all();
+    changed.wait_for(lock, hold, [&] { return most == clients; });
+    --running;
+    response.status = 200;
+    response.body = "ok";
+  };
+  auto logger = std::make_shared<spdlog::logger>("test", std::make_shared<spdlog::sinks::null_sink_mt>());
+  HttpListener listener(options, nullptr, hooks, logger);
+  const int port = listener.bind("127.0.0.1", 0);
+  listener.start();
+  std::vector<std::thread> threads;
+  std::vector<int> statuses(static_cast<std::size_t>(clients), 0);
+  for (int i = 0; i < clients; ++i)
+    threads.emplace_back([&, i] {
+      httplib::Client client("127.0.0.1", port);
+      client.set_read_timeout(10, 0);
+      auto result = client.Post("/validate", std::string(body_bytes, 'a'), "application/json");
+      statuses[static_cast<std::size_t>(i)] = result ? result->status : -1;
+    });
+  for (std::thread& thread : threads) thread.join();
+  listener.stop();
+  for (int status : statuses) EXPECT_EQ(status, 200);
+  return most;
+}
+
+TEST(HttpListener, LargeBodiesAreReviewedOneAtATime) {
+  EXPECT_EQ(most_at_once(600 << 10, 3, 300ms), 1);  // two 600 KiB bodies pass 1 MiB
+}
+
+TEST(HttpListener, SmallBodiesAreReviewedTogether) {
+  EXPECT_EQ(most_at_once(1 << 10, 4, 5000ms), 4);
+}
+
+TEST(HttpListener, ABodyOverTheBoundAloneStillRuns) {
+  EXPECT_EQ(most_at_once(2 << 20, 2, 300ms), 1);
+}
+
+}  // namespace
