@@ -15,7 +15,7 @@ using namespace gpuadmit;
 using nlohmann::json;
 
 std::string read_request() {
-  std::ifstream in(std::string(GPUADMIT_SOURCE_DIR) + "/tests/golden/deployment-vllm-profile/request.json");
+  std::ifstream in(std::string(GPUADMIT_SOURCE_DIR) + "/tests/golden/probe-defaults--deployment-vllm-profile/request.json");
   std::stringstream text;
   text << in.rdbuf();
   return text.str();

@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 build=${1:-build}
 seconds=${SECONDS_PER_ATTACK:-10}
 attacks=${ATTACKS:-none slowloris-headers slow-body idle-tls-flood half-handshakes oversized-headers many-headers pipelining chunked-flood}
-request=tests/golden/deployment-vllm-profile/request.json
+request=tests/golden/probe-defaults--deployment-vllm-profile/request.json
 for tool in python3 curl; do command -v $tool >/dev/null || { echo "hostile_load: $tool not installed" >&2; exit 1; }; done
 [ -x "$build/gpu-admit" ] || { echo "hostile_load: build $build/gpu-admit first (Release)" >&2; exit 1; }
 

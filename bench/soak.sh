@@ -74,7 +74,7 @@ PY
 mkdir -p "$work/requests"
 for dir in tests/golden/*/; do
   name=$(basename "$dir")
-  case "$name" in malformed-*) continue ;; esac
+  case "$name" in malformed--*) continue ;; esac
   cp "$dir/request.json" "$work/requests/mutate--$name.json"
   cp "$dir/request.json" "$work/requests/validate--$name.json"
 done

@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 build=${1:-build}
 duration=${DURATION:-10s}
 levels=${CONCURRENCY:-1 16 64}
-request=tests/golden/deployment-vllm-profile/request.json
+request=tests/golden/probe-defaults--deployment-vllm-profile/request.json
 for tool in wrk nginx curl; do command -v $tool >/dev/null || { echo "webhook_load: $tool not installed (scripts/setup.sh)" >&2; exit 1; }; done
 [ -x "$build/gpu-admit" ] || { echo "webhook_load: build $build/gpu-admit first" >&2; exit 1; }
 

@@ -18,7 +18,7 @@ using gpuadmit::testing::fake_pod;
 // A Pod CREATE as the API server sends it to the validating webhook (uid assigned by then).
 // A dry run (`kubectl apply --dry-run=server`) creates nothing, so it is never counted.
 std::string pod_review(const std::string& name, int gpus, bool dry_run = true) {
-  json review = json::parse(golden_request("pod-gpu-basic"));
+  json review = json::parse(golden_request("mutate--pod-gpu-basic"));
   json& request = review["request"];
   request["dryRun"] = dry_run;
   request["uid"] = "review-" + name;

@@ -89,8 +89,8 @@ TEST_F(ServerE2E, MutateAndValidateRoundTrips) {
   ASSERT_GT(server.port(), 0) << server.log();
   auto client = client_for(server.port(), dir_.path());
   OracleCheck oracle(dir_.path());
-  for (const char* name : {"deployment-vllm-profile", "pod-gpu-basic", "job-training-8gpu", "cronjob-mig",
-                           "pod-no-gpu-untouched", "delete-allowed", "namespace-excluded"}) {
+  for (const char* name : {"probe-defaults--deployment-vllm-profile", "mutate--pod-gpu-basic", "mutate--job-training-8gpu", "mutate--cronjob-mig",
+                           "mutate--pod-no-gpu-untouched", "skip--delete-allowed", "skip--namespace-excluded"}) {
     const std::string request = golden_request(name);
     auto mutate = client->Post("/mutate", request, "application/json");
     ASSERT_TRUE(mutate) << name << ": " << httplib::to_string(mutate.error());
@@ -103,10 +103,10 @@ TEST_F(ServerE2E, MutateAndValidateRoundTrips) {
     oracle.add(request, validate->body, true);
   }
   // /mutate patches the GPU Deployment; /validate never patches (the oracle's --validating).
-  auto mutate = client->Post("/mutate", golden_request("deployment-vllm-profile"), "application/json");
+  auto mutate = client->Post("/mutate", golden_request("probe-defaults--deployment-vllm-profile"), "application/json");
   EXPECT_TRUE(adds_dev_shm(mutate->body));
   // A pod carrying a secret in an env value: the value must never reach the log.
-  json with_secret = json::parse(golden_request("pod-gpu-basic"));
+  json with_secret = json::parse(golden_request("mutate--pod-gpu-basic"));
   with_secret["request"]["object"]["spec"]["containers"][0]["env"] =
       json::array({{{"name", "API_TOKEN"}, {"value", "s3cr3t-value-never-logged"}}});
   auto secret_answer = client->Post("/mutate", with_secret.dump(), "application/json");
@@ -161,7 +161,7 @@ TEST_F(ServerE2E, ClusterSnapshotFeedsTheCapacityPolicy) {
   ServerProcess server(dir_.path(), {"--cluster", kSource + "/manifests/examples/cluster.json"});
   ASSERT_GT(server.port(), 0) << server.log();
   auto client = client_for(server.port(), dir_.path());
-  auto answer = client->Post("/validate", golden_request("capacity-unschedulable-16-gpus"), "application/json");
+  auto answer = client->Post("/validate", golden_request("gpu-capacity--unschedulable-16-gpus"), "application/json");
   ASSERT_TRUE(answer);
   ASSERT_EQ(answer->status, 200);
   const json response = json::parse(answer->body).at("response");
@@ -186,12 +186,12 @@ TEST_F(ServerE2E, BadRequestsGetAClearAnswerAndTheServerCarriesOn) {
   EXPECT_EQ(not_json->status, 400);
   EXPECT_NE(not_json->body.find("not valid JSON"), std::string::npos) << not_json->body;
 
-  auto wrong_type = client2->Post("/validate", golden_request("pod-gpu-basic"), "text/plain");
+  auto wrong_type = client2->Post("/validate", golden_request("mutate--pod-gpu-basic"), "text/plain");
   ASSERT_TRUE(wrong_type);
   EXPECT_EQ(wrong_type->status, 415);
   EXPECT_NE(wrong_type->body.find("application/json"), std::string::npos) << wrong_type->body;
 
-  auto wrong_kind = client2->Post("/mutate", golden_request("malformed-wrong-kind"), "application/json");
+  auto wrong_kind = client2->Post("/mutate", golden_request("malformed--wrong-kind"), "application/json");
   ASSERT_TRUE(wrong_kind);
   EXPECT_EQ(wrong_kind->status, 400);
   EXPECT_FALSE(wrong_kind->body.empty());
@@ -202,7 +202,7 @@ TEST_F(ServerE2E, BadRequestsGetAClearAnswerAndTheServerCarriesOn) {
 
   // Still serving, and the review right after is correct.
   OracleCheck oracle(dir_.path());
-  const std::string request = golden_request("pod-gpu-basic");
+  const std::string request = golden_request("mutate--pod-gpu-basic");
   auto good = client2->Post("/mutate", request, "application/json");
   ASSERT_TRUE(good);
   EXPECT_EQ(good->status, 200);
@@ -237,7 +237,7 @@ TEST_F(ServerE2E, SlowClientsAreCutOffWithoutBlockingOthers) {
 
   auto client = client_for(server.port(), dir_.path());
   const auto start = std::chrono::steady_clock::now();
-  auto answer = client->Post("/mutate", golden_request("pod-gpu-basic"), "application/json");
+  auto answer = client->Post("/mutate", golden_request("mutate--pod-gpu-basic"), "application/json");
   ASSERT_TRUE(answer);
   EXPECT_EQ(answer->status, 200);
   EXPECT_LT(std::chrono::steady_clock::now() - start, 900ms) << "a slow client held up another";
@@ -262,7 +262,7 @@ TEST_F(ServerE2E, CertificateRotatesWhileAConnectionStaysBusy) {
   // or 20 s).
   std::atomic<bool> stop{false};
   std::atomic<int> succeeded{0}, failed{0};
-  const std::string request = golden_request("pod-gpu-basic");
+  const std::string request = golden_request("mutate--pod-gpu-basic");
   std::thread busy([&] {
     auto client = client_for(server.port(), dir_.path());
     const auto until = std::chrono::steady_clock::now() + 20s;
@@ -309,7 +309,7 @@ TEST_F(ServerE2E, ConfigReloadsWhenGoodAndKeepsTheOldOneWhenBad) {
   ASSERT_GT(server.port(), 0) << server.log();
   auto client = client_for(server.port(), dir_.path());
   OracleCheck oracle(dir_.path());
-  const std::string request = golden_request("deployment-vllm-profile");
+  const std::string request = golden_request("probe-defaults--deployment-vllm-profile");
   auto review = [&] {
     auto answer = client->Post("/mutate", request, "application/json");
     if (answer && answer->status == 200) oracle.add(request, answer->body, false);
@@ -373,7 +373,7 @@ TEST_F(ServerE2E, AConfigEmptiedOrRewrittenInPlaceNeverSwitchesEnforcementOff) {
   ServerProcess server(dir_.path(), {"--config", config.string(), "--watch-interval-ms", "1000"});
   ASSERT_GT(server.port(), 0) << server.log();
   auto client = client_for(server.port(), dir_.path());
-  const std::string request = golden_request("deployment-vllm-profile");
+  const std::string request = golden_request("probe-defaults--deployment-vllm-profile");
   auto review = [&] {
     auto answer = client->Post("/mutate", request, "application/json");
     return answer ? answer->body : std::string();
@@ -414,7 +414,7 @@ TEST_F(ServerE2E, AConfigEmptiedOrRewrittenInPlaceNeverSwitchesEnforcementOff) {
 TEST_F(ServerE2E, SigtermFinishesTheReviewInFlightAndExitsZero) {
   ServerProcess server(dir_.path(), {"--shutdown-deadline", "10"});
   ASSERT_GT(server.port(), 0) << server.log();
-  const std::string request = golden_request("deployment-vllm-profile");
+  const std::string request = golden_request("probe-defaults--deployment-vllm-profile");
   RawConnection in_flight(server.port());
   ASSERT_TRUE(in_flight.handshaken());
   const std::string head = "POST /mutate HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
@@ -460,7 +460,7 @@ TEST_F(ServerE2E, ClientCertificatesAreRequiredWhenAClientCaIsGiven) {
   httplib::SSLClient known("127.0.0.1", server.port(), (dir / "client.crt").string(), (dir / "client.key").string());
   known.set_ca_cert_path((dir / "ca.crt").c_str());
   known.enable_server_certificate_verification(true);
-  auto answer = known.Post("/validate", golden_request("pod-gpu-basic"), "application/json");
+  auto answer = known.Post("/validate", golden_request("mutate--pod-gpu-basic"), "application/json");
   ASSERT_TRUE(answer) << httplib::to_string(answer.error());
   EXPECT_EQ(answer->status, 200);
 }
@@ -477,7 +477,7 @@ std::pair<int, int> threads_with_policy(pid_t pid, int policy) {
 }
 
 TEST_F(ServerE2E, EveryThreadRunsAsBatchSoAWakingOneDoesNotPreemptAReview) {
-  const std::string request = golden_request("deployment-vllm-profile");
+  const std::string request = golden_request("probe-defaults--deployment-vllm-profile");
   for (const std::string policy : {"batch", "normal"}) {
     fs::remove(dir_.path() / "server.log");  // else the second start could read the first's port
     ServerProcess server(dir_.path(), {"--workers", "3", "--scheduling", policy});

@@ -64,7 +64,7 @@ class ServerHostile : public ::testing::Test {
   std::pair<bool, Clock::duration> good_review(int port) {
     const auto start = Clock::now();
     auto client = client_for(port, dir_.path());
-    auto answer = client->Post("/mutate", golden_request("pod-gpu-basic"), "application/json");
+    auto answer = client->Post("/mutate", golden_request("mutate--pod-gpu-basic"), "application/json");
     return {answer && answer->status == 200, Clock::now() - start};
   }
 
@@ -78,7 +78,7 @@ TEST_F(ServerHostile, PipelinedRequestsAreAnsweredInOrder) {
   ASSERT_TRUE(conn.handshaken());
   // Three requests in one write: each is answered, in the order sent.
   ASSERT_TRUE(conn.send("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" +
-                        post("/mutate", golden_request("pod-gpu-basic")) +
+                        post("/mutate", golden_request("mutate--pod-gpu-basic")) +
                         "GET /nothing-here HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"));
   const std::string answers = conn.read_all();
   EXPECT_TRUE(conn.closed());
@@ -113,7 +113,7 @@ TEST_F(ServerHostile, ExpectContinueGetsAHundredThenTheAnswer) {
   ASSERT_GT(server.port(), 0) << server.log();
   Conn conn(server.port());
   ASSERT_TRUE(conn.handshaken());
-  const std::string body = golden_request("pod-gpu-basic");
+  const std::string body = golden_request("mutate--pod-gpu-basic");
   const std::string head = post("/validate", body, "Expect: 100-continue\r\nConnection: close\r\n");
   ASSERT_TRUE(conn.send(head.substr(0, head.size() - body.size())));
   ASSERT_TRUE(conn.readable(5000ms));
@@ -138,7 +138,7 @@ TEST_F(ServerHostile, CompressedBodiesAreRefusedNotDecoded) {
   // "identity" is no encoding at all.
   Conn plain(server.port());
   ASSERT_TRUE(plain.handshaken());
-  ASSERT_TRUE(plain.send(post("/mutate", golden_request("pod-gpu-basic"), "Content-Encoding: identity\r\nConnection: close\r\n")));
+  ASSERT_TRUE(plain.send(post("/mutate", golden_request("mutate--pod-gpu-basic"), "Content-Encoding: identity\r\nConnection: close\r\n")));
   EXPECT_TRUE(plain.read_all().starts_with("HTTP/1.1 200"));
 }
 

@@ -20,7 +20,7 @@ Request golden_request(const std::string& name) {
 
 TEST(ReviewPhases, MutateOnlyPatchesAsAFullReviewDoes) {
   auto engine = Engine::from_default();
-  Request request = golden_request("deployment-vllm-profile");
+  Request request = golden_request("probe-defaults--deployment-vllm-profile");
   ReviewOutcome all = engine->review(request);
   ReviewOutcome mutate = engine->review(request, nullptr, ReviewPhases::MutateOnly);
   ASSERT_FALSE(all.response.patch.empty());
@@ -35,7 +35,7 @@ TEST(ReviewPhases, MutateOnlyPatchesAsAFullReviewDoes) {
 TEST(ReviewPhases, ValidateOnlyNeverPatchesNorRunsMutations) {
   auto engine = Engine::from_default();
   ReviewOutcome validate =
-      engine->review(golden_request("deployment-vllm-profile"), nullptr, ReviewPhases::ValidateOnly);
+      engine->review(golden_request("probe-defaults--deployment-vllm-profile"), nullptr, ReviewPhases::ValidateOnly);
   EXPECT_TRUE(validate.response.allowed);
   EXPECT_TRUE(validate.response.patch.empty());
   for (const PolicyOutcome& policy : validate.policies)
@@ -44,7 +44,7 @@ TEST(ReviewPhases, ValidateOnlyNeverPatchesNorRunsMutations) {
       *engine, json{{"apiVersion", "admission.k8s.io/v1"},
                     {"kind", "AdmissionReview"},
                     {"request", json::parse(std::ifstream(std::string(GPUADMIT_SOURCE_DIR) +
-                                                          "/tests/golden/deployment-vllm-profile/request.json"))
+                                                          "/tests/golden/probe-defaults--deployment-vllm-profile/request.json"))
                                     .at("request")}}
                    .dump(),
       nullptr, ReviewPhases::ValidateOnly);

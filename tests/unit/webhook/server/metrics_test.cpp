@@ -47,7 +47,7 @@ TEST(Metrics, CachedSeriesPrintWhatWasObserved) {
   EXPECT_TRUE(lines_of(fresh, "gpuadmit_http_requests_total{").empty()) << fresh;
   EXPECT_TRUE(lines_of(fresh, "gpuadmit_review_duration_seconds_count{").empty()) << fresh;
 
-  const HttpAnswer vllm = reviewed(golden("deployment-vllm-profile"));
+  const HttpAnswer vllm = reviewed(golden("probe-defaults--deployment-vllm-profile"));
   const HttpAnswer bad = reviewed("not json");
   ASSERT_TRUE(vllm.outcome);
   for (int i = 0; i < 3; ++i) {
@@ -90,7 +90,7 @@ TEST(Metrics, CachedSeriesPrintWhatWasObserved) {
 
 TEST(Metrics, CachedSeriesCountEveryUseFromManyThreads) {
   webhook::WebhookMetrics metrics;
-  const HttpAnswer vllm = reviewed(golden("deployment-vllm-profile"));
+  const HttpAnswer vllm = reviewed(golden("probe-defaults--deployment-vllm-profile"));
   std::vector<std::thread> threads;
   for (int t = 0; t < 4; ++t)
     threads.emplace_back([&] {
