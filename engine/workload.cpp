@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "engine/k8s/json_fields.h"
+
 namespace gpuadmit {
 namespace {
 
@@ -9,14 +11,10 @@ using nlohmann::json;
 using Pointer = json::json_pointer;
 
 std::string string_at(const json& object, const char* a, const char* b = nullptr) {
-  auto it = object.find(a);
-  if (it == object.end()) return {};
-  if (b) {
-    if (!it->is_object()) return {};
-    auto inner = it->find(b);
-    return inner != it->end() && inner->is_string() ? inner->get<std::string>() : std::string();
-  }
-  return it->is_string() ? it->get<std::string>() : std::string();
+  namespace jf = k8s::json_fields;
+  if (!b) return jf::string_or(object, a);
+  auto it = object.is_object() ? object.find(a) : object.end();
+  return it == object.end() ? std::string() : jf::string_or(*it, b);
 }
 
 // A pod template at `base` (e.g. /spec/template) whose spec is an object. Every level on the way

@@ -43,6 +43,16 @@ inline const nlohmann::json* member(const nlohmann::json& obj, std::string_view 
   return &*it;
 }
 
+// The two ways to read a string field. For input that must be well-formed (a node, a pod spec):
+// string_or_empty, which names the field when it is not a string. For what only labels a
+// message or a log line (a name, a kind): string_or, which takes anything that is not a string
+// as absent.
+inline std::string string_or(const nlohmann::json& obj, std::string_view name, std::string fallback = {}) {
+  if (!obj.is_object()) return fallback;
+  auto it = obj.find(std::string(name));
+  return it != obj.end() && it->is_string() ? it->get<std::string>() : fallback;
+}
+
 inline std::string string_or_empty(const nlohmann::json& obj, std::string_view path,
                                    std::string_view name) {
   const nlohmann::json* v = member(obj, path, name);

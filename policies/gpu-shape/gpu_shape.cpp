@@ -2,6 +2,7 @@
 // bounded per container and per pod, with cpu and memory set; no GPU nodes taken by pods that
 // use no GPU; MIG slices and shared (time-sliced or MPS) GPUs only where the platform allows them.
 #include "engine/k8s/glob.h"
+#include "engine/k8s/json_fields.h"
 #include "engine/resources.h"
 #include "policies/validation.h"
 
@@ -95,7 +96,7 @@ std::vector<NodeChoice> node_choices(const json& spec, const std::string& spec_f
     for (std::size_t e = 0; e < expressions.size(); ++e) {
       const json& expression = expressions[e];
       if (!expression.is_object() || !expression.contains("key") || !expression["key"].is_string()) continue;
-      const std::string op = expression.value("operator", std::string());
+      const std::string op = k8s::json_fields::string_or(expression, "operator");
       if (op != "In" && op != "Exists" && op != "Gt" && op != "Lt") continue;
       NodeChoice choice{field_path(terms_field + "[" + std::to_string(t) + "]", "matchExpressions", e),
                         expression["key"].get<std::string>(), {}};
@@ -133,7 +134,7 @@ class GpuShape final : public Policy {
     std::vector<ContainerGpus> containers;
     for (const char* list : {"initContainers", "containers"})
       for_each_container(spec, pod.field, list, [&](const json& container, const std::string& field) {
-        ContainerGpus gpus{container.value("name", std::string()), field, list == std::string("initContainers"), {}};
+        ContainerGpus gpus{k8s::json_fields::string_or(container, "name"), field, list == std::string("initContainers"), {}};
         read_amounts(context, container, gpus);
         if (context.gpu.container_uses_gpu(container)) check_gpu_container(context, container, gpus);
         containers.push_back(std::move(gpus));

@@ -3,6 +3,7 @@
 // Init containers run one at a time and the pod's effective request is the max of init and app
 // needs, so this adds no GPU demand.
 #include "engine/resources.h"
+#include "engine/k8s/json_fields.h"
 #include "policies/policies.h"
 
 namespace gpuadmit::policies {
@@ -52,7 +53,7 @@ class SmokeTest final : public Policy {
       spec["initContainers"].push_back(std::move(container));
       context.changed(field_path(pod.field, "initContainers"),
                       "added init container " + config_.container_name + " running " + config_.image +
-                          " on the same GPUs as " + largest->value("name", std::string("the GPU container")));
+                          " on the same GPUs as " + k8s::json_fields::string_or(*largest, "name", "the GPU container"));
     }
   }
 
@@ -67,7 +68,7 @@ class SmokeTest final : public Policy {
     auto it = spec.find("initContainers");
     if (it == spec.end() || !it->is_array()) return false;
     return std::any_of(it->begin(), it->end(), [&](const json& c) {
-      return c.is_object() && c.value("name", std::string()) == config_.container_name;
+      return c.is_object() && k8s::json_fields::string_or(c, "name") == config_.container_name;
     });
   }
 

@@ -1,5 +1,7 @@
 #include "webhook/kube/objects.h"
 
+#include "engine/k8s/json_fields.h"
+
 namespace gpuadmit::kube {
 
 using nlohmann::json;
@@ -98,8 +100,7 @@ std::string object_key(const json& object) {
 }
 
 std::string metadata_string(const json& object, const char* key) {
-  const json& value = member(member(object, "metadata"), key);
-  return value.is_string() ? value.get<std::string>() : "";
+  return k8s::json_fields::string_or(member(object, "metadata"), key);
 }
 
 std::string resource_version_of(const json& object) { return metadata_string(object, "resourceVersion"); }

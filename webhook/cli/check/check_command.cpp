@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "engine/manifests.h"
+#include "engine/k8s/json_fields.h"
 #include "webhook/cli/commands.h"
 
 namespace gpuadmit::cli {
@@ -12,7 +13,7 @@ namespace {
 using nlohmann::json;
 
 std::string describe(const Workload& workload, const json& object) {
-  std::string kind = workload.kind.empty() ? object.value("kind", std::string("<no kind>")) : workload.kind;
+  std::string kind = workload.kind.empty() ? k8s::json_fields::string_or(object, "kind", "<no kind>") : workload.kind;
   std::string name = workload.name.empty() ? std::string("<unnamed>") : workload.name;
   return kind + " " + (workload.namespace_.empty() ? "" : workload.namespace_ + "/") + name;
 }

@@ -11,6 +11,7 @@
 
 #include "engine/capacity/cluster_model.h"
 #include "engine/input_limits.h"
+#include "engine/k8s/json_fields.h"
 #include "engine/manifests.h"
 
 namespace gpuadmit::cli {
@@ -33,8 +34,7 @@ std::string line_of(const ConfigNode& node) {
 
 std::string object_id(const json& object) {
   const json& metadata = object.contains("metadata") ? object["metadata"] : json::object();
-  return object.value("kind", std::string("?")) + "/" +
-         (metadata.is_object() ? metadata.value("name", std::string("?")) : std::string("?"));
+  return k8s::json_fields::string_or(object, "kind", "?") + "/" + k8s::json_fields::string_or(metadata, "name", "?");
 }
 
 std::vector<json> case_objects(const Suite& suite, const ConfigNode& node) {
