@@ -548,5 +548,17 @@ TEST(GpuShape, FractionalLimitReportedOnce) {
   EXPECT_EQ(message.find("needs"), std::string::npos) << message;
 }
 
+// A name that is not a string (check reads manifests the API server never decoded) only labels
+// messages: the policies still evaluate the container instead of failing on it.
+TEST(GpuShape, AContainerNamedByANumberIsStillChecked) {
+  const std::string manifest =
+      "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n  - name: 5\n    image: x\n"
+      "    resources:\n      limits: {nvidia.com/gpu: 1}\n";
+  ReviewOutcome outcome = review("gpu-shape: {}\nsmoke-test: {image: nvcr.io/x/gpu-smoke:1, namespaces: ['*']}", manifest, "team-a");
+  const std::string said = everything_said(outcome.response);
+  EXPECT_EQ(said.find("could not evaluate"), std::string::npos) << said;
+  EXPECT_NE(said.find("must set cpu and memory"), std::string::npos) << said;
+}
+
 }  // namespace
 }  // namespace gpuadmit
