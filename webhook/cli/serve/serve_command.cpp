@@ -1,4 +1,4 @@
-// `gpu-admit serve`: the HTTPS admission webhook (webhook/server.h) until SIGTERM or SIGINT.
+// `gpu-admit serve`: the HTTPS admission webhook (webhook/server/server.h) until SIGTERM or SIGINT.
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
