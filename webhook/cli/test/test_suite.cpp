@@ -101,7 +101,11 @@ SuiteCase parse_case(const Suite& suite, const ConfigNode& node) {
     } catch (const json::exception&) {
       value.fail("'" + pointer + "' is not a JSON pointer (/spec/containers/0/image; write ~1 for / in a key)");
     }
-    c.fields.emplace_back(pointer, yaml_to_json(value.yaml(), node.file()));
+    try {
+      c.fields.emplace_back(pointer, yaml_to_json(value.yaml(), node.file()));
+    } catch (const ManifestError& error) {  // a value JSON cannot hold (a map key that is a map)
+      value.fail(std::string("the expected value is not JSON: ") + error.what());
+    }
   }
   return c;
 }
