@@ -17,19 +17,22 @@ namespace {
 
 constexpr std::size_t kWidth = 100;
 
-// `words` after `lead`, wrapped at kWidth with continuation lines indented to `indent`.
+// `words` after `lead`, wrapped at kWidth with continuation lines indented to `indent`. A lead
+// of only the indentation is a line start: no space before its first word.
 std::string wrap(const std::string& lead, const std::vector<std::string>& words, std::size_t indent) {
   std::string out = lead, line = lead;
+  bool line_start = lead == std::string(indent, ' ');
   for (const std::string& word : words) {
     if (line.size() + 1 + word.size() > kWidth && line.size() > indent) {
       out += "\n" + std::string(indent, ' ');
       line = std::string(indent, ' ');
-    } else {
+    } else if (!line_start) {
       out += " ";
       line += " ";
     }
     out += word;
     line += word;
+    line_start = false;
   }
   return out;
 }
@@ -51,6 +54,10 @@ std::vector<std::string> words_of(const std::string& text) {
 }
 
 }  // namespace
+
+std::string wrap_text(const std::string& lead, const std::string& text, std::size_t indent) {
+  return wrap(lead, words_of(text), indent);
+}
 
 std::string CommandSpec::synopsis(std::string_view prefix) const {
   std::vector<std::string> words;

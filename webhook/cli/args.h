@@ -39,6 +39,10 @@ struct CommandSpec {
   std::string help() const;      // synopsis, summary and one line per option with its default
 };
 
+// `text` after `lead`, in lines of at most 100 columns, each after the first indented by
+// `indent` spaces: the usage text's and `explain`'s layout.
+std::string wrap_text(const std::string& lead, const std::string& text, std::size_t indent);
+
 struct Args {
   const CommandSpec* spec = nullptr;
   std::vector<std::string> positional;

@@ -17,24 +17,9 @@ std::string policy_key_table(const std::vector<PolicyKey>& keys) {
 
 namespace {
 
-constexpr std::size_t kWidth = 100;
-
-// `text` wrapped at kWidth, every line indented by `indent` spaces.
+// `text` wrapped, every line indented by `indent` spaces.
 std::string wrapped(std::string_view text, std::size_t indent) {
-  std::string out, line(indent, ' ');
-  std::size_t start = 0;
-  while (start < text.size()) {
-    std::size_t end = text.find(' ', start);
-    if (end == std::string_view::npos) end = text.size();
-    const std::string_view word = text.substr(start, end - start);
-    if (line.size() > indent && line.size() + 1 + word.size() > kWidth) {
-      out += line + "\n";
-      line = std::string(indent, ' ');
-    }
-    line += (line.size() > indent ? " " : "") + std::string(word);
-    start = end + 1;
-  }
-  return out + line + "\n";
+  return wrap_text(std::string(indent, ' '), std::string(text), indent) + "\n";
 }
 
 std::string keys_text(const std::vector<PolicyKey>& keys) {
