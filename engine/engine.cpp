@@ -42,18 +42,17 @@ class Verdict {
  public:
   void add(const std::string& policy, Mode mode, const Finding& finding) {
     std::string where = finding.field.empty() ? "" : finding.field + ": ";
-    std::string text = "[" + policy + "] " + where + finding.message;
     switch (finding.severity) {
       case Finding::Severity::Violation:
         if (mode == Mode::Enforce) {
           denials_.push_back({policy, finding.field, finding.message});
           return;
         }
-        if (mode == Mode::Warn) return warn(policy, text);
+        if (mode == Mode::Warn) return warn(policy, "[" + policy + "] " + where + finding.message);
         return annotate(policy, where + finding.message);
       case Finding::Severity::Advice:
         if (mode == Mode::Audit) return annotate(policy, where + finding.message);
-        return warn(policy, text);
+        return warn(policy, "[" + policy + "] " + where + finding.message);
       case Finding::Severity::Change:
         if (mode == Mode::Enforce) {
           changes_.emplace_back(policy, "applied: " + where + finding.message);
