@@ -245,10 +245,11 @@ struct Selection {
 // Once for the pool when every label the pod looks at is uniform there; else once per group of
 // members that share the values of the labels that differ (the pool's label partition); node by
 // node only where grouping does not pay.
-Selection select_members(const Pool& pool, const PodTerms& pod) {
+// `varying` is scratch space, kept by the caller across pools.
+Selection select_members(const Pool& pool, const PodTerms& pod, std::vector<std::string>& varying) {
   Selection selection;
   const LabelPartition* partition = nullptr;
-  std::vector<std::string> varying;  // the selector's keys that differ inside the pool
+  varying.clear();  // the selector's keys that differ inside the pool
   if (pod.keys) {
     for (const std::string& k : *pod.keys)
       if (!pool.label_uniform(k)) varying.push_back(k);
@@ -315,7 +316,7 @@ std::optional<std::string> find_capable(const Pool& pool, Selection selection, c
 // an allowed GPU count.
 PoolVerdict judge_pool(const ClusterModel::View& cluster, const Pool& pool, const PodTerms& pod, const PodShape& shape,
                        const std::string& gpu_resource, const GpuRequirements& requirements,
-                       const PoolRulesLookup& rules, Placement& placement) {
+                       const PoolRulesLookup& rules, std::vector<std::string>& varying, Placement& placement) {
   PoolVerdict verdict;
   verdict.pool = &pool;
   if (rules) verdict.rules = rules(pool);
@@ -326,7 +327,7 @@ PoolVerdict judge_pool(const ClusterModel::View& cluster, const Pool& pool, cons
     return std::move(verdict);
   };
   if (auto reason = untolerated(rep, pod.tolerations)) return decided(PoolVerdict::Outcome::Ineligible, *reason);
-  Selection selection = select_members(pool, pod);
+  Selection selection = select_members(pool, pod, varying);
   verdict.eligible_nodes = selection.count;
   if (verdict.eligible_nodes == 0)
     return decided(PoolVerdict::Outcome::Ineligible, "node selector / required node affinity does not match");
@@ -428,8 +429,10 @@ Placement place(const ClusterModel::View& cluster, const json& pod_spec, const P
   placement.replicas = std::max<std::int64_t>(1, replicas);
   const PodTerms pod(pod_spec);
   const std::string gpu_resource = main_gpu_resource(shape, cluster.gpu());
+  std::vector<std::string> varying;
   for (const Pool* pool : cluster.pools())
-    placement.pools.push_back(judge_pool(cluster, *pool, pod, shape, gpu_resource, requirements, rules, placement));
+    placement.pools.push_back(
+        judge_pool(cluster, *pool, pod, shape, gpu_resource, requirements, rules, varying, placement));
   count_fit_now(shape, placement);
   // The scan for the largest free block runs only when the pod does not fit.
   if (!placement.fits_now()) find_largest_free(gpu_resource, placement);
