@@ -46,11 +46,20 @@ std::shared_ptr<const Engine> quota_engine(const std::string& gpu_resources) {
                            "quota.yaml");
 }
 
+// Node n1 with 4 example.com/vgpu, and a pod of `team` running there on 2 of them.
+void add_node_with_a_running_pod(ClusterModel& model) {
+  model.upsert_node(vgpu_node("n1", 4));
+  model.upsert_pod(vgpu_pod("team", "running", "n1", 2));
+}
+
+gpuadmit::ReviewOutcome review_one_more(const Engine& engine, const ClusterModel& model) {
+  return engine.review(gpuadmit::request_for_manifest(vgpu_pod("team", "more", "", 1), "team"), &model);
+}
+
 TEST(GpuResources, AConfiguredResourceCountsInTheModelAndTheQuota) {
   auto engine = quota_engine("[example.com/vgpu]");
   ClusterModel model(engine->config().gpu);
-  model.upsert_node(vgpu_node("n1", 4));
-  model.upsert_pod(vgpu_pod("team", "running", "n1", 2));
+  add_node_with_a_running_pod(model);
   {
     auto view = model.read();
     EXPECT_EQ(view.node("n1")->gpu_devices, 4);
@@ -58,7 +67,7 @@ TEST(GpuResources, AConfiguredResourceCountsInTheModelAndTheQuota) {
     EXPECT_EQ(view.namespaces_with_usage(), std::vector<std::string>{"team"});
   }
   // The namespace already holds its 2 GPUs: one more is over the budget.
-  auto outcome = engine->review(gpuadmit::request_for_manifest(vgpu_pod("team", "more", "", 1), "team"), &model);
+  auto outcome = review_one_more(*engine, model);
   EXPECT_FALSE(outcome.response.allowed);
   EXPECT_NE(outcome.response.status_message.find("uses 2 of its 2 GPUs"), std::string::npos) << outcome.response.status_message;
 }
@@ -66,14 +75,13 @@ TEST(GpuResources, AConfiguredResourceCountsInTheModelAndTheQuota) {
 TEST(GpuResources, AResourceLeftOutCountsNowhere) {
   auto engine = quota_engine("[]");
   ClusterModel model(engine->config().gpu);
-  model.upsert_node(vgpu_node("n1", 4));
-  model.upsert_pod(vgpu_pod("team", "running", "n1", 2));
+  add_node_with_a_running_pod(model);
   auto view = model.read();
   EXPECT_EQ(view.node("n1")->gpu_devices, 0);
   EXPECT_EQ(view.namespace_usage("team").devices(), 0);
   EXPECT_TRUE(view.namespaces_with_usage().empty());
   // Not a GPU for the quota, and not a GPU pod for the mutations either.
-  auto outcome = engine->review(gpuadmit::request_for_manifest(vgpu_pod("team", "more", "", 1), "team"), &model);
+  auto outcome = review_one_more(*engine, model);
   EXPECT_TRUE(outcome.response.allowed) << outcome.response.status_message;
   EXPECT_TRUE(outcome.response.patch.empty()) << outcome.response.patch.dump();
 }
