@@ -1,8 +1,11 @@
-// Runs a shell command and returns what it printed on stdout, for tests that drive the real
-// `gpu-admit` binary.
+// What tests read back: the stdout of a shell command (tests that drive the real `gpu-admit`
+// binary), and a whole file.
 #pragma once
 
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <string>
 
 namespace gpuadmit::testing {
@@ -19,6 +22,14 @@ inline std::string command_output(const std::string& command, int& status) {
   while (std::size_t n = fread(buffer, 1, sizeof buffer, pipe)) output.append(buffer, n);
   status = pclose(pipe);
   return output;
+}
+
+// The whole file; "" when it cannot be read.
+inline std::string read_text(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
 }
 
 }  // namespace gpuadmit::testing

@@ -30,6 +30,7 @@
 #include <thread>
 #include <vector>
 
+#include "tests/support/command_output.h"
 #include "webhook/server/tls_reloader.h"
 
 namespace gpuadmit::testing::e2e {
@@ -42,12 +43,7 @@ inline const std::string kSource = GPUADMIT_SOURCE_DIR;
 inline const std::string kBinary = std::string(GPUADMIT_BINARY_DIR) + "/gpu-admit";
 inline const std::string kOracle = std::string(GPUADMIT_BINARY_DIR) + "/oracle/oracle.mjs";
 
-inline std::string read_text(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
+using gpuadmit::testing::read_text;
 
 inline void write_text(const fs::path& path, const std::string& text) {
   const fs::path temporary = path.string() + ".new";

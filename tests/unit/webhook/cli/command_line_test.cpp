@@ -3,8 +3,6 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "tests/support/command_output.h"
 #include "webhook/cli/commands.h"
@@ -93,10 +91,8 @@ TEST(CommandLine, TheReadmeShowsTheUsageVerbatim) {
   int status = -1;
   const std::string usage = run("help", status);
   ASSERT_EQ(WEXITSTATUS(status), 0);
-  std::ifstream in(fs::path(GPUADMIT_SOURCE_DIR) / "README.md");
-  std::stringstream readme;
-  readme << in.rdbuf();
-  EXPECT_NE(readme.str().find("```\n" + usage + "```\n"), std::string::npos)
+  const std::string readme = gpuadmit::testing::read_text(fs::path(GPUADMIT_SOURCE_DIR) / "README.md");
+  EXPECT_NE(readme.find("```\n" + usage + "```\n"), std::string::npos)
       << "README.md's \"Command line\" block differs from `gpu-admit help`; paste it again:\n" << usage;
 }
 

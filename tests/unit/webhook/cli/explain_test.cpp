@@ -5,8 +5,6 @@
 
 #include <filesystem>
 #include <regex>
-#include <fstream>
-#include <sstream>
 
 #include "engine/capacity/cluster_model.h"
 #include "gpuadmit/engine.h"
@@ -23,12 +21,7 @@ std::string explain(const std::string& arguments, int& status) {
                                  status);
 }
 
-std::string read(const fs::path& path) {
-  std::ifstream in(fs::path(GPUADMIT_SOURCE_DIR) / path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
+std::string read(const fs::path& path) { return gpuadmit::testing::read_text(fs::path(GPUADMIT_SOURCE_DIR) / path); }
 
 // Each policy's reference is policies/<name>/README.md: adding a policy stays in its folder.
 TEST(Explain, EachPolicyFolderReadmeHasItsDeclaredKeys) {
