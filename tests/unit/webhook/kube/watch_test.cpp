@@ -488,7 +488,8 @@ TEST_F(KubeWatchTest, WatchCommandPrintsListsEventsAndStatus) {
 TEST_F(KubeWatchTest, WatchCommandFailsWhenItCannotSync) {
   const std::string path = api_->write_kubeconfig(dir_ / "kubeconfig", "wrong-token");
   ::testing::internal::CaptureStdout();
-  int status = run_cli({"gpu-admit", "watch", "--kubeconfig", path, "--duration", "0.3", "--quiet"});
+  // Long enough for the first list to be refused even on a loaded sanitizer build: 0.3 s was not.
+  int status = run_cli({"gpu-admit", "watch", "--kubeconfig", path, "--duration", "3", "--quiet"});
   std::string out = ::testing::internal::GetCapturedStdout();
   EXPECT_EQ(status, 1);
   EXPECT_NE(out.find("HTTP 401"), std::string::npos) << out;
