@@ -10,6 +10,8 @@ namespace gpuadmit::k8s {
 // stars stay linear per pattern token: reach[j] says whether the pattern read so far can
 // match text[0, j).
 bool glob_match(std::string_view pattern, std::string_view text) {
+  // Most namespace and registry patterns are literal: compare without allocating.
+  if (pattern.find_first_of("*?") == std::string_view::npos) return pattern == text;
   const std::size_t n = text.size();
   std::vector<bool> reach(n + 1, false), next(n + 1);
   reach[0] = true;

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <random>
 #include <string>
 
 namespace gpuadmit::k8s {
@@ -60,6 +61,38 @@ TEST(ImageRefGlob, ManyStarsStayFast) {
   const std::string text(5000, 'a');
   EXPECT_FALSE(glob_match("*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*b", text));
   EXPECT_TRUE(glob_match("**a**a**a**a**a**a**a**a", text));
+}
+
+// The reference: the glob's definition as plain backtracking, exponential but obviously right.
+bool reference_match(std::string_view pattern, std::string_view text) {
+  if (pattern.empty()) return text.empty();
+  if (pattern[0] == '*') {
+    std::size_t stars = 0;
+    while (stars < pattern.size() && pattern[stars] == '*') ++stars;
+    for (std::size_t taken = 0; taken <= text.size(); ++taken) {
+      if (reference_match(pattern.substr(stars), text.substr(taken))) return true;
+      if (taken < text.size() && text[taken] == '/' && stars < 2) return false;
+    }
+    return false;
+  }
+  if (text.empty()) return false;
+  const bool one = pattern[0] == '?' ? text[0] != '/' : text[0] == pattern[0];
+  return one && reference_match(pattern.substr(1), text.substr(1));
+}
+
+TEST(ImageRefGlob, AgreesWithABacktrackingReference) {
+  std::mt19937 random(20261206);
+  auto word = [&](const char* alphabet, std::size_t length) {
+    std::string out;
+    const std::size_t size = std::char_traits<char>::length(alphabet);
+    for (std::size_t i = 0; i < length; ++i) out += alphabet[random() % size];
+    return out;
+  };
+  for (int round = 0; round < 20000; ++round) {
+    const std::string pattern = word("ab/*?", random() % 7);
+    const std::string text = word("ab/", random() % 8);
+    EXPECT_EQ(glob_match(pattern, text), reference_match(pattern, text)) << pattern << " vs " << text;
+  }
 }
 
 }  // namespace
