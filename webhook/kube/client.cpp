@@ -162,19 +162,32 @@ KubeResponse KubeClient::send(const std::string& path_and_query, std::chrono::mi
     return true;
   };
   if (on_data == nullptr) on_data = &collect;
-  httplib::Result result = http_->Get(
-      target, headers,
-      [&](const httplib::Response& head) {
-        status = head.status;
-        return true;
-      },
-      [&](const char* data, size_t length) {
-        if (status != 200) {  // an error answer: keep its Status body for the message
-          if (error_body.size() < (1 << 20)) error_body.append(data, length);
+  bool delivered = false;  // whether any of the answer reached on_data
+  auto get = [&] {
+    return http_->Get(
+        target, headers,
+        [&](const httplib::Response& head) {
+          status = head.status;
           return true;
-        }
-        return (*on_data)(std::string_view(data, length));
-      });
+        },
+        [&](const char* data, size_t length) {
+          if (status != 200) {  // an error answer: keep its Status body for the message
+            if (error_body.size() < (1 << 20)) error_body.append(data, length);
+            return true;
+          }
+          delivered = true;
+          return (*on_data)(std::string_view(data, length));
+        });
+  };
+  // A kept-alive connection the server closed while idle fails the next request before any
+  // answer; like Go's transport, try a GET once more on a new connection, but only then.
+  const bool reused = http_->is_socket_open() != 0;
+  httplib::Result result = get();
+  if (!result && reused && status == 0 && !delivered &&
+      (result.error() == httplib::Error::Read || result.error() == httplib::Error::Write)) {
+    error_body.clear();
+    result = get();
+  }
   if (result) {
     response.status = result->status;
     response.body = on_data == &collect && status == 200 ? std::move(body) : std::move(error_body);

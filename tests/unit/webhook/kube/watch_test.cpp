@@ -504,6 +504,18 @@ TEST_F(KubeWatchTest, TransportFailuresSayWhatHappened) {
   EXPECT_NE(error.find("list nodes: cannot connect to 127.0.0.1 (Connection)"), std::string::npos) << error;
 }
 
+// The fake API server closes a connection idle for 1 s, as real ones do after longer: the next
+// request on the kept-alive connection fails before any answer, and goes again on a new one.
+TEST_F(KubeWatchTest, AConnectionTheServerClosedWhileIdleIsReplaced) {
+  KubeClient client(kubeconfig(), std::chrono::seconds(5));
+  KubeResponse first = client.get("/api/v1/nodes", std::chrono::seconds(5));
+  ASSERT_EQ(first.status, 200) << first.error;
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  KubeResponse second = client.get("/api/v1/nodes", std::chrono::seconds(5));
+  EXPECT_EQ(second.status, 200) << second.error;
+  EXPECT_TRUE(second.error.empty()) << second.error;
+}
+
 TEST(KubeWatchCommand, BadInvocationsExitTwo) {
   ::testing::internal::CaptureStderr();
   EXPECT_EQ(run_cli({"gpu-admit", "watch"}), 2);
