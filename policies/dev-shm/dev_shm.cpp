@@ -21,16 +21,36 @@ struct DevShmConfig {
   std::string volume_name = "dshm";
 };
 
-bool mounts_dev_shm(const json& container) {
+// The mount of /dev/shm in `container`, or null.
+const json* dev_shm_mount(const json& container) {
   auto mounts = container.find("volumeMounts");
-  if (mounts == container.end() || !mounts->is_array()) return false;
+  if (mounts == container.end() || !mounts->is_array()) return nullptr;
   for (const json& mount : *mounts) {
     if (!mount.is_object() || !mount.contains("mountPath") || !mount["mountPath"].is_string()) continue;
     std::string path = mount["mountPath"].get<std::string>();
     while (path.size() > 1 && path.back() == '/') path.pop_back();
-    if (path == "/dev/shm") return true;
+    if (path == "/dev/shm") return &mount;
+  }
+  return nullptr;
+}
+
+// Whether the pod's volume `name` is a memory-backed emptyDir: one this policy may share.
+bool memory_backed(const json& spec, const json& name) {
+  auto volumes = spec.find("volumes");
+  if (volumes == spec.end() || !volumes->is_array()) return false;
+  for (const json& volume : *volumes) {
+    if (!volume.is_object() || volume.value("name", json()) != name) continue;
+    auto empty_dir = volume.find("emptyDir");
+    return empty_dir != volume.end() && empty_dir->is_object() && empty_dir->value("medium", json()) == "Memory";
   }
   return false;
+}
+
+void mount_at_dev_shm(PolicyContext& context, json& container, const std::string& field, const std::string& name) {
+  json& mounts = container["volumeMounts"];
+  if (!mounts.is_null() && !mounts.is_array()) throw std::invalid_argument(field + ".volumeMounts must be a list");
+  mounts.push_back({{"name", name}, {"mountPath", "/dev/shm"}});
+  context.changed(field_path(field, "volumeMounts"), "mounted " + name + " at /dev/shm");
 }
 
 class DevShm final : public Policy {
@@ -43,12 +63,25 @@ class DevShm final : public Policy {
       if (!context.gpu.pod_uses_gpu(spec)) continue;
       // With hostIPC the pod shares the node's /dev/shm: a private mount would break that intent.
       if (spec.value("hostIPC", false) == true) continue;
-      bool mounted = false;
+      // A pod that mounts /dev/shm already keeps its volume. Where that volume is a memory-backed
+      // emptyDir (one this policy added on an earlier call, or the user's), GPU containers
+      // without it get it too: a container another webhook adds after ours (reinvocation) is
+      // mounted like the others, and a second review adds nothing.
+      const json* existing = nullptr;
       for (const char* list : {"initContainers", "containers", "ephemeralContainers"})
         for_each_container(spec, pod.field, list, [&](const json& c, const std::string&) {
-          mounted = mounted || mounts_dev_shm(c);
+          if (!existing) existing = dev_shm_mount(c);
         });
-      if (mounted) continue;
+      if (existing) {
+        const json volume = existing->value("name", json());
+        if (!volume.is_string() || !memory_backed(spec, volume)) continue;
+        const std::string name = volume.get<std::string>();
+        for (const char* list : {"initContainers", "containers"})
+          for_each_container(spec, pod.field, list, [&](json& c, const std::string& field) {
+            if (context.gpu.container_uses_gpu(c) && !dev_shm_mount(c)) mount_at_dev_shm(context, c, field, name);
+          });
+        continue;
+      }
 
       std::vector<std::pair<json*, std::string>> gpu_containers;
       std::optional<std::int64_t> smallest_limit;
@@ -75,12 +108,7 @@ class DevShm final : public Policy {
       spec["volumes"].push_back({{"name", name}, {"emptyDir", {{"medium", "Memory"}, {"sizeLimit", size}}}});
       context.changed(field_path(pod.field, "volumes"),
                       "added memory-backed volume " + name + " of " + size + " (" + reason + ")");
-      for (auto& [container, field] : gpu_containers) {
-        json& mounts = (*container)["volumeMounts"];
-        if (!mounts.is_null() && !mounts.is_array()) throw std::invalid_argument(field + ".volumeMounts must be a list");
-        mounts.push_back({{"name", name}, {"mountPath", "/dev/shm"}});
-        context.changed(field_path(field, "volumeMounts"), "mounted " + name + " at /dev/shm");
-      }
+      for (auto& [container, field] : gpu_containers) mount_at_dev_shm(context, *container, field, name);
     }
   }
 
