@@ -16,7 +16,7 @@ build=${1:-build}
 seconds=${SOAK_SECONDS:-3600}
 rate=${RATE:-1000}
 apiserver=${KUBE_APISERVER_DIR:-../shared/tools/kube-apiserver}
-for tool in python3 etcd curl openssl; do command -v $tool >/dev/null || { echo "soak: $tool not installed" >&2; exit 1; }; done
+for tool in python3 node etcd curl openssl; do command -v $tool >/dev/null || { echo "soak: $tool not installed" >&2; exit 1; }; done
 [ -x "$build/gpu-admit" ] || { echo "soak: build $build/gpu-admit first (Release)" >&2; exit 1; }
 
 work=$(mktemp -d)
@@ -34,42 +34,7 @@ trap cleanup EXIT
 . "$work/kube/env"
 # The sample cluster into the API server: namespaces, nodes (with their status and their own
 # taints, not the not-ready taint the API server adds on create) and pods bound to nodes.
-python3 - "$work/kube" manifests/examples/cluster.json <<'PY'
-import json, ssl, sys, urllib.error, urllib.request
-kube, snapshot = sys.argv[1], json.load(open(sys.argv[2]))
-env = dict(line.strip().split("=", 1) for line in open(f"{kube}/env"))
-ctx = ssl.create_default_context(cafile=f"{kube}/pki/apiserver.crt")
-def call(method, path, body, kind="application/json", exists_ok=False):
-    req = urllib.request.Request(f"https://127.0.0.1:{env['APIPORT']}{path}", json.dumps(body).encode(), method=method,
-                                 headers={"Authorization": "Bearer admin-token", "Content-Type": kind})
-    try:
-        urllib.request.urlopen(req, context=ctx).read()
-    except urllib.error.HTTPError as e:
-        if not (exists_ok and e.code == 409):
-            sys.exit(f"soak: {method} {path}: {e.code} {e.read()[:300]!r}")
-def clean(item):
-    item = dict(item)
-    item["metadata"] = {k: v for k, v in item["metadata"].items()
-                        if k not in ("uid", "resourceVersion", "creationTimestamp", "managedFields")}
-    return item
-items = snapshot["items"]
-for item in items:
-    if item["kind"] == "Namespace":  # kube-system and default exist already
-        call("POST", "/api/v1/namespaces", clean(item), exists_ok=True)
-for item in items:
-    if item["kind"] == "Node":
-        name = item["metadata"]["name"]
-        call("POST", "/api/v1/nodes", clean(item))
-        call("PATCH", f"/api/v1/nodes/{name}/status", {"status": item.get("status", {})}, "application/merge-patch+json")
-        call("PATCH", f"/api/v1/nodes/{name}", {"spec": {"taints": item.get("spec", {}).get("taints", [])}},
-             "application/merge-patch+json")
-for item in items:
-    if item["kind"] == "Pod":
-        pod = clean(item)
-        pod.pop("status", None)
-        call("POST", f"/api/v1/namespaces/{pod['metadata'].get('namespace', 'default')}/pods", pod)
-print(f"soak: {sum(1 for i in items if i['kind'] == 'Node')} nodes and {sum(1 for i in items if i['kind'] == 'Pod')} pods in the API server", file=sys.stderr)
-PY
+node tests/e2e/apiserver/load_cluster.mjs "$work/kube" manifests/examples/cluster.json
 
 mkdir -p "$work/requests"
 for dir in tests/golden/*/; do

@@ -11,7 +11,11 @@ packages=(build-essential cmake ninja-build pkg-config git
           nlohmann-json3-dev libyaml-cpp-dev libre2-dev libspdlog-dev libssl-dev
           libcpp-httplib-dev libhttp-parser-dev prometheus-cpp-dev libgtest-dev libgmock-dev libbenchmark-dev
           openssl curl nodejs npm wrk nginx-light
+          etcd-server  # the real API server's store (tests/e2e/apiserver)
           clang-14 libclang-rt-14-dev)  # .ci/run's sanitizer + libFuzzer build
+# kubectl renders the manifests and drives the API server suite. Debian's is 1.20, whose built-in
+# kustomize (v2) cannot render the base's `labels:`, so an installed newer kubectl is kept.
+command -v kubectl >/dev/null || packages+=(kubernetes-client)
 missing=()
 for p in "${packages[@]}"; do
   # npm ships inside nodejs where nodejs comes from NodeSource: accept either.

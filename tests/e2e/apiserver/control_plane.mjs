@@ -1,0 +1,129 @@
+// A real control plane for the end-to-end suite: etcd and the v1.20 kube-apiserver of
+// ../shared/tools/kube-apiserver (its start.sh), a small HTTPS client for its API, and the
+// sample cluster loaded into it. Used by apiserver_e2e.mjs and by bench/soak.sh.
+import { execFileSync } from "node:child_process";
+import fs from "node:fs";
+import https from "node:https";
+import net from "node:net";
+import path from "node:path";
+
+export const ADMIN_TOKEN = "admin-token";  // start.sh's token, group system:masters
+
+export function startControlPlane(sharedDir, dir) {
+  const start = path.join(sharedDir, "tools", "kube-apiserver", "start.sh");
+  if (!fs.existsSync(start)) throw new Error(`no ${start}: the real API server comes from ../shared`);
+  execFileSync(start, [dir], { stdio: ["ignore", "ignore", "inherit"] });
+  return ControlPlane.fromDir(dir);
+}
+
+export class ControlPlane {
+  // One that start.sh started in `dir` (its env file names the port and the admin kubeconfig).
+  static fromDir(dir) {
+    const env = Object.fromEntries(fs.readFileSync(path.join(dir, "env"), "utf8").trim().split("\n")
+      .map((line) => line.split("=", 2)));
+    return new ControlPlane(dir, Number(env.APIPORT), env.KUBECONFIG);
+  }
+
+  constructor(dir, port, kubeconfig) {
+    this.dir = dir;
+    this.port = port;
+    this.kubeconfig = kubeconfig;  // admin
+    this.ca = fs.readFileSync(path.join(dir, "pki", "apiserver.crt"));
+  }
+
+  // SIGKILL: a v1.20 API server whose etcd went first never finishes a graceful stop.
+  stop() {
+    for (const name of ["apiserver.pid", "etcd.pid"]) {
+      try { process.kill(Number(fs.readFileSync(path.join(this.dir, name), "utf8")), "SIGKILL"); } catch {}
+    }
+  }
+
+  // One API call: {status, body (parsed JSON or text), warnings (the Warning headers' texts)}.
+  request(method, apiPath, body, { token = ADMIN_TOKEN, contentType = "application/json" } = {}) {
+    return new Promise((resolve, reject) => {
+      const data = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+      const req = https.request({
+        host: "127.0.0.1", port: this.port, method, path: apiPath, ca: this.ca, timeout: 60000,
+        headers: { Authorization: `Bearer ${token}`, Accept: "application/json",
+                   ...(data ? { "Content-Type": contentType, "Content-Length": data.length } : {}) },
+      }, (res) => {
+        const chunks = [];
+        res.on("data", (c) => chunks.push(c));
+        res.on("end", () => {
+          const text = Buffer.concat(chunks).toString();
+          let parsed = text;
+          try { parsed = JSON.parse(text); } catch {}
+          resolve({ status: res.statusCode, body: parsed, warnings: warningTexts(res.headers.warning) });
+        });
+      });
+      req.on("timeout", () => req.destroy(new Error(`${method} ${apiPath}: no answer in 60 s`)));
+      req.on("error", reject);
+      if (data) req.write(data);
+      req.end();
+    });
+  }
+
+  // Like request, but anything other than 2xx (or 409 where exists is fine) throws.
+  async call(method, apiPath, body, options = {}) {
+    const r = await this.request(method, apiPath, body, options);
+    if (r.status >= 300 && !(options.existsOk && r.status === 409))
+      throw new Error(`${method} ${apiPath}: ${r.status} ${JSON.stringify(r.body).slice(0, 300)}`);
+    return r;
+  }
+
+  // A kubeconfig for a bearer token, trusting the API server's certificate.
+  writeKubeconfig(file, token) {
+    fs.writeFileSync(file, [
+      "apiVersion: v1", "kind: Config",
+      "clusters:", "- name: local",
+      `  cluster: {server: "https://127.0.0.1:${this.port}", certificate-authority: "${path.join(this.dir, "pki", "apiserver.crt")}"}`,
+      "users:", "- name: user", `  user: {token: "${token}"}`,
+      "contexts:", "- name: local", "  context: {cluster: local, user: user}",
+      "current-context: local", ""].join("\n"));
+    return file;
+  }
+
+  // The sample cluster (kubectl get nodes,pods,namespaces -o json): namespaces, nodes with their
+  // status (through the status subresource) and their own taints (not the not-ready taint the
+  // API server puts on a new node), and pods bound to nodes.
+  async loadCluster(snapshot) {
+    const clean = (item) => {
+      const { uid, resourceVersion, creationTimestamp, managedFields, ...metadata } = item.metadata;
+      return { ...item, metadata };
+    };
+    const merge = { contentType: "application/merge-patch+json" };
+    for (const item of snapshot.items.filter((i) => i.kind === "Namespace"))
+      await this.call("POST", "/api/v1/namespaces", clean(item), { existsOk: true });
+    for (const item of snapshot.items.filter((i) => i.kind === "Node")) {
+      const name = item.metadata.name;
+      await this.call("POST", "/api/v1/nodes", clean(item));
+      await this.call("PATCH", `/api/v1/nodes/${name}/status`, { status: item.status ?? {} }, merge);
+      await this.call("PATCH", `/api/v1/nodes/${name}`, { spec: { taints: item.spec?.taints ?? [] } }, merge);
+    }
+    // A pod's status (its phase: Succeeded and Failed pods hold no GPUs) only goes in through
+    // the status subresource.
+    for (const item of snapshot.items.filter((i) => i.kind === "Pod")) {
+      const { status, ...pod } = clean(item);
+      const url = `/api/v1/namespaces/${pod.metadata.namespace ?? "default"}/pods`;
+      await this.call("POST", url, pod);
+      if (status) await this.call("PATCH", `${url}/${pod.metadata.name}/status`, { status }, merge);
+    }
+  }
+}
+
+// `299 - "text"` (RFC 7234, as the API server writes a webhook's warnings) → text.
+function warningTexts(header) {
+  if (!header) return [];
+  const out = [];
+  const re = /\d{3} [^ ]+ "((?:[^"\\]|\\.)*)"/g;
+  for (let m; (m = re.exec(header));) out.push(m[1].replace(/\\(.)/g, "$1"));
+  return out;
+}
+
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.on("error", reject);
+    server.listen(0, "127.0.0.1", () => { const { port } = server.address(); server.close(() => resolve(port)); });
+  });
+}
