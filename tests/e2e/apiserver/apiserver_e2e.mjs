@@ -15,7 +15,7 @@ import os from "node:os";
 import path from "node:path";
 import { isDeepStrictEqual } from "node:util";
 
-import { ADMIN_TOKEN, freePort, startControlPlane } from "./control_plane.mjs";
+import { freePort, laggingProxy, startControlPlane } from "./control_plane.mjs";
 
 const [build, source, shared] = process.argv.slice(2).map((p) => path.resolve(p));
 if (!shared) { console.error("usage: apiserver_e2e.mjs BUILD_DIR SOURCE_DIR SHARED_DIR"); process.exit(2); }
@@ -41,9 +41,11 @@ const work = fs.mkdtempSync(path.join(os.tmpdir(), "gpuadmit-apiserver-e2e-"));
 const kube = startControlPlane(shared, path.join(work, "kube"));
 let webhook = null;
 let sidecar = null;
+let lag = null;
 function cleanup() {
   webhook?.kill();
   sidecar?.close();
+  lag?.close();
   kube.stop();
   if (!failures) fs.rmSync(work, { recursive: true, force: true });
   else console.log(`# kept ${work} (API server and webhook logs)`);
@@ -129,7 +131,9 @@ if (!check(applied.status === 0, "kubectl apply of the rendered namespace, RBAC 
 const tokenRequest = await kube.call("POST", "/api/v1/namespaces/gpu-admit/serviceaccounts/gpu-admit/token",
   { apiVersion: "authentication.k8s.io/v1", kind: "TokenRequest", spec: { expirationSeconds: 3600 } });
 const saToken = tokenRequest.body.status.token;
-const saKubeconfig = kube.writeKubeconfig(path.join(work, "gpu-admit.kubeconfig"), saToken);
+// gpu-admit reaches the API server through a proxy that can make its watch lag (section 5).
+lag = await laggingProxy(kube.port);
+const saKubeconfig = kube.writeKubeconfig(path.join(work, "gpu-admit.kubeconfig"), saToken, lag.port);
 for (const resource of ["nodes", "pods", "namespaces"]) {
   const r = await kube.request("GET", `/api/v1/${resource}?limit=1`, undefined, { token: saToken });
   check(r.status === 200, `the gpu-admit ServiceAccount may list ${resource}`, `${r.status} ${JSON.stringify(r.body)}`);
@@ -394,6 +398,58 @@ if (check(r.status === 201, "reinvocation: the pod is created", `${r.status} ${r
         diff.slice(0, 8).join("\n"));
   check(sidecarCalls === 1 && mutateCalls === 2, `reinvocation: gpu-admit was called twice (${mutateCalls}), the sidecar once (${sidecarCalls})`);
 }
+
+// ---- 5. The live watch against the real server -----------------------------------------------
+// A pod that selects a GPU product no node has is denied ("no node can ever run it"); once a node
+// of that product is created, the watch delivers it and the same pod is allowed.
+const productPod = (product) => ({ ...gpuPod(`wants-${product.toLowerCase()}`),
+  spec: { ...gpuPod("x").spec, nodeSelector: { "nvidia.com/gpu.product": product } } });
+async function nodeOfProduct(product) {
+  const name = `e2e-${product.toLowerCase()}`;
+  const labels = { "nvidia.com/gpu.product": product, "nvidia.com/gpu.count": "8", "nvidia.com/gpu.memory": "183359" };
+  await kube.call("POST", "/api/v1/nodes", { apiVersion: "v1", kind: "Node", metadata: { name, labels } });
+  const resources = { cpu: "224", memory: "2Ti", pods: "110", "nvidia.com/gpu": "8" };
+  await kube.call("PATCH", `/api/v1/nodes/${name}/status`, { status: { capacity: resources, allocatable: resources,
+    conditions: [{ type: "Ready", status: "True" }] } }, { contentType: "application/merge-patch+json" });
+  await kube.call("PATCH", `/api/v1/nodes/${name}`, { spec: { taints: [] } }, { contentType: "application/merge-patch+json" });
+}
+async function allowedWithin(seconds, object) {
+  const deadline = Date.now() + seconds * 1000;
+  for (;;) {
+    const r = await kube.request("POST", `${collection("Pod", object.metadata.namespace)}?dryRun=All`, object);
+    if (r.status === 201) return { allowed: true, after: (seconds * 1000 - (deadline - Date.now())) / 1000 };
+    if (Date.now() > deadline) return { allowed: false, last: `${r.status} ${r.body?.message}` };
+    await sleep(250);
+  }
+}
+let before = await kube.request("POST", `${podUrl}?dryRun=All`, productPod("NVIDIA-B200"));
+check(before.status === 403 && String(before.body?.message).includes("[gpu-capacity]"),
+      "watch: a pod for a product no node has is denied by gpu-capacity", `${before.status} ${before.body?.message}`);
+await nodeOfProduct("NVIDIA-B200");
+let seen = await allowedWithin(20, productPod("NVIDIA-B200"));
+check(seen.allowed, `watch: a node created later reaches the model (allowed after ${seen.after?.toFixed(1)} s)`, seen.last);
+
+// A create storm while the watch lags: ml-serving uses 11 of its 12 GPUs, and six one-GPU pods
+// arrive while the proxy holds back every watch event. Pods allowed but not yet seen through the
+// watch count toward the budget (--admission-ttl), so exactly one is allowed.
+lag.hold();
+const storm = await Promise.all([0, 1, 2, 3, 4, 5].map((i) =>
+  kube.request("POST", collection("Pod", "ml-serving"), { ...gpuPod(`storm-${i}`), metadata: { name: `storm-${i}`, namespace: "ml-serving" } })));
+lag.release();
+const stormAllowed = storm.filter((x) => x.status === 201).length;
+const stormQuota = storm.filter((x) => x.status === 403 && String(x.body?.message).includes("[gpu-quota]")).length;
+check(stormAllowed === 1 && stormQuota === 5, `burst admission: six pods at once into the last free GPU, ${stormAllowed} allowed, ${stormQuota} denied by gpu-quota`,
+      storm.map((x) => `${x.status} ${x.status === 201 ? "" : x.body?.message}`).join("\n"));
+for (let i = 0; i < 6; i++) await kube.request("DELETE", `${collection("Pod", "ml-serving")}/storm-${i}?gracePeriodSeconds=0`);
+
+// An API server restart: its watch cache starts over, so the watch's resourceVersion is too old
+// (410) and it relists; a node created after the restart must reach the model.
+await kube.restartApiServer();
+before = await kube.request("POST", `${podUrl}?dryRun=All`, productPod("NVIDIA-GB200"));
+check(before.status === 403, "API server restarted: a pod for another new product is denied first", `${before.status}`);
+await nodeOfProduct("NVIDIA-GB200");
+seen = await allowedWithin(90, productPod("NVIDIA-GB200"));
+check(seen.allowed, `API server restarted: the watch resumed, a node created after it reached the model in ${seen.after?.toFixed(1)} s`, seen.last);
 
 function runCheck(object) {
   const file = path.join(work, "check-input.json");

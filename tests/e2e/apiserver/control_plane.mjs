@@ -1,7 +1,7 @@
 // A real control plane for the end-to-end suite: etcd and the v1.20 kube-apiserver of
 // ../shared/tools/kube-apiserver (its start.sh), a small HTTPS client for its API, and the
 // sample cluster loaded into it. Used by apiserver_e2e.mjs and by bench/soak.sh.
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import fs from "node:fs";
 import https from "node:https";
 import net from "node:net";
@@ -38,6 +38,25 @@ export class ControlPlane {
     }
   }
 
+  // SIGKILL the API server (etcd keeps its data) and start it again with the same arguments;
+  // resolves once it serves again.
+  async restartApiServer() {
+    const pidFile = path.join(this.dir, "apiserver.pid");
+    const pid = Number(fs.readFileSync(pidFile, "utf8"));
+    const argv = fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").replace(/\0$/, "").split("\0");
+    process.kill(pid, "SIGKILL");
+    while (fs.existsSync(`/proc/${pid}`)) await new Promise((r) => setTimeout(r, 100));
+    const log = fs.openSync(path.join(this.dir, "apiserver.log"), "a");
+    const child = spawn(argv[0], argv.slice(1), { stdio: ["ignore", log, log], detached: true });
+    child.unref();
+    fs.writeFileSync(pidFile, `${child.pid}\n`);
+    for (let i = 0; i < 240; i++) {
+      try { if ((await this.request("GET", "/readyz")).status === 200) return; } catch {}
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    throw new Error("the API server did not serve again within 60 s");
+  }
+
   // One API call: {status, body (parsed JSON or text), warnings (the Warning headers' texts)}.
   request(method, apiPath, body, { token = ADMIN_TOKEN, contentType = "application/json" } = {}) {
     return new Promise((resolve, reject) => {
@@ -71,12 +90,13 @@ export class ControlPlane {
     return r;
   }
 
-  // A kubeconfig for a bearer token, trusting the API server's certificate.
-  writeKubeconfig(file, token) {
+  // A kubeconfig for a bearer token, trusting the API server's certificate; `port` may name a
+  // proxy in front of it (its certificate names 127.0.0.1, whatever the port).
+  writeKubeconfig(file, token, port = this.port) {
     fs.writeFileSync(file, [
       "apiVersion: v1", "kind: Config",
       "clusters:", "- name: local",
-      `  cluster: {server: "https://127.0.0.1:${this.port}", certificate-authority: "${path.join(this.dir, "pki", "apiserver.crt")}"}`,
+      `  cluster: {server: "https://127.0.0.1:${port}", certificate-authority: "${path.join(this.dir, "pki", "apiserver.crt")}"}`,
       "users:", "- name: user", `  user: {token: "${token}"}`,
       "contexts:", "- name: local", "  context: {cluster: local, user: user}",
       "current-context: local", ""].join("\n"));
@@ -109,6 +129,33 @@ export class ControlPlane {
       if (status) await this.call("PATCH", `${url}/${pod.metadata.name}/status`, { status }, merge);
     }
   }
+}
+
+// A TCP proxy in front of the API server that can hold back what the server sends, so a client's
+// watch lags on demand: hold() keeps the answers, release() delivers them, in order.
+export async function laggingProxy(targetPort) {
+  let holding = false;
+  const links = new Set();
+  const server = net.createServer((client) => {
+    const upstream = net.connect(targetPort, "127.0.0.1");
+    const link = { client, held: [] };
+    links.add(link);
+    client.pipe(upstream);
+    upstream.on("data", (data) => (holding ? link.held.push(data) : client.write(data)));
+    const close = () => { links.delete(link); client.destroy(); upstream.destroy(); };
+    client.on("error", close).on("close", close);
+    upstream.on("error", close).on("close", close);
+  });
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    port: server.address().port,
+    hold() { holding = true; },
+    release() {
+      holding = false;
+      for (const link of links) { for (const data of link.held) link.client.write(data); link.held = []; }
+    },
+    close() { for (const link of links) link.client.destroy(); server.close(); },
+  };
 }
 
 // `299 - "text"` (RFC 7234, as the API server writes a webhook's warnings) → text.
