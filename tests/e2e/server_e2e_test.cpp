@@ -442,6 +442,8 @@ TEST_F(ServerE2E, SigtermFinishesTheReviewInFlightAndExitsZero) {
   EXPECT_NE(server.log().find(R"("msg":"stopped")"), std::string::npos) << server.log();
 }
 
+// Reviews and /metrics need a certificate the --client-ca signed; the kubelet's probes of
+// /healthz and /readyz carry none and still get their answer.
 TEST_F(ServerE2E, ClientCertificatesAreRequiredWhenAClientCaIsGiven) {
   const fs::path& dir = dir_.path();
   const std::string commands =
@@ -455,7 +457,31 @@ TEST_F(ServerE2E, ClientCertificatesAreRequiredWhenAClientCaIsGiven) {
   ASSERT_GT(server.port(), 0) << server.log();
 
   auto anonymous = client_for(server.port(), dir);
-  EXPECT_FALSE(anonymous->Get("/healthz")) << "served a client without a certificate";
+  for (const char* probe : {"/healthz", "/readyz"}) {
+    auto answer = anonymous->Get(probe);
+    ASSERT_TRUE(answer) << probe << ": " << httplib::to_string(answer.error());
+    EXPECT_EQ(answer->status, 200) << probe;
+  }
+  for (const char* route : {"/mutate", "/validate"}) {
+    auto answer = anonymous->Post(route, golden_request("mutate--pod-gpu-basic"), "application/json");
+    ASSERT_TRUE(answer) << route << ": " << httplib::to_string(answer.error());
+    EXPECT_EQ(answer->status, 403) << route;
+    EXPECT_NE(answer->body.find("client certificate"), std::string::npos) << answer->body;
+  }
+  auto metrics = anonymous->Get("/metrics");
+  ASSERT_TRUE(metrics);
+  EXPECT_EQ(metrics->status, 403);
+
+  // A certificate the CA did not sign fails the handshake.
+  const std::string stranger =
+      "cd " + dir.string() + " && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
+      "-keyout other.key -out other.crt -subj /CN=stranger -days 1) >/dev/null 2>&1";
+  ASSERT_EQ(std::system(("(" + stranger).c_str()), 0);
+  httplib::SSLClient unknown("127.0.0.1", server.port(), (dir / "other.crt").string(), (dir / "other.key").string());
+  unknown.set_ca_cert_path((dir / "ca.crt").c_str());
+  unknown.enable_server_certificate_verification(true);
+  EXPECT_FALSE(unknown.Post("/validate", golden_request("mutate--pod-gpu-basic"), "application/json"))
+      << "served a client whose certificate the CA did not sign";
 
   httplib::SSLClient known("127.0.0.1", server.port(), (dir / "client.crt").string(), (dir / "client.key").string());
   known.set_ca_cert_path((dir / "ca.crt").c_str());

@@ -713,6 +713,8 @@ int HttpListener::Impl::on_headers_complete(http_parser* parser) {
   HttpRequest& request = c.request;
   request.method = http_method_str(static_cast<http_method>(parser->method));
   request.path = request.target.substr(0, request.target.find('?'));
+  request.client_certificate = c.ssl != nullptr && SSL_get0_peer_certificate(c.ssl) != nullptr &&
+                               SSL_get_verify_result(c.ssl) == X509_V_OK;
   c.head = parser->method == HTTP_HEAD;
   c.headers_done = true;
   for (const auto& [name, value] : request.headers) {

@@ -26,6 +26,9 @@ struct HttpRequest {
   std::string path;    // target without the query
   std::vector<std::pair<std::string, std::string>> headers;  // names in lower case
   std::string body;
+  // The connection presented a client certificate that the --client-ca verified (a certificate
+  // that fails verification fails the handshake instead).
+  bool client_certificate = false;
   // The value of the first header `name` (lower case), or "".
   const std::string& header(const std::string& name) const;
 };

@@ -16,6 +16,7 @@ using Clock = std::chrono::steady_clock;
 const char* reason_for(int status) {
   switch (status) {
     case 400: return "bad request";
+    case 403: return "a client certificate signed by the --client-ca is required";
     case 404: return "not found: the webhook serves POST /mutate, POST /validate, GET /healthz, /readyz, /metrics";
     case 405: return "method not allowed";
     case 413: return "request body too large";
@@ -142,6 +143,9 @@ void WebhookServer::route(const HttpRequest& request, HttpResponse& response, bo
   try {
     if (!here) {
       response.status = 404;
+    } else if (main_port && !options_.client_ca_path.empty() && !request.client_certificate &&
+               path != "/healthz" && path != "/readyz") {
+      response.status = 403;
     } else if (path == "/mutate" || path == "/validate") {
       if (request.method != "POST") response.status = 405;
       else if (path == "/mutate") handle_review(request, response, ReviewPhases::MutateOnly, "mutate");
@@ -165,7 +169,7 @@ void WebhookServer::route(const HttpRequest& request, HttpResponse& response, bo
     response.set_content(std::string(reason_for(response.status)) + "\n", "text/plain; charset=utf-8");
   const std::string route = here ? path.substr(1) : "other";
   metrics_.count_request(route, response.status);
-  if (response.status == 404 || response.status == 405)
+  if (response.status == 403 || response.status == 404 || response.status == 405)
     log_event(*logger_, spdlog::level::warn, "request rejected",
               {{"route", route}, {"status", response.status}, {"error", reason_for(response.status)}});
 }
@@ -275,7 +279,7 @@ void WebhookServer::start() {
              {"metrics_port", metrics_port_},
              {"config", engine()->config().source},
              {"certificate", certificates_.current()->subject},
-             {"client_certificates", options_.client_ca_path.empty() ? "not required" : "required"}});
+             {"client_certificates", options_.client_ca_path.empty() ? "not required" : "required except for /healthz and /readyz"}});
 }
 
 bool WebhookServer::shutdown(std::chrono::milliseconds deadline) {

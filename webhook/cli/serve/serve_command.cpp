@@ -184,7 +184,7 @@ Command serve_command() {
               "    Reloads the config and the certificate when their files change; SIGTERM drains and exits.",
               {{"--tls-cert", "F", "", "the serving certificate, PEM (reloaded when it changes)", "", true},
                {"--tls-key", "F", "", "its private key, PEM", "", true},
-               {"--client-ca", "F", "", "require client certificates signed by this CA"},
+               {"--client-ca", "F", "", "reviews need a client certificate this CA signed (probes do not)"},
                config_flag(),
                {"--addr", "HOST:PORT", server.address.host + ":" + n(server.address.port), "where to serve HTTPS"},
                {"--metrics-addr", "HOST:PORT", "", "serve /metrics in plain HTTP here (default: on --addr)"},
