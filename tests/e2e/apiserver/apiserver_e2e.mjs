@@ -450,6 +450,10 @@ check(before.status === 403, "API server restarted: a pod for another new produc
 await nodeOfProduct("NVIDIA-GB200");
 seen = await allowedWithin(90, productPod("NVIDIA-GB200"));
 check(seen.allowed, `API server restarted: the watch resumed, a node created after it reached the model in ${seen.after?.toFixed(1)} s`, seen.last);
+const relists = await metricSum((l) => l.startsWith("gpuadmit_watch_relists_total{"));
+// A kind whose last resourceVersion predates the restarted watch cache gets 410 and lists again
+// (which kinds depends on where each watch stood when the server went down).
+check(relists >= 1, `API server restarted: 410 "too old resource version" led to a relist (${relists})`);
 
 function runCheck(object) {
   const file = path.join(work, "check-input.json");
@@ -457,14 +461,17 @@ function runCheck(object) {
   return JSON.parse(spawnSync(path.join(build, "gpu-admit"), ["check", "-o", "json", "--cluster", clusterFile, file],
                               { encoding: "utf8" }).stdout)[0];
 }
-async function mutateReviews() {
+// The sum of the webhook's metric lines that `wanted` picks.
+async function metricSum(wanted) {
   const text = await new Promise((resolve) => {
     https.get(`https://127.0.0.1:${port}/metrics`, { ca: caPem }, (res) => {
       let body = ""; res.on("data", (c) => (body += c)); res.on("end", () => resolve(body));
     }).on("error", () => resolve(""));
   });
-  return text.split("\n").filter((l) => l.startsWith("gpuadmit_http_requests_total{") && l.includes('route="mutate"'))
-    .reduce((sum, l) => sum + Number(l.split(" ").pop()), 0);
+  return text.split("\n").filter(wanted).reduce((sum, l) => sum + Number(l.split(" ").pop()), 0);
+}
+function mutateReviews() {
+  return metricSum((l) => l.startsWith("gpuadmit_http_requests_total{") && l.includes('route="mutate"'));
 }
 
 console.log(failures ? `# ${failures} check(s) failed` : "# all checks passed");
