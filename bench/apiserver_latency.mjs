@@ -1,0 +1,174 @@
+// What a pod create pays behind a real kube-apiserver (v1.20.2 of ../shared/tools/kube-apiserver,
+// Debian's etcd): creates through the API server at concurrency 1, 4 and 16, in one run, with
+//   none      no webhook configured;
+//   echo      both webhooks pointed at a minimal HTTPS webhook that only echoes the uid (a
+//             separate Node.js process): the floor of any webhook;
+//   off       gpu-admit with every policy `mode: off`;
+//   default   gpu-admit with the shipped policies.
+// gpu-admit runs `serve --kubeconfig` against the same API server (the sample cluster loaded).
+// For each cell: p50/p90/p99 of a create (client side), creates/s, CPU per create of the API
+// server, etcd and the webhook (from /proc), and the API server's own mean time per webhook call
+// (apiserver_admission_webhook_admission_duration_seconds). Results go in bench/README.md.
+//
+//   node bench/apiserver_latency.mjs [BUILD_DIR] [CREATES_PER_CELL]     (defaults: build, 200)
+import { execFileSync, spawn } from "node:child_process";
+import fs from "node:fs";
+import https from "node:https";
+import { createRequire } from "node:module";
+import os from "node:os";
+import path from "node:path";
+
+import { freePort, startControlPlane } from "../tests/e2e/apiserver/control_plane.mjs";
+
+const source = path.resolve(path.dirname(new URL(import.meta.url).pathname), "..");
+const build = path.resolve(process.argv[2] ?? "build");
+const creates = Number(process.argv[3] ?? 200);
+const shared = path.resolve(source, "..", "shared");
+const YAML = createRequire(path.join(build, "oracle", "package.json"))("yaml");
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+const work = fs.mkdtempSync(path.join(os.tmpdir(), "gpuadmit-latency-"));
+const kube = startControlPlane(shared, path.join(work, "kube"));
+const children = [];
+process.on("exit", () => { for (const c of children) c.kill("SIGKILL"); kube.stop(); fs.rmSync(work, { recursive: true, force: true }); });
+process.on("SIGINT", () => process.exit(130));
+
+execFileSync(path.join(source, "certs", "make-dev-certs.sh"), [path.join(work, "certs")], { stdio: "ignore" });
+const cert = (name) => path.join(work, "certs", name);
+const caBundle = fs.readFileSync(cert("ca.crt")).toString("base64");
+await kube.loadCluster(JSON.parse(fs.readFileSync(path.join(source, "manifests", "examples", "cluster.json"), "utf8")));
+await kube.call("POST", "/api/v1/namespaces", { apiVersion: "v1", kind: "Namespace",
+  metadata: { name: "bench", labels: { "kubernetes.io/metadata.name": "bench" } } });
+
+// The shipped webhook configurations and RBAC, changed as tests/e2e/apiserver does (url and
+// caBundle; v1.20 has no matchConditions), pointed at `port`.
+const rendered = YAML.parseAllDocuments(execFileSync("kubectl", ["kustomize", path.join(source, "manifests", "base")],
+  { encoding: "utf8" })).map((d) => d.toJS()).filter(Boolean);
+const hookConfigs = (port) => rendered.filter((o) => o.kind.endsWith("WebhookConfiguration")).map((o) => {
+  const c = structuredClone(o);
+  for (const hook of c.webhooks) {
+    hook.clientConfig = { url: `https://127.0.0.1:${port}${hook.clientConfig.service.path}`, caBundle };
+    delete hook.matchConditions;
+  }
+  return c;
+});
+const kubectl = (args, input) => execFileSync("kubectl", ["--kubeconfig", kube.kubeconfig, ...args], { input, encoding: "utf8" });
+kubectl(["apply", "-f", "-"], JSON.stringify({ apiVersion: "v1", kind: "List",
+  items: rendered.filter((o) => ["Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding"].includes(o.kind)) }));
+const token = (await kube.call("POST", "/api/v1/namespaces/gpu-admit/serviceaccounts/gpu-admit/token",
+  { apiVersion: "authentication.k8s.io/v1", kind: "TokenRequest", spec: { expirationSeconds: 7200 } })).body.status.token;
+const saKubeconfig = kube.writeKubeconfig(path.join(work, "sa.kubeconfig"), token);
+
+const defaultConfig = fs.readFileSync(path.join(source, "policies", "default.yaml"), "utf8");
+fs.writeFileSync(path.join(work, "off.yaml"), defaultConfig.replace(/^( {4}mode:) \w+/gm, "$1 off"));
+fs.writeFileSync(path.join(work, "default.yaml"), defaultConfig);
+
+const ECHO = `
+const https = require("https"), fs = require("fs");
+https.createServer({ cert: fs.readFileSync(process.argv[2]), key: fs.readFileSync(process.argv[3]) }, (req, res) => {
+  if (req.method !== "POST") return res.end("ok\\n");
+  const chunks = []; req.on("data", (c) => chunks.push(c));
+  req.on("end", () => {
+    const uid = JSON.parse(Buffer.concat(chunks)).request.uid;
+    res.setHeader("Content-Type", "application/json");
+    res.end(JSON.stringify({ apiVersion: "admission.k8s.io/v1", kind: "AdmissionReview", response: { uid, allowed: true } }));
+  });
+}).listen(Number(process.argv[1]), "127.0.0.1");`;
+
+async function startWebhook(kind, port) {
+  const log = fs.openSync(path.join(work, `${kind}.log`), "w");
+  const child = kind === "echo"
+    ? spawn(process.execPath, ["-e", ECHO, String(port), cert("tls.crt"), cert("tls.key")], { stdio: ["ignore", log, log] })
+    : spawn(path.join(build, "gpu-admit"), ["serve", "--addr", `127.0.0.1:${port}`, "--tls-cert", cert("tls.crt"),
+        "--tls-key", cert("tls.key"), "--config", path.join(work, `${kind}.yaml`), "--kubeconfig", saKubeconfig],
+        { stdio: ["ignore", log, log] });
+  children.push(child);
+  const ca = fs.readFileSync(cert("ca.crt"));
+  for (let i = 0; i < 200; i++) {
+    const ok = await new Promise((resolve) => {
+      https.get({ host: "127.0.0.1", port, path: kind === "echo" ? "/" : "/readyz", ca },
+        (res) => { res.resume(); resolve(res.statusCode === 200); }).on("error", () => resolve(false));
+    });
+    if (ok) return child;
+    await sleep(100);
+  }
+  throw new Error(`${kind} webhook did not start; see ${work}/${kind}.log`);
+}
+
+// CPU seconds (user + system) of a process so far.
+function cpuSeconds(pid) {
+  const fields = fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / 100;  // utime, stime in clock ticks (USER_HZ 100)
+}
+const pidOf = (name) => Number(fs.readFileSync(path.join(kube.dir, name), "utf8"));
+
+async function webhookCallSeconds() {
+  const text = (await kube.request("GET", "/metrics")).body;
+  let sum = 0, count = 0;
+  for (const line of String(text).split("\n")) {
+    if (!line.startsWith("apiserver_admission_webhook_admission_duration_seconds_")) continue;
+    const value = Number(line.split(" ").pop());
+    if (line.includes("_sum{")) sum += value;
+    else if (line.includes("_count{")) count += value;
+  }
+  return { sum, count };
+}
+
+const pod = (name) => ({ apiVersion: "v1", kind: "Pod", metadata: { name, namespace: "bench" },
+  spec: { containers: [{ name: "cuda", image: "nvcr.io/nvidia/cuda:12.4.1-base-ubuntu22.04",
+    resources: { limits: { "nvidia.com/gpu": "1", cpu: "2", memory: "8Gi" } } }] } });
+
+let serial = 0;
+async function cell(kind, concurrency, webhookPid) {
+  // Warm-up: connections opened, caches filled.
+  for (let i = 0; i < 10; i++) await kube.call("POST", "/api/v1/namespaces/bench/pods", pod(`warm-${serial++}`));
+  const pids = { apiserver: pidOf("apiserver.pid"), etcd: pidOf("etcd.pid"), ...(webhookPid ? { webhook: webhookPid } : {}) };
+  const cpu0 = Object.fromEntries(Object.entries(pids).map(([k, p]) => [k, cpuSeconds(p)]));
+  const calls0 = await webhookCallSeconds();
+  const latencies = [];
+  let next = 0;
+  const started = process.hrtime.bigint();
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    while (next < creates) {
+      next++;
+      const t0 = process.hrtime.bigint();
+      const r = await kube.request("POST", "/api/v1/namespaces/bench/pods", pod(`p-${serial++}`));
+      latencies.push(Number(process.hrtime.bigint() - t0) / 1e6);
+      if (r.status !== 201) throw new Error(`${kind}: create answered ${r.status} ${JSON.stringify(r.body).slice(0, 300)}`);
+    }
+  }));
+  const wall = Number(process.hrtime.bigint() - started) / 1e9;
+  const calls1 = await webhookCallSeconds();
+  latencies.sort((a, b) => a - b);
+  const at = (q) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))];
+  const cpu = Object.fromEntries(Object.entries(pids).map(([k, p]) => [k, ((cpuSeconds(p) - cpu0[k]) / creates) * 1e6]));
+  const calls = calls1.count - calls0.count;
+  // Empty the namespace, so every cell starts from the same number of pods.
+  await kube.call("DELETE", "/api/v1/namespaces/bench/pods?gracePeriodSeconds=0");
+  return { kind, concurrency, p50: at(0.5), p90: at(0.9), p99: at(0.99), rate: creates / wall, cpu,
+           webhookCallMs: calls ? ((calls1.sum - calls0.sum) / calls) * 1000 : null, callsPerCreate: calls / creates };
+}
+
+const rows = [];
+for (const kind of ["none", "echo", "off", "default"]) {
+  let child = null;
+  const port = await freePort();
+  if (kind !== "none") {
+    child = await startWebhook(kind, port);
+    kubectl(["apply", "-f", "-"], JSON.stringify({ apiVersion: "v1", kind: "List", items: hookConfigs(port) }));
+    await sleep(1500);  // the API server picks up new webhook configurations from its informer
+  }
+  for (const concurrency of [1, 4, 16]) rows.push(await cell(kind, concurrency, child?.pid));
+  if (child) {
+    kubectl(["delete", "mutatingwebhookconfiguration,validatingwebhookconfiguration", "gpu-admit"]);
+    await sleep(1500);
+    child.kill("SIGTERM");
+  }
+}
+
+const f = (x, d = 1) => (x === null || x === undefined ? "" : x.toFixed(d));
+console.log(`# ${creates} pod creates per cell; ${os.cpus().length} CPUs; load average ${os.loadavg().map((l) => l.toFixed(2)).join(" ")}`);
+console.log("| webhook | conc. | p50 ms | p90 ms | p99 ms | creates/s | API server µs CPU/create | etcd µs | webhook µs | API server's time per webhook call, ms | calls/create |");
+console.log("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+for (const r of rows)
+  console.log(`| ${r.kind} | ${r.concurrency} | ${f(r.p50)} | ${f(r.p90)} | ${f(r.p99)} | ${f(r.rate, 0)} | ${f(r.cpu.apiserver, 0)} | ${f(r.cpu.etcd, 0)} | ${f(r.cpu.webhook, 0)} | ${f(r.webhookCallMs, 2)} | ${f(r.callsPerCreate, 2)} |`);
