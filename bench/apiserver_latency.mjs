@@ -4,7 +4,8 @@
 //   echo      both webhooks pointed at a minimal HTTPS webhook that only echoes the uid (a
 //             separate Node.js process): the floor of any webhook;
 //   off       gpu-admit with every policy `mode: off`;
-//   default   gpu-admit with the shipped policies.
+//   default   gpu-admit with the shipped policies;
+//   default-normal   the same with `--scheduling normal` (threads not SCHED_BATCH).
 // gpu-admit runs `serve --kubeconfig` against the same API server (the sample cluster loaded).
 // For each cell: p50/p90/p99 of a create (client side), creates/s, CPU per create of the API
 // server, etcd and the webhook (from /proc), and the API server's own mean time per webhook call
@@ -80,7 +81,8 @@ async function startWebhook(kind, port) {
   const child = kind === "echo"
     ? spawn(process.execPath, ["-e", ECHO, String(port), cert("tls.crt"), cert("tls.key")], { stdio: ["ignore", log, log] })
     : spawn(path.join(build, "gpu-admit"), ["serve", "--addr", `127.0.0.1:${port}`, "--tls-cert", cert("tls.crt"),
-        "--tls-key", cert("tls.key"), "--config", path.join(work, `${kind}.yaml`), "--kubeconfig", saKubeconfig],
+        "--tls-key", cert("tls.key"), "--config", path.join(work, `${kind.replace("-normal", "")}.yaml`),
+        "--kubeconfig", saKubeconfig, ...(kind.endsWith("-normal") ? ["--scheduling", "normal"] : [])],
         { stdio: ["ignore", log, log] });
   children.push(child);
   const ca = fs.readFileSync(cert("ca.crt"));
@@ -150,7 +152,7 @@ async function cell(kind, concurrency, webhookPid) {
 }
 
 const rows = [];
-for (const kind of ["none", "echo", "off", "default"]) {
+for (const kind of ["none", "echo", "off", "default", "default-normal"]) {
   let child = null;
   const port = await freePort();
   if (kind !== "none") {
