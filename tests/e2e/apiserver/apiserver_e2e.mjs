@@ -347,7 +347,7 @@ r = await kube.request("POST", podUrl, gpuPod("while-hung"));
 const waited = (Date.now() - started) / 1000;
 webhook.process.kill("SIGCONT");
 check(r.status >= 500 && String(r.body?.message).includes('failed calling webhook "validate.gpu-admit.io"') && waited >= 5,
-      `webhook hung: refused after the timeout (${waited.toFixed(1)} s: mutate ignored, validate failed)`, `${r.status} ${r.body?.message}`);
+      `webhook hung: refused after timeoutSeconds (${waited.toFixed(1)} s; the mutating call is ignored, the validating one fails)`, `${r.status} ${r.body?.message}`);
 
 // ---- 4. Reinvocation: another webhook adds a GPU container after gpu-admit ----------------------
 // Mutating webhooks run in order of their configurations' names; "zz-e2e-sidecar" runs after
