@@ -19,7 +19,7 @@ import { createRequire } from "node:module";
 import os from "node:os";
 import path from "node:path";
 
-import { freePort, startControlPlane } from "../tests/e2e/apiserver/control_plane.mjs";
+import { freePort, renderBase, startControlPlane } from "../tests/e2e/apiserver/control_plane.mjs";
 
 const source = path.resolve(path.dirname(new URL(import.meta.url).pathname), "..");
 const build = path.resolve(process.argv[2] ?? "build");
@@ -41,21 +41,11 @@ await kube.loadCluster(JSON.parse(fs.readFileSync(path.join(source, "manifests",
 await kube.call("POST", "/api/v1/namespaces", { apiVersion: "v1", kind: "Namespace",
   metadata: { name: "bench", labels: { "kubernetes.io/metadata.name": "bench" } } });
 
-// The shipped webhook configurations and RBAC, changed as tests/e2e/apiserver does (url and
-// caBundle; v1.20 has no matchConditions), pointed at `port`.
-const rendered = YAML.parseAllDocuments(execFileSync("kubectl", ["kustomize", path.join(source, "manifests", "base")],
-  { encoding: "utf8" })).map((d) => d.toJS()).filter(Boolean);
-const hookConfigs = (port) => rendered.filter((o) => o.kind.endsWith("WebhookConfiguration")).map((o) => {
-  const c = structuredClone(o);
-  for (const hook of c.webhooks) {
-    hook.clientConfig = { url: `https://127.0.0.1:${port}${hook.clientConfig.service.path}`, caBundle };
-    delete hook.matchConditions;
-  }
-  return c;
-});
+// The shipped webhook configurations and RBAC, as tests/e2e/apiserver installs them, at `port`.
+const hookConfigs = (port) => renderBase(source, YAML, port, caBundle).webhooks;
 const kubectl = (args, input) => execFileSync("kubectl", ["--kubeconfig", kube.kubeconfig, ...args], { input, encoding: "utf8" });
 kubectl(["apply", "-f", "-"], JSON.stringify({ apiVersion: "v1", kind: "List",
-  items: rendered.filter((o) => ["Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding"].includes(o.kind)) }));
+  items: renderBase(source, YAML, 0, caBundle).setup }));
 const token = (await kube.call("POST", "/api/v1/namespaces/gpu-admit/serviceaccounts/gpu-admit/token",
   { apiVersion: "authentication.k8s.io/v1", kind: "TokenRequest", spec: { expirationSeconds: 7200 } })).body.status.token;
 const saKubeconfig = kube.writeKubeconfig(path.join(work, "sa.kubeconfig"), token);

@@ -15,7 +15,7 @@ import os from "node:os";
 import path from "node:path";
 import { isDeepStrictEqual } from "node:util";
 
-import { freePort, laggingProxy, startControlPlane } from "./control_plane.mjs";
+import { freePort, laggingProxy, renderBase, startControlPlane } from "./control_plane.mjs";
 
 const [build, source, shared] = process.argv.slice(2).map((p) => path.resolve(p));
 if (!shared) { console.error("usage: apiserver_e2e.mjs BUILD_DIR SOURCE_DIR SHARED_DIR"); process.exit(2); }
@@ -95,28 +95,10 @@ const clusterFile = path.join(source, "manifests", "examples", "cluster.json");
 await kube.loadCluster(JSON.parse(fs.readFileSync(clusterFile, "utf8")));
 
 // ---- Install as shipped --------------------------------------------------------------------
-// `kubectl kustomize manifests/base`, applied as an operator would, changed only where a local
-// test must (each change says why). The Deployment, Service, ConfigMap, PodDisruptionBudget and
-// NetworkPolicy are not applied: no controllers or kubelet run, so gpu-admit runs as a local
-// process instead of a pod.
-const rendered = execFileSync("kubectl", ["kustomize", path.join(source, "manifests", "base")], { encoding: "utf8" });
-const objects = YAML.parseAllDocuments(rendered).map((d) => d.toJS()).filter(Boolean);
-const install = [];
-for (const object of objects) {
-  if (["Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"].includes(object.kind)) {
-    if (object.kind === "Namespace")  // v1.20 does not add this label itself (1.21+); the webhooks' namespaceSelector reads it
-      object.metadata.labels = { ...object.metadata.labels, "kubernetes.io/metadata.name": object.metadata.name };
-    install.push(object);
-  } else if (object.kind.endsWith("WebhookConfiguration")) {
-    for (const hook of object.webhooks) {
-      // A Service needs a cluster network: call the local process, trusting its dev CA.
-      hook.clientConfig = { url: `https://127.0.0.1:${port}${hook.clientConfig.service.path}`,
-                            caBundle: caPem.toString("base64") };
-      delete hook.matchConditions;  // 1.27+; v1.20 rejects the field
-    }
-    install.push(object);
-  }
-}
+// The rendered base, applied as an operator would (control_plane.mjs's renderBase says what a
+// local test changes, and why).
+const { setup, webhooks } = renderBase(source, YAML, port, caPem.toString("base64"));
+const install = [...setup, ...webhooks];
 check(install.filter((o) => o.kind.endsWith("WebhookConfiguration")).length === 2,
       "the rendered base holds both webhook configurations");
 // v1.20 labels no namespace with its name; the exclusions of kube-system and gpu-admit rely on it.

@@ -167,6 +167,31 @@ function warningTexts(header) {
   return out;
 }
 
+// `kubectl kustomize manifests/base`, changed only where a local API server must (each change says
+// why): {setup: the namespace and RBAC, webhooks: both webhook configurations calling
+// https://127.0.0.1:port with caBundle}. The Deployment, Service, ConfigMap and
+// PodDisruptionBudget are left out: no controllers or kubelet run, so gpu-admit is a local process.
+// `YAML` is the oracle's yaml package.
+export function renderBase(source, YAML, port, caBundle) {
+  const rendered = execFileSync("kubectl", ["kustomize", path.join(source, "manifests", "base")], { encoding: "utf8" });
+  const setup = [], webhooks = [];
+  for (const object of YAML.parseAllDocuments(rendered).map((d) => d.toJS()).filter(Boolean)) {
+    if (["Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"].includes(object.kind)) {
+      if (object.kind === "Namespace")  // v1.20 does not add this label itself (1.21+); the webhooks' namespaceSelector reads it
+        object.metadata.labels = { ...object.metadata.labels, "kubernetes.io/metadata.name": object.metadata.name };
+      setup.push(object);
+    } else if (object.kind.endsWith("WebhookConfiguration")) {
+      for (const hook of object.webhooks) {
+        // A Service needs a cluster network: call the local process, trusting its dev CA.
+        hook.clientConfig = { url: `https://127.0.0.1:${port}${hook.clientConfig.service.path}`, caBundle };
+        delete hook.matchConditions;  // 1.27+; v1.20 rejects the field
+      }
+      webhooks.push(object);
+    }
+  }
+  return { setup, webhooks };
+}
+
 export function freePort() {
   return new Promise((resolve, reject) => {
     const server = net.createServer();
