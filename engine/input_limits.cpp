@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <optional>
 #include <sstream>
 
 namespace gpuadmit {
@@ -137,32 +138,6 @@ void require_utf8(std::string_view text) {
                    "): YAML must be UTF-8");
 }
 
-// yaml-cpp 0.7's LoadAll loops for ever on a document that starts with ',' (",", "--- ,"): each
-// pass yields an empty document without consuming the token. A first pass over the events counts
-// the documents; no text holds more than one a 4 bytes ("---\n"), so more means no progress.
-class DocumentCounter final : public YAML::EventHandler {
- public:
-  void OnDocumentStart(const YAML::Mark&) override {}
-  void OnDocumentEnd() override {}
-  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
-  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
-  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t, const std::string&) override {}
-  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {}
-  void OnSequenceEnd() override {}
-  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {}
-  void OnMapEnd() override {}
-};
-
-void require_parser_progress(const std::string& text) {
-  std::istringstream in(text);
-  YAML::Parser parser(in);
-  DocumentCounter counter;
-  const std::size_t max_documents = text.size() / 4 + 2;
-  for (std::size_t documents = 0; parser.HandleNextDocument(counter);)
-    if (++documents > max_documents)
-      throw InputError("1:1: invalid YAML: the parser makes no progress (a document that starts with ','?)");
-}
-
 std::string yaml_error(const YAML::Exception& error) {
   // yaml-cpp's parser stops at its own depth guard (500 levels in 0.7) with the message "bad file".
   if (dynamic_cast<const YAML::DeepRecursion*>(&error))
@@ -171,7 +146,206 @@ std::string yaml_error(const YAML::Exception& error) {
   return std::to_string(error.mark.line + 1) + ":" + std::to_string(error.mark.column + 1) + ": invalid YAML: " + error.msg;
 }
 
+std::string at(const YAML::Mark& mark) {
+  return std::to_string(mark.line + 1) + ":" + std::to_string(mark.column + 1) + ": ";
+}
+
+// One document's JSON built from parser events. The limits are those check_yaml_expansion applies
+// to a loaded tree: the depth of every value an alias expands to, and a value budget shared by all
+// documents of the text. Copying an anchored value (so an alias can repeat it) is paid from the
+// budget too, so the work stays linear in the text whatever the anchors nest.
+class JsonFromEvents final : public YAML::EventHandler {
+ public:
+  JsonFromEvents(YamlJsonReader::ScalarRule scalar, std::size_t budget) : scalar_(scalar), budget_(budget) {}
+
+  // Ready for the next document; returns the finished one.
+  json take(int& line) {
+    line = line_;
+    json document = std::move(root_);
+    root_ = nullptr;
+    line_ = 0;
+    stack_.clear();
+    anchors_.clear();
+    return document;
+  }
+
+  void OnDocumentStart(const YAML::Mark&) override {}
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark& mark, YAML::anchor_t anchor) override {
+    if (expecting_key()) throw InputError(at(mark) + "map keys must be strings");
+    leaf(mark, nullptr, anchor, nullptr);
+  }
+  void OnScalar(const YAML::Mark& mark, const std::string& tag, YAML::anchor_t anchor,
+                const std::string& text) override {
+    if (expecting_key()) {
+      spend(mark, 1);
+      ++built_;
+      if (anchor) keep(anchor, {scalar_(tag, text), 1, 0, text, true});
+      stack_.back().key = text;
+      return;
+    }
+    leaf(mark, scalar_(tag, text), anchor, &text);
+  }
+  void OnAlias(const YAML::Mark& mark, YAML::anchor_t anchor) override {
+    if (anchor >= anchors_.size() || !anchors_[anchor].complete)
+      throw InputError(at(mark) + "an alias refers to a value that contains it");
+    const Anchored& target = anchors_[anchor];
+    if (stack_.size() + target.height > g_limits.max_depth) throw InputError(at(mark) + depth_message());
+    spend(mark, target.values);
+    if (expecting_key()) {
+      if (!target.text) throw InputError(at(mark) + "map keys must be strings");
+      built_ += target.values;
+      stack_.back().key = *target.text;
+      return;
+    }
+    first(mark);
+    built_ += target.values;
+    attach(json(target.value), target.height);
+  }
+  void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor,
+                       YAML::EmitterStyle::value) override {
+    open(mark, json::array(), anchor);
+  }
+  void OnSequenceEnd() override { close(); }
+  void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor, YAML::EmitterStyle::value) override {
+    open(mark, json::object(), anchor);
+  }
+  void OnMapEnd() override { close(); }
+
+ private:
+  struct Anchored {
+    json value;
+    std::size_t values = 0;  // values a reader following the alias meets
+    std::size_t height = 0;  // levels of arrays and objects in it
+    std::optional<std::string> text;  // a scalar's own text: what it reads as when it is a map key
+    bool complete = false;
+  };
+  struct Frame {
+    json value;
+    YAML::anchor_t anchor;
+    std::size_t built_at_open;
+    std::size_t height = 1;
+    std::optional<std::string> key;  // in an object: the key whose value comes next
+  };
+
+  bool expecting_key() const { return !stack_.empty() && stack_.back().value.is_object() && !stack_.back().key; }
+
+  void spend(const YAML::Mark& mark, std::size_t values) {
+    if (values > budget_)
+      throw InputError(at(mark) +
+                       "the document expands to more values than its size allows (YAML aliases that repeat "
+                       "other aliases?)");
+    budget_ -= values;
+  }
+
+  void first(const YAML::Mark& mark) {
+    if (line_ == 0) line_ = mark.line + 1;
+  }
+
+  void keep(YAML::anchor_t anchor, Anchored anchored) {
+    if (anchor >= anchors_.size()) anchors_.resize(anchor + 1);
+    anchors_[anchor] = std::move(anchored);
+  }
+
+  void leaf(const YAML::Mark& mark, json value, YAML::anchor_t anchor, const std::string* text) {
+    first(mark);
+    spend(mark, 1);
+    ++built_;
+    if (anchor) {
+      spend(mark, 1);
+      keep(anchor, {value, 1, 0, text ? std::optional<std::string>(*text) : std::nullopt, true});
+    }
+    attach(std::move(value), 0);
+  }
+
+  void open(const YAML::Mark& mark, json value, YAML::anchor_t anchor) {
+    if (expecting_key()) throw InputError(at(mark) + "map keys must be strings");
+    first(mark);
+    if (stack_.size() >= g_limits.max_depth) throw InputError(at(mark) + depth_message());
+    spend(mark, 1);
+    ++built_;
+    if (anchor) keep(anchor, {});  // known but not complete: an alias inside it is refused
+    stack_.push_back({std::move(value), anchor, built_ - 1, 1, std::nullopt});
+  }
+
+  void close() {
+    Frame frame = std::move(stack_.back());
+    stack_.pop_back();
+    if (frame.anchor) {
+      const std::size_t values = built_ - frame.built_at_open;
+      spend(YAML::Mark(), values);  // the copy
+      keep(frame.anchor, {frame.value, values, frame.height, std::nullopt, true});
+    }
+    attach(std::move(frame.value), frame.height);
+  }
+
+  void attach(json value, std::size_t height) {
+    if (stack_.empty()) {
+      root_ = std::move(value);
+      return;
+    }
+    Frame& parent = stack_.back();
+    parent.height = std::max(parent.height, height + 1);
+    if (parent.value.is_object()) {
+      parent.value[*parent.key] = std::move(value);  // a repeated key: the last one wins
+      parent.key.reset();
+    } else {
+      parent.value.push_back(std::move(value));
+    }
+  }
+
+  YamlJsonReader::ScalarRule scalar_;
+  std::size_t budget_;
+  std::size_t built_ = 0;
+  std::vector<Frame> stack_;
+  std::vector<Anchored> anchors_;  // by yaml-cpp's anchor number, which restarts in each document
+  json root_;
+  int line_ = 0;
+};
+
 }  // namespace
+
+struct YamlJsonReader::State {
+  State(std::string text, ScalarRule scalar)
+      : max_documents(text.size() / 4 + 2),
+        builder(scalar, yaml_value_budget(text.size())),
+        in(std::move(text)),
+        parser(in) {}
+  std::size_t max_documents;
+  std::size_t documents = 0;
+  JsonFromEvents builder;
+  std::istringstream in;
+  YAML::Parser parser;
+  bool failed = false;
+};
+
+YamlJsonReader::YamlJsonReader(std::string text, ScalarRule scalar) {
+  require_utf8(text);
+  try {
+    state_ = std::make_unique<State>(std::move(text), scalar);
+  } catch (const YAML::Exception& error) {
+    throw InputError(yaml_error(error));
+  }
+}
+
+YamlJsonReader::~YamlJsonReader() = default;
+
+bool YamlJsonReader::next(json& document, int& line) {
+  if (state_->failed) return false;
+  try {
+    state_->failed = true;  // until this document is read whole: the parser cannot resume after a throw
+    if (!state_->parser.HandleNextDocument(state_->builder)) return false;
+    // yaml-cpp 0.7 yields empty documents for ever without consuming a token on a document that
+    // starts with ',' (",", "--- ,"); no text holds more than one document per 4 bytes ("---\n").
+    if (++state_->documents > state_->max_documents)
+      throw InputError("1:1: invalid YAML: the parser makes no progress (a document that starts with ','?)");
+    document = state_->builder.take(line);
+    state_->failed = false;
+    return true;
+  } catch (const YAML::Exception& error) {
+    throw InputError(yaml_error(error));
+  }
+}
 
 const InputLimits& input_limits() { return g_limits; }
 
@@ -219,20 +393,6 @@ json parse_json(std::istream& in, const json::parser_callback_t& callback) {
 }
 
 std::size_t yaml_value_budget(std::size_t bytes) { return 2 * bytes + 1024; }
-
-std::vector<YAML::Node> load_yaml_documents(const std::string& text) {
-  require_utf8(text);
-  std::vector<YAML::Node> documents;
-  try {
-    require_parser_progress(text);
-    documents = YAML::LoadAll(text);
-  } catch (const YAML::Exception& error) {
-    throw InputError(yaml_error(error));
-  }
-  std::size_t budget = yaml_value_budget(text.size());
-  for (const YAML::Node& document : documents) check_yaml_expansion(document, 0, budget);
-  return documents;
-}
 
 YAML::Node load_yaml(const std::string& text) {
   require_utf8(text);

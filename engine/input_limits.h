@@ -10,6 +10,7 @@
 
 #include <cstddef>
 #include <istream>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -57,13 +58,31 @@ nlohmann::json parse_json(std::istream& in, const nlohmann::json::parser_callbac
 // A nlohmann exception thrown while parsing, as a message that does not quote the input.
 std::string describe_json_error(const nlohmann::json::exception& error);
 
-// Loads every YAML document of `text` with yaml-cpp (whose parser stops at 500 levels), then
-// checks what a walk over each document would see with its aliases followed: at most max_depth
-// levels, and at most yaml_value_budget(text.size()) values in all. Without aliases a document has
-// fewer values than bytes, so only an alias bomb ("billion laughs") is refused, before anything
-// expands it. Throws InputError naming the line.
-std::vector<YAML::Node> load_yaml_documents(const std::string& text);
-// The one-document form, for configs and suites (an empty text is a null node).
+// The documents of a YAML text, one at a time, converted to JSON straight from yaml-cpp's event
+// parser (whose own recursion stops at 500 levels): no YAML::Node tree is built, so a reader holds
+// one document, not the whole text's (`check` of a 10,000-object file). What a reader following
+// the aliases would see is checked as it is built: at most max_depth levels, and at most
+// yaml_value_budget(text.size()) values over all documents, copies of anchored values included.
+// Without aliases a document has fewer values than bytes, so only an alias bomb ("billion
+// laughs") is refused. `scalar` turns a scalar into JSON from its tag ("?" plain, "!" quoted, or
+// the explicit tag) and text. Map keys are the key's text; a key that is not a scalar is refused.
+// Throws InputError naming the line.
+class YamlJsonReader {
+ public:
+  using ScalarRule = nlohmann::json (*)(const std::string& tag, const std::string& text);
+  YamlJsonReader(std::string text, ScalarRule scalar);
+  ~YamlJsonReader();
+  // The next document (null for an empty one) and the 1-based line of its first value; false
+  // after the last.
+  bool next(nlohmann::json& document, int& line);
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
+
+// One YAML document as a tree under the same limits, for configs and suites, which read it with
+// its marks (an empty text is a null node).
 YAML::Node load_yaml(const std::string& text);
 std::size_t yaml_value_budget(std::size_t bytes);
 

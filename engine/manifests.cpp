@@ -40,7 +40,16 @@ json resolve_plain_scalar(const std::string& text) {
   return text;  // everything else, including 0x and 0o forms, stays a string
 }
 
-// Recursive, but only ever over documents load_yaml_documents (or load_yaml) checked: at most
+// A scalar by its tag: "?" (or none) is plain and resolved; "!" marks a quoted scalar, always a
+// string; an explicit int, float, bool or null tag resolves the text, any other tag keeps it.
+json scalar_to_json(const std::string& tag, const std::string& text) {
+  if (tag == "?" || tag.empty() || tag == "tag:yaml.org,2002:int" || tag == "tag:yaml.org,2002:float" ||
+      tag == "tag:yaml.org,2002:bool" || tag == "tag:yaml.org,2002:null")
+    return resolve_plain_scalar(text);
+  return text;
+}
+
+// Recursive, but only ever over documents load_yaml checked: at most
 // max_depth levels and a bounded number of values, aliases followed.
 json to_json(const YAML::Node& node, const std::string& source, std::size_t depth = 0) {
   if (depth > input_limits().max_depth)
@@ -51,14 +60,7 @@ json to_json(const YAML::Node& node, const std::string& source, std::size_t dept
     case YAML::NodeType::Undefined:
       return nullptr;
     case YAML::NodeType::Scalar:
-      // Tag "!" marks a quoted scalar: always a string.
-      if (node.Tag() == "!" || (node.Tag() != "?" && node.Tag() != "")) {
-        if (node.Tag() == "tag:yaml.org,2002:int" || node.Tag() == "tag:yaml.org,2002:float" ||
-            node.Tag() == "tag:yaml.org,2002:bool" || node.Tag() == "tag:yaml.org,2002:null")
-          return resolve_plain_scalar(node.Scalar());
-        return node.Scalar();
-      }
-      return resolve_plain_scalar(node.Scalar());
+      return scalar_to_json(node.Tag(), node.Scalar());
     case YAML::NodeType::Sequence: {
       json array = json::array();
       for (const auto& item : node) array.push_back(to_json(item, source, depth + 1));
@@ -128,8 +130,13 @@ std::string to_yaml(const json& value) {
   return std::string(out.c_str()) + "\n";
 }
 
-std::vector<ManifestDocument> parse_manifests(const std::string& text, const std::string& source) {
-  std::vector<ManifestDocument> out;
+void parse_manifests(std::string text, const std::string& source, const ManifestVisitor& visit) {
+  std::vector<ManifestDocument> expanded;
+  auto hand_on = [&](ManifestDocument document) {
+    expanded.clear();
+    expand(std::move(document), expanded);
+    for (ManifestDocument& each : expanded) visit(std::move(each));
+  };
   // JSON (an AdmissionReview, a `kubectl get -o json` dump) goes through the JSON parser: it is
   // exact for numbers and much faster on large cluster snapshots.
   auto first = text.find_first_not_of(" \t\r\n");
@@ -140,28 +147,34 @@ std::vector<ManifestDocument> parse_manifests(const std::string& text, const std
     } catch (const InputError& error) {
       throw ManifestError(source + ": invalid JSON: " + error.what());
     }
+    text = std::string();  // the parsed copy is all that is needed from here
     if (parsed.is_array()) {
-      for (json& item : parsed) expand({source, 0, 1, std::move(item)}, out);
+      for (json& item : parsed) hand_on({source, 0, 1, std::move(item)});
     } else {
-      expand({source, 0, 1, std::move(parsed)}, out);
+      hand_on({source, 0, 1, std::move(parsed)});
     }
-    return out;
+    return;
   }
-  std::vector<YAML::Node> documents;
+  // YAML one document at a time, so a large file is never held as a tree or as JSON whole.
   try {
-    documents = load_yaml_documents(text);
+    YamlJsonReader reader(std::move(text), scalar_to_json);
+    json object;
+    int line = 0;
+    for (int index = 0; reader.next(object, line); ++index) {
+      if (object.is_null()) continue;  // an empty document
+      if (!object.is_object())
+        throw ManifestError(source + ":" + std::to_string(line) + ": document " + std::to_string(index) +
+                            " is not a Kubernetes object (expected a map with apiVersion and kind)");
+      hand_on({source, index, line, std::move(object)});
+    }
   } catch (const InputError& error) {
     throw ManifestError(source + ":" + error.what());  // "line:column: ..."
   }
-  for (std::size_t i = 0; i < documents.size(); ++i) {
-    const YAML::Node& node = documents[i];
-    if (node.IsNull() || !node.IsDefined()) continue;
-    int line = node.Mark().line + 1;
-    if (!node.IsMap())
-      throw ManifestError(source + ":" + std::to_string(line) + ": document " + std::to_string(i) +
-                          " is not a Kubernetes object (expected a map with apiVersion and kind)");
-    expand({source, static_cast<int>(i), line, to_json(node, source)}, out);
-  }
+}
+
+std::vector<ManifestDocument> parse_manifests(const std::string& text, const std::string& source) {
+  std::vector<ManifestDocument> out;
+  parse_manifests(text, source, [&](ManifestDocument&& document) { out.push_back(std::move(document)); });
   return out;
 }
 
@@ -187,13 +200,15 @@ std::vector<std::string> manifest_files(const std::vector<std::string>& paths) {
   return out;
 }
 
-std::vector<ManifestDocument> load_manifest_file(const std::string& path) {
+void for_each_manifest(const std::string& path, const ManifestVisitor& visit) {
   if (path == "-") {
+    std::string text;
     try {
-      return parse_manifests(read_standard_input(), "<stdin>");
+      text = read_standard_input();
     } catch (const InputError& error) {
       throw ManifestError(std::string("<stdin>: ") + error.what());
     }
+    return parse_manifests(std::move(text), "<stdin>", visit);
   }
   std::error_code error;
   if (!fs::exists(path, error)) throw ManifestError(path + ": no such file or directory");
@@ -203,7 +218,13 @@ std::vector<ManifestDocument> load_manifest_file(const std::string& path) {
   } catch (const InputError& error) {
     throw ManifestError(error.what());
   }
-  return parse_manifests(text, path);
+  parse_manifests(std::move(text), path, visit);
+}
+
+std::vector<ManifestDocument> load_manifest_file(const std::string& path) {
+  std::vector<ManifestDocument> out;
+  for_each_manifest(path, [&](ManifestDocument&& document) { out.push_back(std::move(document)); });
+  return out;
 }
 
 std::vector<ManifestDocument> load_manifests(const std::vector<std::string>& paths) {

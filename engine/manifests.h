@@ -3,6 +3,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <functional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -29,6 +30,11 @@ struct ManifestDocument {
 // unquoted numbers are numbers, quoted scalars stay strings). Throws ManifestError naming
 // `source` and the line for bad YAML.
 std::vector<ManifestDocument> parse_manifests(const std::string& text, const std::string& source);
+// The same, handing each document to `visit` as it is read and then dropping it: YAML is read
+// one document at a time, so a large file is never held whole as a tree or as JSON. Documents
+// before a bad one have been visited when the ManifestError is thrown.
+using ManifestVisitor = std::function<void(ManifestDocument&&)>;
+void parse_manifests(std::string text, const std::string& source, const ManifestVisitor& visit);
 
 // Each path is a file, a directory (read recursively: *.yaml, *.yml, *.json, in name order) or
 // "-" for stdin. `kind: List` objects are expanded into their items. Empty documents are
@@ -39,6 +45,7 @@ std::vector<ManifestDocument> load_manifests(const std::vector<std::string>& pat
 // the paths name (directories expanded, "-" kept), then one file's documents.
 std::vector<std::string> manifest_files(const std::vector<std::string>& paths);
 std::vector<ManifestDocument> load_manifest_file(const std::string& path);
+void for_each_manifest(const std::string& path, const ManifestVisitor& visit);
 
 // One YAML node as parse_manifests reads documents (kubectl's scalar rules), for files that
 // embed manifests or values. Throws ManifestError naming `source`.

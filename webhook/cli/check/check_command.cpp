@@ -120,46 +120,46 @@ int check(const Args& args) {
     }
     first_result = false;
   };
+  auto review_document = [&](const ManifestDocument& document) {
+    ReviewOutcome outcome;
+    if (!document.object.is_object() || !document.object.contains("kind")) {
+      outcome.skipped = "not a Kubernetes object: no kind";
+    } else if (document.object["kind"] == "AdmissionReview") {
+      // A recorded AdmissionReview is reviewed as the webhook would, with its own operation.
+      try {
+        outcome = engine->review(decode_admission_review(document.object));
+      } catch (const ReviewError& error) {
+        ++unreadable;
+        std::cerr << "gpu-admit check: " << document.file << ": " << error.what() << "\n";
+        if (format == "json") emit_json({{"file", document.file}, {"line", document.line}, {"error", error.what()}});
+        return;
+      }
+    } else {
+      outcome = engine->review(request_for_manifest(document.object, ns), cluster.get());
+    }
+    ++objects;
+    if (!outcome.skipped.empty())
+      ++skipped;
+    else if (!outcome.response.allowed)
+      ++denied;
+    else {
+      ++allowed;
+      if (!outcome.response.patch.empty()) ++mutated;
+    }
+    if (format == "json")
+      emit_json(result_json(document, outcome, show_mutated));
+    else
+      print_text(document, outcome, show_mutated);
+  };
+  // Each document is reviewed as it is read and then dropped: a 10,000-object file is never held
+  // whole. A bad document ends its file (after the ones before it were reported).
   for (const std::string& file : files) {
-    std::vector<ManifestDocument> documents;
     try {
-      documents = load_manifest_file(file);
+      for_each_manifest(file, review_document);
     } catch (const ManifestError& error) {
       ++unreadable;
       std::cerr << "gpu-admit check: " << error.what() << "\n";
       if (format == "json") emit_json({{"file", file == "-" ? "<stdin>" : file}, {"error", error.what()}});
-      continue;
-    }
-    for (const ManifestDocument& document : documents) {
-      ReviewOutcome outcome;
-      if (!document.object.is_object() || !document.object.contains("kind")) {
-        outcome.skipped = "not a Kubernetes object: no kind";
-      } else if (document.object["kind"] == "AdmissionReview") {
-        // A recorded AdmissionReview is reviewed as the webhook would, with its own operation.
-        try {
-          outcome = engine->review(decode_admission_review(document.object));
-        } catch (const ReviewError& error) {
-          ++unreadable;
-          std::cerr << "gpu-admit check: " << document.file << ": " << error.what() << "\n";
-          if (format == "json") emit_json({{"file", document.file}, {"line", document.line}, {"error", error.what()}});
-          continue;
-        }
-      } else {
-        outcome = engine->review(request_for_manifest(document.object, ns), cluster.get());
-      }
-      ++objects;
-      if (!outcome.skipped.empty())
-        ++skipped;
-      else if (!outcome.response.allowed)
-        ++denied;
-      else {
-        ++allowed;
-        if (!outcome.response.patch.empty()) ++mutated;
-      }
-      if (format == "json")
-        emit_json(result_json(document, outcome, show_mutated));
-      else
-        print_text(document, outcome, show_mutated);
     }
   }
   if (format == "json") {

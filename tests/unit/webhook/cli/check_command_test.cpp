@@ -3,6 +3,7 @@
 // joined status message) stays one line. It used to be split there.
 #include <gtest/gtest.h>
 
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -55,6 +56,25 @@ TEST(CheckCommand, TheStatusMessageJoinsTheStructuredDenials) {
   EXPECT_EQ(outcome.denials[0].field, "spec.containers[0].image");
   EXPECT_EQ(outcome.response.status_message,
             "gpu-admit denied Pod team/p: " + outcome.denials[0].text() + "; " + outcome.denials[1].text());
+}
+
+// Documents are reviewed as they are read: those before a bad document in the same file are
+// reported, then the file is named as unreadable (exit 2), and the next file is still checked.
+TEST(CheckCommand, DocumentsBeforeABadOneInTheFileAreStillReported) {
+  const fs::path dir = fs::temp_directory_path() / ("gpuadmit-check-partial-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  std::ofstream(dir / "a.yaml") << "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: first}\n---\n"
+                                   "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: [broken}\n";
+  std::ofstream(dir / "b.yaml") << "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: next}\n";
+  const std::string command = (fs::path(GPUADMIT_BINARY_DIR) / "gpu-admit").string() + " check " + dir.string();
+  int status = -1;
+  const std::string out = gpuadmit::testing::command_output(command + " 2>&1", status);
+  fs::remove_all(dir);
+  EXPECT_EQ(WEXITSTATUS(status), 2) << out;
+  EXPECT_NE(out.find("a.yaml:1: ConfigMap default/first: skipped"), std::string::npos) << out;
+  EXPECT_NE(out.find("gpu-admit check: " + (dir / "a.yaml").string() + ":7:"), std::string::npos) << out;
+  EXPECT_NE(out.find("b.yaml:1: ConfigMap default/next: skipped"), std::string::npos) << out;
+  EXPECT_NE(out.find("2 objects: 0 allowed (0 mutated), 0 denied, 2 skipped, 1 unreadable"), std::string::npos) << out;
 }
 
 }  // namespace
