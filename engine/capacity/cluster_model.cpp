@@ -356,6 +356,10 @@ void ClusterModel::begin_bulk_load() {
 
 void ClusterModel::end_bulk_load() {
   std::unique_lock lock(mutex_);
+  end_bulk_load_locked();
+}
+
+void ClusterModel::end_bulk_load_locked() {
   for (Pool* pool : stale_pools_) {
     std::sort(pool->nodes.begin(), pool->nodes.end(),
               [](const NodeState* a, const NodeState* b) { return a->name < b->name; });
@@ -409,6 +413,31 @@ void ClusterModel::refresh_pool_list_locked() {
 void ClusterModel::upsert_node(const json& object) {
   std::unique_ptr<NodeState> node = node_state_from_json(object, describe(object), gpu_);
   std::unique_lock lock(mutex_);
+  upsert_node_locked(std::move(node));
+}
+
+void ClusterModel::upsert_nodes(const std::vector<json>& objects,
+                                const std::function<void(const json&, const std::exception&)>& rejected) {
+  std::vector<std::unique_ptr<NodeState>> nodes;
+  nodes.reserve(objects.size());
+  for (const json& object : objects) {
+    try {
+      nodes.push_back(node_state_from_json(object, describe(object), gpu_));
+    } catch (const std::exception& error) {
+      rejected(object, error);
+    }
+  }
+  // One lock for the page: readers see the pools before it or after it, never stale ones.
+  std::unique_lock lock(mutex_);
+  const bool outer_bulk = bulk_;
+  bulk_ = true;
+  for (auto& node : nodes) upsert_node_locked(std::move(node));
+  if (!outer_bulk) {
+    end_bulk_load_locked();
+  }
+}
+
+void ClusterModel::upsert_node_locked(std::unique_ptr<NodeState> node) {
   auto existing = state_.nodes.find(node->name);
   if (existing != state_.nodes.end()) {
     NodeState& old = *existing->second;

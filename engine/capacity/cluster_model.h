@@ -26,6 +26,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -189,6 +190,12 @@ class ClusterModel {
   const GpuResources& gpu_resources() const { return gpu_; }
 
   void upsert_node(const nlohmann::json& node);
+  // Many nodes at once (a page of a list), with each pool's order, free slots and allocatable
+  // range recomputed once at the end rather than after every node: upserting the 5,000 nodes of
+  // one pool one by one is quadratic. Readers see the model before or after the whole batch. A
+  // node that does not parse is handed to `rejected` and the others are applied.
+  void upsert_nodes(const std::vector<nlohmann::json>& nodes,
+                    const std::function<void(const nlohmann::json&, const std::exception&)>& rejected);
   bool delete_node(std::string_view name);
   void upsert_pod(const nlohmann::json& pod);
   bool delete_pod(std::string_view namespace_, std::string_view name);
@@ -269,10 +276,13 @@ class ClusterModel {
   void refresh_pool_list_locked();
   void name_pool_locked(Pool& pool, const std::string& base);
   void release_pool_name_locked(const Pool& pool);
-  // Loading a snapshot inserts every node before anyone reads: pools are sorted and summed once at
-  // the end instead of after each insert, which made a large pool's load quadratic.
+  // Loading a snapshot inserts every node before anyone reads, and upsert_nodes a page under one
+  // lock: pools are sorted and summed once at the end instead of after each insert, which made a
+  // large pool's load quadratic.
   void begin_bulk_load();
   void end_bulk_load();
+  void end_bulk_load_locked();
+  void upsert_node_locked(std::unique_ptr<NodeState> node);
 
   const GpuResources gpu_;
   bool bulk_ = false;

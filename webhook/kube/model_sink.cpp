@@ -26,6 +26,11 @@ void ClusterModelSink::upsert(kube::ObjectKind kind, const json& object) {
   }
 }
 
+void ClusterModelSink::upsert_page(kube::ObjectKind kind, const std::vector<json>& objects) {
+  if (kind != kube::ObjectKind::Node) return ClusterObjectSink::upsert_page(kind, objects);
+  model_.upsert_nodes(objects, [&](const json&, const std::exception& error) { reject(kind, error.what()); });
+}
+
 void ClusterModelSink::remove(kube::ObjectKind kind, const json& object) {
   const std::string name = metadata_string(object, "name");
   switch (kind) {

@@ -23,6 +23,8 @@ class ClusterModelSink final : public kube::ClusterObjectSink {
   ClusterModelSink(capacity::ClusterModel& model, std::shared_ptr<spdlog::logger> logger)
       : model_(model), logger_(std::move(logger)) {}
   void upsert(kube::ObjectKind kind, const nlohmann::json& object) override;
+  // A page of nodes goes to the model at once (ClusterModel::upsert_nodes).
+  void upsert_page(kube::ObjectKind kind, const std::vector<nlohmann::json>& objects) override;
   void remove(kube::ObjectKind kind, const nlohmann::json& object) override;
   void list_complete(kube::ObjectKind kind, const std::unordered_set<std::string>& listed_keys) override;
   std::uint64_t rejected_objects() const { return rejected_.load(); }

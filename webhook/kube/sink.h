@@ -34,6 +34,10 @@ struct ClusterObjectSink {
   // held for the kind is gone. Page by page, so memory holds one page, not a 150,000-pod list.
   // A list that fails half-way ends without list_complete (what it upserted was current).
   virtual void list_complete(ObjectKind kind, const std::unordered_set<std::string>& listed_keys) = 0;
+  // One page of a list: upsert() of each object, in order, unless the sink applies a page at once.
+  virtual void upsert_page(ObjectKind kind, const std::vector<nlohmann::json>& trimmed_objects) {
+    for (const nlohmann::json& object : trimmed_objects) upsert(kind, object);
+  }
 };
 
 }  // namespace gpuadmit::kube

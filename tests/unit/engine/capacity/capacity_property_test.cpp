@@ -143,9 +143,26 @@ TEST(CapacityProperty, PoolsAgreeWithCheckingEveryNode) {
     capacity::ClusterModel model;
     std::vector<json> nodes, pods;
     const int node_count = gen.pick(1, 30);
-    for (int i = 0; i < node_count; ++i) {
-      nodes.push_back(gen.node(i));
-      model.upsert_node(nodes.back());
+    for (int i = 0; i < node_count; ++i) nodes.push_back(gen.node(i));
+    if (seed % 2) {
+      for (const json& node : nodes) model.upsert_node(node);
+    } else {
+      // As the live watch applies a list: pages at once (upsert_nodes), then a page of the same
+      // nodes changed (new shapes move them between pools) applied over them.
+      auto apply_pages = [&](const std::vector<json>& batch) {
+        for (std::size_t at = 0; at < batch.size();) {
+          const std::size_t size = std::min<std::size_t>(batch.size() - at, static_cast<std::size_t>(gen.pick(1, 7)));
+          model.upsert_nodes(std::vector<json>(batch.begin() + static_cast<std::ptrdiff_t>(at),
+                                               batch.begin() + static_cast<std::ptrdiff_t>(at + size)),
+                             [](const json&, const std::exception& error) { FAIL() << error.what(); });
+          at += size;
+        }
+      };
+      apply_pages(nodes);
+      std::vector<json> changed;
+      for (int i = 0; i < node_count; ++i)
+        if (gen.pick(0, 2) == 0) changed.push_back(nodes[static_cast<std::size_t>(i)] = gen.node(i));
+      apply_pages(changed);
     }
     for (int i = 0, n = gen.pick(0, 40); i < n; ++i) {
       json spec = gen.pod_spec();

@@ -204,6 +204,44 @@ TEST(CapacityModel, NodesWithTheSameGpuSignatureShareAPool) {
   EXPECT_TRUE(view.pools()[1]->label_uniform("nvidia.com/gpu.product"));
 }
 
+TEST(CapacityModel, APageOfNodesAppliesTheGoodOnesAndNamesTheBadOne) {
+  ClusterModel model;
+  std::vector<json> page = {make_node("n2", "8", "32Gi", 4), json{{"kind", "Node"}, {"metadata", json::object()}},
+                            make_node("n1", "8", "32Gi", 4)};
+  std::vector<std::string> rejected;
+  model.upsert_nodes(page, [&](const json&, const std::exception& error) { rejected.push_back(error.what()); });
+  ASSERT_EQ(rejected.size(), 1u);
+  auto view = model.read();
+  EXPECT_EQ(view.node_count(), 2u);
+  ASSERT_EQ(view.pools().size(), 1u);
+  // The pool is sorted and summed once the page is in, as after upsert_node one by one.
+  ASSERT_EQ(view.pools()[0]->nodes.size(), 2u);
+  EXPECT_EQ(view.pools()[0]->nodes[0]->name, "n1");
+  EXPECT_EQ(view.pools()[0]->free.size(), 2u);
+}
+
+// A page of nodes applied while reviews read: every read sees whole pools, never a page half in.
+TEST(CapacityModel, ReadersNeverSeeAPageOfNodesHalfApplied) {
+  ClusterModel model;
+  std::vector<json> pages[2];  // the same nodes, their allocatable changing from page to page
+  for (int i = 0; i < 40; ++i) {
+    pages[0].push_back(make_node("n" + std::to_string(i), "16", "64Gi", 2));
+    pages[1].push_back(make_node("n" + std::to_string(i), "32", "128Gi", 4));
+  }
+  std::thread writer([&] {
+    for (int round = 0; round < 200; ++round) model.upsert_nodes(pages[round % 2], [](const json&, const std::exception&) {});
+  });
+  for (int i = 0; i < 300; ++i) {
+    auto view = model.read();
+    for (const auto* pool : view.pools()) {
+      ASSERT_EQ(pool->free.size(), pool->nodes.size());
+      for (std::size_t k = 0; k + 1 < pool->nodes.size(); ++k) ASSERT_LT(pool->nodes[k]->name, pool->nodes[k + 1]->name);
+    }
+  }
+  writer.join();
+  EXPECT_EQ(model.read().node_count(), 40u);
+}
+
 TEST(CapacityModel, ReadersAndAWriterAtOnce) {
   ClusterModel model;
   for (int i = 0; i < 20; ++i) model.upsert_node(make_node("n" + std::to_string(i), "16", "64Gi", 2));
