@@ -31,7 +31,7 @@ copy_seeds(manifests ${SRC}/manifests/examples/*.yaml ${SRC}/manifests/examples/
 copy_seeds(config ${SRC}/policies/default.yaml ${SRC}/policies/*/config.yaml)
 copy_seeds(cluster_snapshot ${SRC}/manifests/examples/cluster.json)
 copy_seeds(test_suite ${SRC}/policies/tests/*.yaml ${SRC}/policies/*/suite.yaml ${SRC}/tests/suites/*.yaml)
-foreach(target IN ITEMS kubeconfig quantity image_reference node_affinity glob annotations watch_stream)
+foreach(target IN ITEMS kubeconfig quantity image_reference node_affinity glob annotations watch_stream list_page)
   file(MAKE_DIRECTORY ${OUT}/${target})
 endforeach()
 
@@ -56,6 +56,24 @@ set(bookmark "{\"type\":\"BOOKMARK\",\"object\":{\"kind\":\"Node\",\"metadata\":
 write_seed(watch_stream nodes "${streams_Node}${bookmark}\n")
 write_seed(watch_stream pods "${streams_Pod}")
 write_seed(watch_stream namespaces "${streams_Namespace}")
+
+# The list pages: the same objects as one page per kind (first byte as above).
+foreach(kind IN ITEMS Node Pod Namespace)
+  set(items "")
+  foreach(i RANGE ${last})
+    string(JSON item GET "${cluster}" items ${i})
+    string(JSON item_kind GET "${item}" kind)
+    if(item_kind STREQUAL kind)
+      string(REPLACE "\n" "" item "${item}")
+      if(items)
+        string(APPEND items ",")
+      endif()
+      string(APPEND items "${item}")
+    endif()
+  endforeach()
+  string(SUBSTRING "${streams_${kind}}" 0 1 first)
+  write_seed(list_page list_${kind} "${first}{\"kind\":\"${kind}List\",\"apiVersion\":\"v1\",\"metadata\":{\"resourceVersion\":\"7\",\"continue\":\"c\"},\"items\":[${items}]}")
+endforeach()
 
 # The upstream fact tables: every input of the quantity and image reference cases, and the
 # node affinity cases as {"spec", "node"}.

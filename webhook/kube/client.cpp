@@ -86,6 +86,8 @@ KubeClient::KubeClient(KubeConfig config, std::chrono::milliseconds connect_time
     http_ = std::move(ssl);
   }
   http_->set_keep_alive(true);
+  // As Go's clients do: a request written in more than one piece never waits on a delayed ACK.
+  http_->set_tcp_nodelay(true);
   http_->set_connection_timeout(connect_timeout);
   http_->set_write_timeout(connect_timeout);
   // Watch streams are newline-delimited JSON; never let httplib buffer or decompress them.

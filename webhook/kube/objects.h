@@ -33,6 +33,8 @@ std::string resource_version_of(const nlohmann::json& object);
 //              resources, affinity.nodeAffinity, containers[] and initContainers[] as {name,
 //              resources, restartPolicy}}, status.{phase, conditions[].{type, status}}
 //   Namespace: status.phase
+// Watch events are trimmed here; list pages by ListPageReader (list_page.h), which must give the
+// same result and is tested and fuzzed against this function.
 nlohmann::json trim_object(ObjectKind kind, const nlohmann::json& object);
 
 // Splits a byte stream into newline-terminated lines as the bytes arrive in arbitrary pieces.

@@ -6,11 +6,13 @@
 
 #include <csignal>
 #include <algorithm>
+#include <future>
 #include <random>
 #include <unordered_set>
 
 #include "engine/input_limits.h"
 #include "webhook/kube/client.h"
+#include "webhook/kube/list_page.h"
 #include "webhook/kube/objects.h"
 #include "webhook/log/json_log.h"
 
@@ -189,11 +191,19 @@ class ClusterWatch::KindWatcher {
     std::unordered_set<std::string> keys;
     std::string continue_token, list_rv;
     int expired_restarts = 0;
-    for (size_t pages = 0;; ++pages) {
+    auto request_page = [this](const std::string& token) {
       auto params = selector_params();
       params["limit"] = std::to_string(options().page_size);
-      if (!continue_token.empty()) params["continue"] = continue_token;
-      KubeResponse response = client_.get(with_query(path_, params), options().list_read_timeout);
+      if (!token.empty()) params["continue"] = token;
+      return client_.get(with_query(path_, params), options().list_read_timeout);
+    };
+    // The next page is asked for as soon as this one's continue token is read, and fetched on
+    // another thread while this one is trimmed and applied, so the API server builds and sends it
+    // meanwhile. The client is still used by one thread at a time. Declared last: on any return
+    // it is waited for before what it uses goes away.
+    std::future<KubeResponse> next;
+    KubeResponse response = request_page(continue_token);
+    for (size_t pages = 0;; ++pages) {
       if (stopping_) return false;
       // An expired continue token: the snapshot is gone, list again from the start.
       if (response.status == 410 && !continue_token.empty() && expired_restarts++ < 3) {
@@ -201,35 +211,34 @@ class ClusterWatch::KindWatcher {
             {{"reason", "the continue token expired"}, {"pages", pages}});
         keys.clear();
         continue_token.clear();
+        response = request_page(continue_token);
         continue;
       }
       if (!response.ok()) {
         record_failure(describe_failure("list", response));
         return false;
       }
-      json page = parse_or_discarded(response.body);
       const size_t body_bytes = response.body.size();
-      response.body.clear();
-      response.body.shrink_to_fit();
-      const json* items = page.is_object() && page.contains("items") ? &page["items"] : nullptr;
-      if (!items || !(items->is_array() || items->is_null()) || !page.value("metadata", json()).is_object()) {
+      std::string why;
+      if (!page_reader_.parse(response.body, page_, why)) {
         record_failure("list " + std::string(resource()) + ": the answer is not a list (" +
-                       std::to_string(body_bytes) + " bytes)");
+                       std::to_string(body_bytes) + " bytes): " + why);
         return false;
       }
+      response = KubeResponse();  // the parsed page holds what is needed
+      if (!page_.continue_token.empty()) next = std::async(std::launch::async, request_page, page_.continue_token);
       // Each page goes to the sink as it arrives: memory holds one page, not the whole list.
-      if (items->is_array()) {
+      page_reader_.trim_items(kind_, page_.items);
+      for (const json& trimmed : page_.items) keys.insert(object_key(trimmed));
+      {
         std::lock_guard<std::mutex> lock(owner_.sink_mutex_);
-        for (const json& item : *items) {
-          json trimmed = trim_object(kind_, item);
-          keys.insert(object_key(trimmed));
-          owner_.sink_.upsert(kind_, trimmed);
-        }
+        owner_.sink_.upsert_page(kind_, page_.items);
       }
-      const json& metadata = page["metadata"];
-      list_rv = metadata.value("resourceVersion", std::string());
-      continue_token = metadata.value("continue", std::string());
+      page_.items.clear();
+      list_rv = page_.resource_version;
+      continue_token = page_.continue_token;
       if (continue_token.empty()) break;
+      response = next.get();
     }
     {
       std::lock_guard<std::mutex> lock(owner_.sink_mutex_);
@@ -416,6 +425,8 @@ class ClusterWatch::KindWatcher {
   int backoff_step_ = 0;
   std::string rv_;                           // where the next watch resumes
   std::unordered_set<std::string> keys_;     // objects held, for the objects count
+  ListPageReader page_reader_;               // its buffers are kept from page to page
+  ListPage page_;
 };
 
 // ---------------------------------------------------------------------------------------------

@@ -176,6 +176,31 @@ TEST_F(KubeWatchTest, InitialSyncPaginatesAndTrims) {
   EXPECT_EQ(sink_.lists(ObjectKind::Pod), 1);
 }
 
+// The next page of a list is asked for before this one is applied, so the API server builds it
+// while the watch trims and applies this one: the sink, holding the first page of pods, sees the
+// request for the second arrive. Read one page after the other, it never would.
+TEST_F(KubeWatchTest, TheNextListPageIsRequestedWhileThisOneIsApplied) {
+  struct WaitingSink : RecordingSink {
+    FakeApiServer* api = nullptr;
+    std::atomic<bool> saw_next_request{false};
+    void upsert_page(ObjectKind kind, const std::vector<json>& objects) override {
+      if (kind == ObjectKind::Pod && !objects.empty() && object_key(objects.front()) == "ml/p0")
+        saw_next_request = eventually([&] {
+          return api->count_requests([](const auto& r) { return r.resource == "pods" && !r.watch(); }) >= 2;
+        }, 3s);
+      RecordingSink::upsert_page(kind, objects);
+    }
+  };
+  WaitingSink sink;
+  sink.api = api_.get();
+  ClusterWatch watch(kubeconfig(), sink, fast_options());
+  watch.start();
+  ASSERT_TRUE(watch.wait_synced(10s)) << watch.status().to_json().dump(2);
+  EXPECT_TRUE(sink.saw_next_request);
+  EXPECT_EQ(sink.size(ObjectKind::Pod), 5u);
+  watch.stop();
+}
+
 TEST_F(KubeWatchTest, WatchStartsAtTheListVersionAndAppliesEvents) {
   const uint64_t list_rv = api_->resource_version();
   start(kubeconfig());

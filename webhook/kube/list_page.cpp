@@ -1,0 +1,260 @@
+#include "webhook/kube/list_page.h"
+
+#include <simdjson.h>
+
+#include "engine/input_limits.h"
+
+namespace gpuadmit::kube {
+
+using nlohmann::json;
+using simdjson::dom::element;
+using simdjson::dom::element_type;
+
+namespace {
+
+// The containers of an element whose type was checked (held by value: a range over a temporary
+// simdjson_result would dangle).
+simdjson::dom::object object_of(element value) {
+  simdjson::dom::object object;
+  if (value.get_object().get(object) != simdjson::SUCCESS) return {};
+  return object;
+}
+simdjson::dom::array array_of(element value) {
+  simdjson::dom::array array;
+  if (value.get_array().get(array) != simdjson::SUCCESS) return {};
+  return array;
+}
+
+// Builds any value whole (a label map, tolerations, resources, ...). The parser has already
+// refused a document nested deeper than max_depth, so the recursion is bounded by it.
+json build(element value) {
+  switch (value.type()) {
+    case element_type::OBJECT: {
+      json out = json::object();
+      for (auto [key, child] : object_of(value))
+        out[std::string(key)] = build(child);  // a repeated key: the last one wins, as in nlohmann's DOM
+      return out;
+    }
+    case element_type::ARRAY: {
+      json out = json::array();
+      for (element child : array_of(value)) out.push_back(build(child));
+      return out;
+    }
+    case element_type::STRING:
+      return std::string(value.get_string().value_unsafe());
+    case element_type::INT64: {
+      // nlohmann reads a non-negative integer as unsigned: the same type, so the same JSON.
+      const int64_t number = value.get_int64().value_unsafe();
+      return number >= 0 ? json(static_cast<uint64_t>(number)) : json(number);
+    }
+    case element_type::UINT64:
+      return value.get_uint64().value_unsafe();
+    case element_type::DOUBLE:
+      return value.get_double().value_unsafe();
+    case element_type::BOOL:
+      return value.get_bool().value_unsafe();
+    case element_type::NULL_VALUE:
+      return nullptr;
+  }
+  return nullptr;
+}
+
+bool one_of(std::string_view key, std::initializer_list<std::string_view> names) {
+  for (std::string_view name : names)
+    if (key == name) return true;
+  return false;
+}
+
+// The walk mirrors trim_object() (objects.cpp) field by field. Where a key repeats, the last one
+// wins, as in a full parse, so each occurrence sets or erases what it decides.
+template <typename F>
+void each_field(element value, F&& f) {
+  if (value.type() != element_type::OBJECT) return;  // anything else has no fields
+  for (auto [key, child] : object_of(value)) f(key, child);
+}
+
+// copy_if_present for one occurrence of `key`: a null erases what an earlier one set.
+void keep(element value, std::string_view key, json& into) {
+  if (value.type() == element_type::NULL_VALUE)
+    into.erase(std::string(key));
+  else
+    into[std::string(key)] = build(value);
+}
+
+// Sets `key` to an array of objects with only `names` kept of each (containers, conditions,
+// owners), or erases it when the value is not an array.
+void keep_each(element value, std::initializer_list<std::string_view> names, std::string_view key, json& into) {
+  if (value.type() != element_type::ARRAY) {
+    into.erase(std::string(key));
+    return;
+  }
+  json kept_all = json::array();
+  for (element item : array_of(value)) {
+    json kept = json::object();
+    each_field(item, [&](std::string_view field, element child) {
+      if (one_of(field, names)) keep(child, field, kept);
+    });
+    kept_all.push_back(std::move(kept));
+  }
+  into[std::string(key)] = std::move(kept_all);
+}
+
+json metadata(element value, bool owners) {
+  json out = json::object();
+  each_field(value, [&](std::string_view key, element child) {
+    if (one_of(key, {"name", "namespace", "uid", "resourceVersion", "labels", "deletionTimestamp"})) {
+      keep(child, key, out);
+    } else if (key == "annotations") {
+      json annotations = child.type() == element_type::OBJECT ? build(child) : json();
+      if (annotations.is_object()) annotations.erase("kubectl.kubernetes.io/last-applied-configuration");
+      if (annotations.is_object() && !annotations.empty())
+        out["annotations"] = std::move(annotations);
+      else
+        out.erase("annotations");
+    } else if (key == "ownerReferences" && owners) {
+      keep_each(child, {"kind", "name", "controller"}, key, out);
+    }
+  });
+  return out;
+}
+
+json node_spec(element value) {
+  json out = json::object();
+  each_field(value, [&](std::string_view key, element child) {
+    if (one_of(key, {"unschedulable", "taints"})) keep(child, key, out);
+  });
+  return out;
+}
+
+json pod_spec(element value) {
+  json out = {{"containers", json::array()}};
+  each_field(value, [&](std::string_view key, element child) {
+    if (one_of(key, {"nodeName", "schedulerName", "priority", "priorityClassName", "nodeSelector", "tolerations",
+                     "overhead", "resources"})) {
+      keep(child, key, out);
+    } else if (key == "affinity") {
+      json node_affinity;
+      each_field(child, [&](std::string_view inner, element grandchild) {
+        if (inner == "nodeAffinity") node_affinity = build(grandchild);
+      });
+      if (node_affinity.is_null())
+        out.erase("affinity");
+      else
+        out["affinity"] = {{"nodeAffinity", std::move(node_affinity)}};
+    } else if (key == "containers") {
+      keep_each(child, {"name", "resources", "restartPolicy"}, key, out);
+      if (!out.contains("containers")) out["containers"] = json::array();  // always there, as in trim_object
+    } else if (key == "initContainers") {
+      keep_each(child, {"name", "resources", "restartPolicy"}, key, out);
+    }
+  });
+  return out;
+}
+
+json status(ObjectKind kind, element value) {
+  json out = json::object();
+  each_field(value, [&](std::string_view key, element child) {
+    if (kind == ObjectKind::Node ? one_of(key, {"capacity", "allocatable"}) : key == "phase")
+      keep(child, key, out);
+    else if (key == "conditions" && kind != ObjectKind::Namespace)
+      keep_each(child, {"type", "status"}, key, out);
+  });
+  return out;
+}
+
+json trim(ObjectKind kind, element item) {
+  json out = json::object();
+  out["kind"] = std::string(kind_name(kind));
+  out["apiVersion"] = "v1";
+  out["metadata"] = json::object();
+  if (kind == ObjectKind::Node) out["spec"] = json::object();
+  if (kind == ObjectKind::Pod) out["spec"] = {{"containers", json::array()}};
+  out["status"] = json::object();
+  each_field(item, [&](std::string_view key, element child) {
+    if (key == "metadata")
+      out["metadata"] = metadata(child, kind == ObjectKind::Pod);
+    else if (key == "spec" && kind == ObjectKind::Node)
+      out["spec"] = node_spec(child);
+    else if (key == "spec" && kind == ObjectKind::Pod)
+      out["spec"] = pod_spec(child);
+    else if (key == "status")
+      out["status"] = status(kind, child);
+  });
+  return out;
+}
+
+}  // namespace
+
+struct ListPageReader::Parser {
+  simdjson::dom::parser parser;
+  std::size_t max_depth = 0;
+  element items;        // the page's items array, valid until the next parse
+  bool has_items = false;
+};
+
+ListPageReader::ListPageReader() : parser_(std::make_unique<Parser>()) {}
+ListPageReader::~ListPageReader() = default;
+
+bool ListPageReader::parse(std::string& body, ListPage& page, std::string& error) {
+  page = ListPage();
+  parser_->has_items = false;
+  // simdjson counts open arrays and objects as parse_json does.
+  const std::size_t max_depth = input_limits().max_depth;
+  if (parser_->max_depth != max_depth) {
+    if (parser_->parser.allocate(0, max_depth) != simdjson::SUCCESS) {
+      error = "out of memory";
+      return false;
+    }
+    parser_->max_depth = max_depth;
+  }
+  body.reserve(body.size() + simdjson::SIMDJSON_PADDING);
+  element root;
+  if (auto e = parser_->parser.parse(body.data(), body.size(), false).get(root); e != simdjson::SUCCESS) {
+    error = e == simdjson::DEPTH_ERROR ? "nesting deeper than " + std::to_string(input_limits().max_depth) +
+                                             " levels (the limit, --max-depth)"
+                                       : simdjson::error_message(e);  // a fixed text, never the input
+    return false;
+  }
+  // The page's own fields: the last of a repeated key wins, as in a full parse.
+  bool have_items = false, have_metadata = false, strings = true;
+  each_field(root, [&](std::string_view key, element child) {
+    if (key == "items") {
+      have_items = child.type() == element_type::ARRAY || child.type() == element_type::NULL_VALUE;
+      parser_->has_items = child.type() == element_type::ARRAY;
+      parser_->items = child;
+    } else if (key == "metadata") {
+      have_metadata = child.type() == element_type::OBJECT;
+      page.resource_version.clear();
+      page.continue_token.clear();
+      each_field(child, [&](std::string_view name, element value) {
+        if (name != "resourceVersion" && name != "continue") return;
+        if (value.type() != element_type::STRING) {
+          strings = false;  // a list's resourceVersion and continue token are strings
+          return;
+        }
+        (name == "continue" ? page.continue_token : page.resource_version) = std::string(value.get_string().value_unsafe());
+      });
+    }
+  });
+  if (root.type() != element_type::OBJECT || !have_items || !have_metadata || !strings) {
+    parser_->has_items = false;
+    error = "no items array or no metadata object";
+    return false;
+  }
+  return true;
+}
+
+void ListPageReader::trim_items(ObjectKind kind, std::vector<json>& items) {
+  items.clear();
+  if (!parser_->has_items) return;
+  for (element item : array_of(parser_->items)) items.push_back(trim(kind, item));
+  parser_->has_items = false;
+}
+
+bool ListPageReader::read(ObjectKind kind, std::string& body, ListPage& page, std::string& error) {
+  if (!parse(body, page, error)) return false;
+  trim_items(kind, page.items);
+  return true;
+}
+
+}  // namespace gpuadmit::kube
