@@ -170,6 +170,12 @@ KubeResponse KubeClient::send(const std::string& path_and_query, std::chrono::mi
         target, headers,
         [&](const httplib::Response& head) {
           status = head.status;
+          // One allocation for a list page instead of doubling its way up (a page of pods is a
+          // few MiB), with room for the padding the list reader appends.
+          const std::string length = head.get_header_value("Content-Length");
+          if (status == 200 && !length.empty() && length.size() <= 12 &&
+              length.find_first_not_of("0123456789") == std::string::npos)
+            body.reserve(std::min<std::size_t>(std::stoull(length), kMaxResponseBytes) + 64);
           return true;
         },
         [&](const char* data, size_t length) {

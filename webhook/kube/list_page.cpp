@@ -247,7 +247,9 @@ bool ListPageReader::parse(std::string& body, ListPage& page, std::string& error
 void ListPageReader::trim_items(ObjectKind kind, std::vector<json>& items) {
   items.clear();
   if (!parser_->has_items) return;
-  for (element item : array_of(parser_->items)) items.push_back(trim(kind, item));
+  const simdjson::dom::array array = array_of(parser_->items);
+  items.reserve(array.size());
+  for (element item : array) items.push_back(trim(kind, item));
   parser_->has_items = false;
 }
 
