@@ -306,6 +306,7 @@ class FakeApiServer {
     });
     server_->new_task_queue = [] { return new httplib::ThreadPool(64); };
     server_->set_keep_alive_timeout(1);
+    server_->set_tcp_nodelay(true);  // as Go's net/http, and so the API server, sets on every connection
     server_->Get(R"(/api/v1/(nodes|pods|namespaces))", [this](const httplib::Request& req, httplib::Response& res) {
       handle(req, res);
     });
@@ -587,6 +588,7 @@ class FakeApiServer {
     size_t limit = params.count("limit") ? std::stoul(params.at("limit")) : 0;
     uint64_t snapshot_rv = rv_;
     auto it = objects.begin();
+    std::size_t served = 0;  // items of the earlier pages: remainingItemCount without walking the map
     if (params.count("continue") && !params.at("continue").empty()) {
       nlohmann::json token = nlohmann::json::parse(fake_detail::unbase64(params.at("continue")), nullptr, false);
       if (!token.is_object() || !token.contains("rv") || !token.contains("start")) {
@@ -614,6 +616,7 @@ class FakeApiServer {
       std::string start = token["start"].get<std::string>();
       if (!start.empty() && start.back() == '\0') start.pop_back();
       it = objects.upper_bound(start);
+      served = token.value("served", std::size_t{0});
     }
     std::string body = "{\"kind\":\"" + kind_of(resource) + "List\",\"apiVersion\":\"v1\",\"metadata\":{\"resourceVersion\":\"" +
                        std::to_string(snapshot_rv) + "\"";
@@ -626,9 +629,11 @@ class FakeApiServer {
       last_key = it->first;
     }
     if (it != objects.end()) {
-      std::string token = nlohmann::json{{"v", "meta.k8s.io/v1"}, {"rv", snapshot_rv}, {"start", last_key + std::string(1, '\0')}}.dump();
-      body += ",\"continue\":\"" + fake_detail::base64(token) + "\",\"remainingItemCount\":" +
-              std::to_string(static_cast<size_t>(std::distance(it, objects.end())));
+      std::string token = nlohmann::json{{"v", "meta.k8s.io/v1"}, {"rv", snapshot_rv}, {"start", last_key + std::string(1, '\0')},
+                                         {"served", served + count}}.dump();
+      // Approximate when objects changed between pages, as the API server's count is.
+      const std::size_t remaining = objects.size() > served + count ? objects.size() - served - count : 0;
+      body += ",\"continue\":\"" + fake_detail::base64(token) + "\",\"remainingItemCount\":" + std::to_string(remaining);
     }
     body += "},\"items\":[" + items + "]}";
     res.set_content(std::move(body), "application/json");
