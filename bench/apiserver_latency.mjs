@@ -12,6 +12,7 @@
 // (apiserver_admission_webhook_admission_duration_seconds). Results go in bench/README.md.
 //
 //   node bench/apiserver_latency.mjs [BUILD_DIR] [CREATES_PER_CELL]     (defaults: build, 200)
+//   KINDS="default default-normal" CONCURRENCY=1 ROUNDS=3 node bench/apiserver_latency.mjs ...
 import { execFileSync, spawn } from "node:child_process";
 import fs from "node:fs";
 import https from "node:https";
@@ -141,8 +142,15 @@ async function cell(kind, concurrency, webhookPid) {
            webhookCallMs: calls ? ((calls1.sum - calls0.sum) / calls) * 1000 : null, callsPerCreate: calls / creates };
 }
 
+// KINDS, CONCURRENCY and ROUNDS pick a subset and repeat it in turn, for alternating runs of two
+// set-ups on one warm API server (ROUNDS=3 KINDS="default default-normal" CONCURRENCY=1).
+const kinds = (process.env.KINDS ?? "none echo off default default-normal").split(/\s+/).filter(Boolean);
+const levels = (process.env.CONCURRENCY ?? "1 4 16").split(/\s+/).filter(Boolean).map(Number);
+const rounds = Number(process.env.ROUNDS ?? 1);
+const known = ["none", "echo", "off", "default", "default-normal"];
+for (const kind of kinds) if (!known.includes(kind)) throw new Error(`KINDS: unknown set-up ${kind} (${known.join(", ")})`);
 const rows = [];
-for (const kind of ["none", "echo", "off", "default", "default-normal"]) {
+for (const kind of Array.from({ length: rounds }, () => kinds).flat()) {
   let child = null;
   const port = await freePort();
   if (kind !== "none") {
@@ -150,7 +158,7 @@ for (const kind of ["none", "echo", "off", "default", "default-normal"]) {
     kubectl(["apply", "-f", "-"], JSON.stringify({ apiVersion: "v1", kind: "List", items: hookConfigs(port) }));
     await sleep(1500);  // the API server picks up new webhook configurations from its informer
   }
-  for (const concurrency of [1, 4, 16]) rows.push(await cell(kind, concurrency, child?.pid));
+  for (const concurrency of levels) rows.push(await cell(kind, concurrency, child?.pid));
   if (child) {
     kubectl(["delete", "mutatingwebhookconfiguration,validatingwebhookconfiguration", "gpu-admit"]);
     await sleep(1500);
