@@ -71,18 +71,23 @@ class BoundedDomBuilder {
   std::string error_;
 };
 
+// "line:column: " of a YAML mark, 1-based, as every YAML error here begins.
+std::string at(const YAML::Mark& mark) {
+  return std::to_string(mark.line + 1) + ":" + std::to_string(mark.column + 1) + ": ";
+}
+
+constexpr const char* kAliasBudgetMessage =
+    "the document expands to more values than its size allows (YAML aliases that repeat other aliases?)";
+
 // Walks a loaded YAML document as a reader following its aliases would, counting values against
 // the budget and levels against the depth limit; stops at the first value over either.
 void check_yaml_expansion(const YAML::Node& node, std::size_t depth, std::size_t& budget) {
   if (budget == 0)
-    throw InputError(std::to_string(node.Mark().line + 1) + ":" + std::to_string(node.Mark().column + 1) +
-                     ": the document expands to more values than its size allows (YAML aliases that "
-                     "repeat other aliases?)");
+    throw InputError(at(node.Mark()) + kAliasBudgetMessage);
   --budget;
   if (!node.IsSequence() && !node.IsMap()) return;
   if (depth >= g_limits.max_depth)
-    throw InputError(std::to_string(node.Mark().line + 1) + ":" + std::to_string(node.Mark().column + 1) + ": " +
-                     depth_message());
+    throw InputError(at(node.Mark()) + depth_message());
   for (const auto& entry : node) {
     if (node.IsMap()) {
       check_yaml_expansion(entry.first, depth + 1, budget);
@@ -141,13 +146,8 @@ void require_utf8(std::string_view text) {
 std::string yaml_error(const YAML::Exception& error) {
   // yaml-cpp's parser stops at its own depth guard (500 levels in 0.7) with the message "bad file".
   if (dynamic_cast<const YAML::DeepRecursion*>(&error))
-    return std::to_string(error.mark.line + 1) + ":" + std::to_string(error.mark.column + 1) +
-           ": nesting too deep for the YAML parser (at most " + std::to_string(kYamlParserDepth) + " levels)";
-  return std::to_string(error.mark.line + 1) + ":" + std::to_string(error.mark.column + 1) + ": invalid YAML: " + error.msg;
-}
-
-std::string at(const YAML::Mark& mark) {
-  return std::to_string(mark.line + 1) + ":" + std::to_string(mark.column + 1) + ": ";
+    return at(error.mark) + "nesting too deep for the YAML parser (at most " + std::to_string(kYamlParserDepth) + " levels)";
+  return at(error.mark) + "invalid YAML: " + error.msg;
 }
 
 // One document's JSON built from parser events. The limits are those check_yaml_expansion applies
@@ -231,10 +231,7 @@ class JsonFromEvents final : public YAML::EventHandler {
   bool expecting_key() const { return !stack_.empty() && stack_.back().value.is_object() && !stack_.back().key; }
 
   void spend(const YAML::Mark& mark, std::size_t values) {
-    if (values > budget_)
-      throw InputError(at(mark) +
-                       "the document expands to more values than its size allows (YAML aliases that repeat "
-                       "other aliases?)");
+    if (values > budget_) throw InputError(at(mark) + kAliasBudgetMessage);
     budget_ -= values;
   }
 

@@ -429,12 +429,9 @@ void ClusterModel::upsert_nodes(const std::vector<json>& objects,
   }
   // One lock for the page: readers see the pools before it or after it, never stale ones.
   std::unique_lock lock(mutex_);
-  const bool outer_bulk = bulk_;
   bulk_ = true;
   for (auto& node : nodes) upsert_node_locked(std::move(node));
-  if (!outer_bulk) {
-    end_bulk_load_locked();
-  }
+  end_bulk_load_locked();
 }
 
 void ClusterModel::upsert_node_locked(std::unique_ptr<NodeState> node) {

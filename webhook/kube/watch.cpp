@@ -201,6 +201,7 @@ class ClusterWatch::KindWatcher {
     // another thread while this one is trimmed and applied, so the API server builds and sends it
     // meanwhile. The client is still used by one thread at a time. Declared last: on any return
     // it is waited for before what it uses goes away.
+    ListPage page;
     std::future<KubeResponse> next;
     KubeResponse response = request_page(continue_token);
     for (size_t pages = 0;; ++pages) {
@@ -220,23 +221,23 @@ class ClusterWatch::KindWatcher {
       }
       const size_t body_bytes = response.body.size();
       std::string why;
-      if (!page_reader_.parse(response.body, page_, why)) {
+      if (!page_reader_.parse(response.body, page, why)) {
         record_failure("list " + std::string(resource()) + ": the answer is not a list (" +
                        std::to_string(body_bytes) + " bytes): " + why);
         return false;
       }
       response = KubeResponse();  // the parsed page holds what is needed
-      if (!page_.continue_token.empty()) next = std::async(std::launch::async, request_page, page_.continue_token);
+      if (!page.continue_token.empty()) next = std::async(std::launch::async, request_page, page.continue_token);
       // Each page goes to the sink as it arrives: memory holds one page, not the whole list.
-      page_reader_.trim_items(kind_, page_.items);
-      for (const json& trimmed : page_.items) keys.insert(object_key(trimmed));
+      page_reader_.trim_items(kind_, page.items);
+      for (const json& trimmed : page.items) keys.insert(object_key(trimmed));
       {
         std::lock_guard<std::mutex> lock(owner_.sink_mutex_);
-        owner_.sink_.upsert_page(kind_, page_.items);
+        owner_.sink_.upsert_page(kind_, page.items);
       }
-      page_.items.clear();
-      list_rv = page_.resource_version;
-      continue_token = page_.continue_token;
+      page.items.clear();
+      list_rv = page.resource_version;
+      continue_token = page.continue_token;
       if (continue_token.empty()) break;
       response = next.get();
     }
@@ -426,7 +427,6 @@ class ClusterWatch::KindWatcher {
   std::string rv_;                           // where the next watch resumes
   std::unordered_set<std::string> keys_;     // objects held, for the objects count
   ListPageReader page_reader_;               // its buffers are kept from page to page
-  ListPage page_;
 };
 
 // ---------------------------------------------------------------------------------------------
