@@ -1,5 +1,7 @@
 #include "gpuadmit/engine.h"
 
+#include <algorithm>
+#include <optional>
 #include <set>
 #include <sstream>
 
@@ -7,6 +9,7 @@
 #include "engine/json_patch.h"
 #include "engine/mutation_replay.h"
 #include "engine/review_wire.h"
+#include "engine/shorthand_containers.h"
 #include "engine/text.h"
 
 namespace gpuadmit {
@@ -146,11 +149,12 @@ std::shared_ptr<const Engine> Engine::from_yaml(std::string_view yaml_text, std:
   }
   ConfigNode top(root, source, "");
   if (top.present() && !root.IsMap()) top.fail("the configuration must be a map");
-  top.allow_only({"excludedNamespaces", "gpuResources", "policies"});
+  top.allow_only({"excludedNamespaces", "gpuResources", "workloadKinds", "policies"});
   EngineConfig config;
   config.source = source;
   config.excluded_namespaces = top.strings("excludedNamespaces");
   config.gpu.extra = top.strings("gpuResources");
+  config.kinds = WorkloadKinds::with_config(top.child("workloadKinds"));
   // An empty file, one of only comments, or one caught half-written would otherwise load as
   // "every policy off": enforcement must never be switched off by a mistake. Turning every policy
   // off takes naming each with `mode: off`.
@@ -159,7 +163,7 @@ std::shared_ptr<const Engine> Engine::from_yaml(std::string_view yaml_text, std:
     top.fail("the configuration names no policy (is the file empty, only comments, or cut short?); "
              "list the policies under `policies:`, with `mode: off` for those to switch off");
 
-  PolicyBuildContext build{config.gpu};
+  PolicyBuildContext build{config.gpu, config.kinds};
   for (auto& [name, node] : top.child("policies").entries()) {
     const PolicyInfo* info = find_policy(name);
     if (!info) {
@@ -204,7 +208,7 @@ namespace {
 std::string skip_reason(const Request& request, const EngineConfig& config, ReviewOutcome& outcome) {
   if (request.operation != "CREATE" && request.operation != "UPDATE") return request.operation + " is not reviewed";
   if (!request.sub_resource.empty()) return "subresource " + request.sub_resource + " is not reviewed";
-  outcome.workload = locate_workload(request.object);
+  outcome.workload = locate_workload(request.object, config.kinds);
   Workload& workload = outcome.workload;
   if (!workload.malformed.empty()) {
     outcome.response = malformed_request_response(ReviewError("request.object." + workload.malformed, request.uid));
@@ -230,7 +234,8 @@ class PolicyRun {
         cluster_(cluster),
         cluster_stale_(cluster_stale),
         outcome_(outcome),
-        working_(request.object) {
+        working_(request.object),
+        shorthand_(outcome.workload, working_) {
     PolicyContext probe(request_, outcome_.workload, config_.gpu, working_);
     requested_exemptions_ = exemptions_requested(probe);
   }
@@ -245,6 +250,7 @@ class PolicyRun {
 
   // The answer: the verdict, and for a CREATE the patch (none when denied) and the mutated object.
   void finish() {
+    shorthand_.restore(working_);
     verdict_.finish(outcome_);
     if (request_.operation != "CREATE") return;
     outcome_.response.patch =
@@ -295,7 +301,8 @@ class PolicyRun {
       result.error = true;
       if (applies) roll_back(context);
     }
-    for (const Finding& finding : context.findings()) {
+    for (Finding finding : context.findings()) {
+      if (!shorthand_.empty()) finding.field = shorthand_.field(finding.field);
       verdict_.add(settings.name, verdict_mode, finding);
       if (finding.severity == Finding::Severity::Violation && verdict_mode == Mode::Enforce) result.denied = true;
       if (finding.severity == Finding::Severity::Violation && untrusted) result.degraded = true;
@@ -321,6 +328,7 @@ class PolicyRun {
   std::string_view cluster_stale_;
   ReviewOutcome& outcome_;
   json working_;
+  ShorthandContainers shorthand_;  // moved into working_ for the policies; back at finish()
   std::vector<AppliedMutation> applied_;  // the enforce-mode mutations that completed, in order
   Verdict verdict_;
   std::set<std::string> requested_exemptions_;
@@ -337,7 +345,17 @@ ReviewOutcome Engine::review(const Request& request, const capacity::ClusterMode
   outcome.dry_run = request.dry_run;
   outcome.skipped = skip_reason(request, config_, outcome);
   if (!outcome.skipped.empty()) return outcome;
-  PolicyRun run(request, config_, cluster, cluster_stale, outcome);
+  // An UPDATE is compared with the object it replaces: its shorthand containers are moved into
+  // `containers` too, so the policies read both the same way. Only then is the request copied.
+  std::optional<Request> with_old_moved;
+  if (request.operation == "UPDATE") {
+    const Workload old = locate_workload(request.old_object, config_.kinds);
+    if (std::any_of(old.pods.begin(), old.pods.end(), [](const PodTarget& pod) { return !pod.shorthand_containers.empty(); })) {
+      with_old_moved = request;
+      const ShorthandContainers moved(old, with_old_moved->old_object);
+    }
+  }
+  PolicyRun run(with_old_moved ? *with_old_moved : request, config_, cluster, cluster_stale, outcome);
   if (request.operation == "CREATE" && phases != ReviewPhases::ValidateOnly)
     for (const ConfiguredPolicy& policy : config_.mutating) run.run(policy, true);
   if (phases != ReviewPhases::MutateOnly)
@@ -384,9 +402,9 @@ std::string shorten(const std::string& text, std::size_t limit) {
   return text.substr(0, cut) + "...";
 }
 
-Request request_for_manifest(const json& object, const std::string& default_namespace) {
+Request request_for_manifest(const json& object, const std::string& default_namespace, const WorkloadKinds& kinds) {
   Request request;
-  Workload workload = locate_workload(object);
+  Workload workload = locate_workload(object, kinds);
   request.operation = "CREATE";
   request.object = object;
   request.name = workload.name;
@@ -395,9 +413,13 @@ Request request_for_manifest(const json& object, const std::string& default_name
   request.kind.group = slash == std::string::npos ? "" : workload.api_version.substr(0, slash);
   request.kind.version = slash == std::string::npos ? workload.api_version : workload.api_version.substr(slash + 1);
   request.kind.kind = workload.kind;
-  std::string plural = workload.kind;
-  for (char& c : plural) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  request.resource = {request.kind.group, request.kind.version, plural + "s"};
+  std::string plural = kinds.plural(request.kind.group, workload.kind);
+  if (plural.empty()) {  // a guess, as kubectl's would be without discovery
+    plural = workload.kind;
+    for (char& c : plural) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    plural += "s";
+  }
+  request.resource = {request.kind.group, request.kind.version, plural};
   request.uid = "gpu-admit-check/" + request.namespace_ + "/" + plural + "/" + workload.name;
   return request;
 }

@@ -16,7 +16,7 @@ struct AppliedMutation {
 };
 
 struct ReplayedObject {
-  nlohmann::json object;
+  nlohmann::json object;  // as the policies see it: shorthand containers moved into `containers`
   // Empty when every mutation ran again. Otherwise why one threw this time (it was not
   // deterministic after all), and `object` is the request's object, unchanged.
   std::string error;

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "engine/k8s/json_fields.h"
+#include "engine/workload_kinds.h"
 
 namespace gpuadmit {
 namespace {
@@ -17,39 +18,113 @@ std::string string_at(const json& object, const char* a, const char* b = nullptr
   return it == object.end() ? std::string() : jf::string_or(*it, b);
 }
 
-// A pod template at `base` (e.g. /spec/template) whose spec is an object. Every level on the way
-// that is present must be an object, as the API server's decoder requires.
-void add_template(const json& object, const std::string& base, const std::string& field,
-                  Workload& workload) {
-  const json* at = &object;
-  std::string path;
-  std::vector<std::string> tokens;  // of `base`: spec, template, ...
-  for (std::size_t start = 1; start <= base.size();) {
-    std::size_t slash = base.find('/', start);
-    if (slash == std::string::npos) slash = base.size();
-    tokens.push_back(base.substr(start, slash - start));
-    start = slash + 1;
-  }
-  for (const std::string& token : tokens) {
-    path = path.empty() ? token : path + "." + token;
-    auto it = at->find(token);
-    if (it == at->end() || it->is_null()) return;
-    if (!it->is_object()) {
-      workload.malformed = path + " must be an object";
+// One place a declared pod path matched: its pointer, its field for messages, and the items its
+// wildcards took (for the counts).
+struct Match {
+  Pointer pointer;
+  std::string field;
+  std::vector<Pointer> bindings;
+};
+
+// Walks `path` from `at`. Every level on the way that is present must be of the type the path
+// says (an object for a key, a list for [*]), as the API server's decoder requires; the first one
+// that is not makes the object malformed. Stops past kMaxPodTargets matches.
+void walk(const json& at, const FieldPath& path, std::size_t step, const Pointer& pointer, const std::string& field,
+          std::vector<Pointer>& bindings, std::vector<Match>& out, Workload& workload) {
+  if (!workload.malformed.empty() || out.size() > kMaxPodTargets) return;
+  if (step == path.steps.size()) {
+    if (!at.is_object()) {
+      workload.malformed = field + " must be an object";
       return;
     }
-    at = &*it;
+    out.push_back({pointer, field, bindings});
+    return;
   }
-  for (const char* part : {"metadata", "spec"}) {
-    auto it = at->find(part);
-    if (it != at->end() && !it->is_null() && !it->is_object()) {
-      workload.malformed = field + "." + part + " must be an object";
+  const FieldPath::Step& next = path.steps[step];
+  if (next.type == FieldPath::Step::EachItem) {
+    if (!at.is_array()) {
+      workload.malformed = field + " must be a list";
       return;
     }
+    for (std::size_t i = 0; i < at.size() && out.size() <= kMaxPodTargets; ++i) {
+      if (at[i].is_null()) continue;
+      bindings.push_back(pointer / i);
+      walk(at[i], path, step + 1, pointer / i, field + "[" + std::to_string(i) + "]", bindings, out, workload);
+      bindings.pop_back();
+    }
+    return;
   }
-  Pointer spec(base + "/spec");
-  if (!object.contains(spec) || !object.at(spec).is_object()) return;
-  workload.pods.push_back({spec, Pointer(base + "/metadata"), field + ".spec"});
+  if (!at.is_object()) {
+    workload.malformed = (field.empty() ? std::string("the object") : field) + " must be an object";
+    return;
+  }
+  if (next.type == FieldPath::Step::EachValue) {
+    for (auto it = at.begin(); it != at.end() && out.size() <= kMaxPodTargets; ++it) {
+      if (it->is_null()) continue;
+      bindings.push_back(pointer / it.key());
+      walk(*it, path, step + 1, pointer / it.key(), field_path(field, it.key()), bindings, out, workload);
+      bindings.pop_back();
+    }
+    return;
+  }
+  auto it = at.find(next.key);
+  if (it == at.end() || it->is_null()) return;
+  walk(*it, path, step + 1, pointer / next.key, field_path(field, next.key), bindings, out, workload);
+}
+
+// The pod targets of one declared pod path.
+void add_pods(const json& object, const WorkloadKinds::Declaration& kind, const WorkloadKinds::Declaration::Pods& pods,
+              Workload& workload) {
+  std::vector<Match> matches;
+  std::vector<Pointer> bindings;
+  walk(object, pods.path, 0, Pointer(), "", bindings, matches, workload);
+  for (const Match& match : matches) {
+    if (!workload.malformed.empty()) return;
+    if (workload.pods.size() >= kMaxPodTargets) {
+      workload.malformed = "spec holds more than " + std::to_string(kMaxPodTargets) +
+                           " pod templates; gpu-admit reviews at most that many in one object";
+      return;
+    }
+    const json& at = object.at(match.pointer);
+    PodTarget pod;
+    if (pods.inline_spec) {
+      pod = {match.pointer, match.pointer, match.field, match.field, 1, 0, {}};
+      for (const std::string& key : pods.shorthand) {
+        auto it = at.find(key);
+        if (it == at.end() || it->is_null()) continue;
+        if (!it->is_object()) {
+          workload.malformed = field_path(match.field, key) + " must be an object";
+          return;
+        }
+        pod.shorthand_containers.push_back(key);
+      }
+      auto containers = at.find("containers");
+      if (!pod.shorthand_containers.empty() && containers != at.end() && !containers->is_null() &&
+          !containers->is_array()) {
+        workload.malformed = field_path(match.field, "containers") + " must be a list";
+        return;
+      }
+    } else {
+      for (const char* part : {"metadata", "spec"}) {
+        auto it = at.find(part);
+        if (it != at.end() && !it->is_null() && !it->is_object()) {
+          workload.malformed = field_path(match.field, part) + " must be an object";
+          return;
+        }
+      }
+      auto spec = at.find("spec");
+      if (spec == at.end() || !spec->is_object()) continue;
+      pod = {match.pointer / "spec", match.pointer / "metadata", field_path(match.field, "spec"),
+             field_path(match.field, "metadata"), 1, 0, {}};
+    }
+    pod.replicas = pods.replicas.evaluate(object, match.bindings, 1);
+    if (kind.gang) {
+      bool complete = pods.gang.declared;
+      pod.gang_replicas = pods.gang.declared ? pods.gang.evaluate(object, match.bindings, 0, &complete) : 0;
+      if (!complete) pod.gang_replicas = pod.replicas;
+    }
+    workload.pods.push_back(std::move(pod));
+  }
 }
 
 // The top-level shape every Kubernetes object has: string apiVersion and kind, an object as
@@ -75,15 +150,9 @@ std::string shape_error(const json& object) {
   return {};
 }
 
-std::int64_t integer_at(const json& object, const Pointer& pointer, std::int64_t fallback) {
-  if (!object.contains(pointer)) return fallback;
-  const json& value = object.at(pointer);
-  return value.is_number_integer() ? value.get<std::int64_t>() : fallback;
-}
-
 }  // namespace
 
-Workload locate_workload(const json& object) {
+Workload locate_workload(const json& object, const WorkloadKinds& kinds) {
   Workload workload;
   if (!object.is_object()) return workload;
   workload.malformed = shape_error(object);
@@ -95,34 +164,25 @@ Workload locate_workload(const json& object) {
   workload.namespace_ = string_at(object, "metadata", "namespace");
 
   const std::string& kind = workload.kind;
-  const std::string group = workload.api_version.find('/') == std::string::npos
-                                ? ""
-                                : workload.api_version.substr(0, workload.api_version.find('/'));
+  const std::size_t slash = workload.api_version.find('/');
+  const std::string group = slash == std::string::npos ? "" : workload.api_version.substr(0, slash);
+  const std::string version = slash == std::string::npos ? workload.api_version : workload.api_version.substr(slash + 1);
   if (kind == "Pod" && group.empty()) {
     if (auto spec = object.find("spec"); spec != object.end() && !spec->is_null() && !spec->is_object())
       workload.malformed = "spec must be an object";
     if (object.contains("spec") && object["spec"].is_object())
-      workload.pods.push_back({Pointer("/spec"), Pointer("/metadata"), "spec"});
+      workload.pods.push_back({Pointer("/spec"), Pointer("/metadata"), "spec", "metadata", 1, 0, {}});
     const std::string restart = object.contains("spec") && object["spec"].is_object()
                                     ? string_at(object["spec"], "restartPolicy")
                                     : std::string();
     workload.batch = !restart.empty() && restart != "Always";
-  } else if ((group == "apps" && (kind == "Deployment" || kind == "ReplicaSet" ||
-                                  kind == "StatefulSet" || kind == "DaemonSet")) ||
-             (group.empty() && kind == "ReplicationController")) {
-    add_template(object, "/spec/template", "spec.template", workload);
-    workload.replicas = kind == "DaemonSet" ? 1 : integer_at(object, Pointer("/spec/replicas"), 1);
-  } else if (group == "batch" && kind == "Job") {
-    add_template(object, "/spec/template", "spec.template", workload);
-    workload.replicas = integer_at(object, Pointer("/spec/parallelism"), 1);
-    workload.batch = true;
-  } else if (group == "batch" && kind == "CronJob") {
-    add_template(object, "/spec/jobTemplate/spec/template", "spec.jobTemplate.spec.template",
-                 workload);
-    workload.replicas = integer_at(object, Pointer("/spec/jobTemplate/spec/parallelism"), 1);
-    workload.batch = true;
-  } else if (group.empty() && kind == "PodTemplate") {
-    add_template(object, "/template", "template", workload);
+  } else if (const WorkloadKinds::Declaration* declaration = kinds.find(group, version, kind)) {
+    workload.batch = declaration->batch;
+    workload.gang = declaration->gang;
+    workload.operator_probes = declaration->operator_probes;
+    workload.custom_resource = !declaration->builtin_controller;
+    for (const auto& pods : declaration->pods) add_pods(object, *declaration, pods, workload);
+    if (!workload.malformed.empty()) workload.pods.clear();
   } else {
     return workload;
   }

@@ -27,6 +27,7 @@ struct EngineConfig {
   std::string source;  // file name, or "<embedded default>"
   std::vector<std::string> excluded_namespaces;
   GpuResources gpu;
+  WorkloadKinds kinds;  // where each kind keeps its pod templates (built in, plus `workloadKinds`)
   std::vector<ConfiguredPolicy> mutating;    // in configured order
   std::vector<ConfiguredPolicy> validating;  // in configured order
 };
@@ -108,6 +109,7 @@ HttpAnswer answer_admission_review(const Engine& engine, std::string_view body,
                                    ReviewPhases phases = ReviewPhases::All, std::string_view cluster_stale = {});
 
 // A manifest reviewed as if it were being created, as `gpu-admit check` does.
-Request request_for_manifest(const nlohmann::json& object, const std::string& default_namespace);
+Request request_for_manifest(const nlohmann::json& object, const std::string& default_namespace,
+                             const WorkloadKinds& kinds = WorkloadKinds::builtin());
 
 }  // namespace gpuadmit

@@ -70,6 +70,7 @@ class Policy {
 // Everything a policy factory may need from the top-level config.
 struct PolicyBuildContext {
   const GpuResources& gpu;
+  const WorkloadKinds& kinds;
 };
 
 struct PolicyInfo {

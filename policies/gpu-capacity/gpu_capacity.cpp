@@ -115,14 +115,14 @@ class GpuCapacity final : public Policy {
     if (!read_requirements(context, pod, requirements)) return;
     const capacity::PodShape shape = capacity::PodShape::from_pod_spec(spec, context.gpu);
     const capacity::ClusterModel::View view = context.cluster->read();
-    const Placement placement = capacity::place(view, spec, shape, requirements, context.workload.replicas,
+    const Placement placement = capacity::place(view, spec, shape, requirements, pod.replicas,
                                                 [this](const capacity::Pool& p) { return rules_for(p); });
     const std::string asks = "the pod asks for " + describe_shape(shape, context.gpu);
 
     if (!placement.can_ever_run()) {
       std::string message = unschedulable_message(placement, spec, shape, requirements, asks);
       if (placement.eligible_nodes == 0 && requirements.memory_mib > 0)
-        message = gpu_memory_message_anywhere(view, spec, shape, requirements, context.workload.replicas)
+        message = gpu_memory_message_anywhere(view, spec, shape, requirements, pod.replicas)
                       .value_or(message);
       context.violation(field, message);
       return;
@@ -132,7 +132,7 @@ class GpuCapacity final : public Policy {
   }
 
   bool read_requirements(PolicyContext& context, const PodTarget& pod, capacity::GpuRequirements& out) const {
-    const std::string annotations = field_path(pod.field == "spec" ? "metadata" : pod.field.substr(0, pod.field.size() - 4) + "metadata", "annotations");
+    const std::string annotations = field_path(pod.metadata_field, "annotations");
     if (std::string memory = context.annotation(pod, kGpuMemoryAnnotation); !memory.empty()) {
       k8s::Quantity q;
       std::string error;

@@ -22,13 +22,13 @@ struct Budget {
 
 std::string gpus_text(std::int64_t n) { return std::to_string(n) + (n == 1 ? " GPU" : " GPUs"); }
 
-// GPU devices per resource that `object` asks for at once: replicas × per-pod requests.
-std::map<std::string, std::int64_t> demand(const nlohmann::json& object, const GpuResources& gpu,
-                                           std::int64_t* per_pod_out = nullptr,
+// GPU devices per resource that `object` asks for at once: the sum over its pod templates of
+// replicas × per-pod requests. With one pod template, its GPUs per pod and replicas too.
+std::map<std::string, std::int64_t> demand(const nlohmann::json& object, const Workload& workload,
+                                           const GpuResources& gpu, std::int64_t* per_pod_out = nullptr,
                                            std::int64_t* replicas_out = nullptr) {
   std::map<std::string, std::int64_t> out;
   if (!object.is_object()) return out;
-  Workload workload = locate_workload(object);
   std::int64_t per_pod = 0;
   for (const PodTarget& pod : workload.pods) {
     const json* spec = &object;
@@ -40,17 +40,17 @@ std::map<std::string, std::int64_t> demand(const nlohmann::json& object, const G
     capacity::PodShape shape = capacity::PodShape::from_pod_spec(*spec, gpu);
     for (const auto& [resource, amount] : shape.requests.extended)
       if (gpu.is_gpu(resource))
-        out[resource] = capacity::saturating_add(out[resource], capacity::saturating_mul(amount, workload.replicas));
+        out[resource] = capacity::saturating_add(out[resource], capacity::saturating_mul(amount, pod.replicas));
     per_pod = capacity::saturating_add(per_pod, shape.gpu_devices);
   }
   if (per_pod_out) *per_pod_out = per_pod;
-  if (replicas_out) *replicas_out = workload.replicas;
+  if (replicas_out) *replicas_out = workload.pods.size() == 1 ? workload.pods.front().replicas : 1;
   return out;
 }
 
 class GpuQuota final : public Policy {
  public:
-  explicit GpuQuota(std::vector<Budget> budgets) : budgets_(std::move(budgets)) {}
+  GpuQuota(std::vector<Budget> budgets, const WorkloadKinds& kinds) : budgets_(std::move(budgets)), kinds_(kinds) {}
 
   void run(PolicyContext& context) const override {
     if (!context.cluster) return;
@@ -63,10 +63,11 @@ class GpuQuota final : public Policy {
       }
     if (!budget) return;
     std::int64_t per_pod = 0, replicas = 1;
-    std::map<std::string, std::int64_t> wanted = demand(context.object, context.gpu, &per_pod, &replicas);
+    std::map<std::string, std::int64_t> wanted = demand(context.object, context.workload, context.gpu, &per_pod, &replicas);
     // An update only adds what it asks beyond the object it replaces (whose pods already count).
     if (context.request.operation == "UPDATE")
-      for (const auto& [resource, amount] : demand(context.request.old_object, context.gpu))
+      for (const auto& [resource, amount] :
+           demand(context.request.old_object, locate_workload(context.request.old_object, kinds_), context.gpu))
         wanted[resource] = capacity::saturating_add(wanted[resource], -std::max<std::int64_t>(amount, -INT64_MAX));
     std::int64_t total = 0;
     for (const auto& [resource, amount] : wanted) total = capacity::saturating_add(total, std::max<std::int64_t>(0, amount));
@@ -139,6 +140,7 @@ class GpuQuota final : public Policy {
   }
 
   std::vector<Budget> budgets_;
+  WorkloadKinds kinds_;  // a copy (shared declarations): the config it came from is moved
 };
 
 std::vector<Budget> parse_budgets(const ConfigNode& node) {
@@ -174,8 +176,8 @@ PolicyInfo gpu_quota_info() {
           {
            {"budgets", "list of budgets", "",
             "list, first matching entry wins: `namespace` (name or glob), `gpus` (GPU devices of every kind), `products` (map `nvidia.com/gpu.product` → GPUs), `migProfiles` (map profile such as `1g.10gb` → devices of `nvidia.com/mig-<profile>`)"}},
-          [](const ConfigNode& node, const PolicyBuildContext&) -> std::unique_ptr<Policy> {
-            return std::make_unique<GpuQuota>(parse_budgets(node));
+          [](const ConfigNode& node, const PolicyBuildContext& build) -> std::unique_ptr<Policy> {
+            return std::make_unique<GpuQuota>(parse_budgets(node), build.kinds);
           },
           /*reads_cluster=*/true};
 }

@@ -107,7 +107,10 @@ class ProbeDefaults final : public Policy {
       return;
     }
     if (context.workload.batch) return;  // Jobs finish; they need no probes
+    if (context.workload.operator_probes) return;  // KubeRay gives its pods their probes
     const std::string image = container.value("image", "");
+    // No image here: another object chooses it (a KServe ServingRuntime), and its probes too.
+    if (image.empty()) return;
     const RuntimeProfile* profile = nullptr;
     for (const RuntimeProfile& candidate : config_.profiles)
       for (const auto& pattern : candidate.images)

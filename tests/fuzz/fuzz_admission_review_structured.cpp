@@ -45,7 +45,11 @@ const char* const kKeys[] = {
     "restartPolicy", "replicas", "gpu-admit.io/gpu-memory", "gpu-admit.io/cuda-version", "gpu-admit.io/cuda-arch",
     "gpu-admit.io/model-load-seconds", "gpu-admit.io/smoke-test", "gpu-admit.io/exempt", "overhead", "priority",
     "runtimeClassName", "schedulerName", "ownerReferences", "controller", "dryRun", "oldObject", "subResource",
-    "operation", "uid"};
+    "operation", "uid",
+    // the custom resources' paths (engine/workload_kinds.cpp)
+    "predictor", "transformer", "model", "pytorch", "minReplicas", "headGroupSpec", "workerGroupSpecs",
+    "numOfHosts", "rayClusterSpec", "leaderWorkerTemplate", "leaderTemplate", "workerTemplate", "size",
+    "replicatedJobs", "parallelism", "pytorchReplicaSpecs", "mpiReplicaSpecs", "Worker", "tasks", "minAvailable"};
 
 json interesting(std::mt19937& rng) {
   static const json kValues = json::parse(R"([null, true, false, 0, 1, -1, 2, 8, 1.5, -0.0, 9223372036854775807,
@@ -54,6 +58,7 @@ json interesting(std::mt19937& rng) {
     "NoExecute", "Memory", "/dev/shm", "/", "nvidia.com/gpu", "nvidia.com/gpu.product", "12.4", "sm_90a", "compute_80",
     "ubuntu", "nvcr.io/nvidia/pytorch:24.05-py3", "UPPER/case", "$IMAGE", "a@sha256:0000", "CREATE", "UPDATE",
     "DELETE", "Pod", "Deployment", "Job", "CronJob", "StatefulSet", "DaemonSet", "ReplicaSet", "status", "scale",
+    "RayCluster", "InferenceService", "LeaderWorkerSet", "PyTorchJob", "ray.io/v1", "serving.kserve.io/v1beta1",
     [], {}, [{}], [null], {"name": "x"}, {"": ""}])");
   return kValues[std::uniform_int_distribution<std::size_t>(0, kValues.size() - 1)(rng)];
 }
@@ -112,10 +117,17 @@ void mutate(json& review, std::mt19937& rng) {
       break;
     case 6: {  // another kind
       const json kinds = json::parse(R"([["","v1","Pod"],["apps","v1","Deployment"],["batch","v1","Job"],
-        ["batch","v1","CronJob"],["apps","v1","StatefulSet"],["apps","v1","DaemonSet"],["","v1","PodTemplate"]])");
+        ["batch","v1","CronJob"],["apps","v1","StatefulSet"],["apps","v1","DaemonSet"],["","v1","PodTemplate"],
+        ["serving.kserve.io","v1beta1","InferenceService"],["ray.io","v1","RayCluster"],["ray.io","v1","RayJob"],
+        ["leaderworkerset.x-k8s.io","v1","LeaderWorkerSet"],["jobset.x-k8s.io","v1alpha2","JobSet"],
+        ["kubeflow.org","v1","PyTorchJob"],["batch.volcano.sh","v1alpha1","Job"]])");
       const json& kind = kinds[rng() % kinds.size()];
       request["kind"] = {{"group", kind[0]}, {"version", kind[1]}, {"kind", kind[2]}};
-      if (object.is_object()) object["kind"] = kind[2];
+      if (object.is_object()) {
+        object["kind"] = kind[2];
+        const std::string group = kind[0];
+        object["apiVersion"] = group.empty() ? kind[1].get<std::string>() : group + "/" + kind[1].get<std::string>();
+      }
       break;
     }
     case 7: {  // another operation, with the object as the old object too

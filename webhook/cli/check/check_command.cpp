@@ -135,7 +135,7 @@ int check(const Args& args) {
         return;
       }
     } else {
-      outcome = engine->review(request_for_manifest(document.object, ns), cluster.get());
+      outcome = engine->review(request_for_manifest(document.object, ns, engine->config().kinds), cluster.get());
     }
     ++objects;
     if (!outcome.skipped.empty())

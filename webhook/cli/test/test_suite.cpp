@@ -67,9 +67,9 @@ std::vector<json> case_objects(const Suite& suite, const ConfigNode& node) {
     return objects;
   }
   for (const ManifestDocument& document : documents)
-    if (locate_workload(document.object).supported) objects.push_back(document.object);
+    if (locate_workload(document.object, suite.engine->config().kinds).supported) objects.push_back(document.object);
   if (objects.empty())
-    node.fail("no Pod or pod controller to review; name another object with object: Kind/name");
+    node.fail("no Pod, pod controller or declared workload kind to review; name another object with object: Kind/name");
   return objects;
 }
 
@@ -249,7 +249,7 @@ std::vector<CaseResult> run_suite(const Suite& suite) {
     for (const json& object : c.objects) {
       CaseResult result{suite.file, c.name + (c.objects.size() > 1 ? " (" + object_id(object) + ")" : ""), {}};
       const ReviewOutcome outcome =
-          suite.engine->review(request_for_manifest(object, c.namespace_.empty() ? suite.namespace_ : c.namespace_),
+          suite.engine->review(request_for_manifest(object, c.namespace_.empty() ? suite.namespace_ : c.namespace_, suite.engine->config().kinds),
                               suite.cluster.get());
       result.failures = check(c, outcome);
       for (std::string& failure : result.failures) failure = c.where + ": " + failure;
