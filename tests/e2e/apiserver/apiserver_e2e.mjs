@@ -15,7 +15,7 @@ import os from "node:os";
 import path from "node:path";
 import { isDeepStrictEqual } from "node:util";
 
-import { freePort, laggingProxy, renderBase, startControlPlane } from "./control_plane.mjs";
+import { crdForV120, freePort, laggingProxy, renderBase, startControlPlane } from "./control_plane.mjs";
 
 const [build, source, shared] = process.argv.slice(2).map((p) => path.resolve(p));
 if (!shared) { console.error("usage: apiserver_e2e.mjs BUILD_DIR SOURCE_DIR SHARED_DIR"); process.exit(2); }
@@ -94,6 +94,29 @@ function get(url, ca) {
 const clusterFile = path.join(source, "manifests", "examples", "cluster.json");
 await kube.loadCluster(JSON.parse(fs.readFileSync(clusterFile, "utf8")));
 
+// ---- The operators' CRDs -------------------------------------------------------------------------
+// The published CRDs of KServe, KubeRay, LWS, JobSet, Kubeflow and Volcano (tests/data/crds/), so
+// custom resources reach the webhooks as in a cluster with those operators, and the API server
+// itself validates and prunes each mutated one against its schema.
+const customPlurals = new Map();  // "group/Kind" → plural
+const crdDir = path.join(source, "tests", "data", "crds");
+const crdNames = [];
+for (const file of fs.readdirSync(crdDir).filter((f) => f.endsWith(".json")).sort()) {
+  const crd = crdForV120(JSON.parse(fs.readFileSync(path.join(crdDir, file), "utf8")));
+  await kube.call("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd);
+  customPlurals.set(`${crd.spec.group}/${crd.spec.names.kind}`, crd.spec.names.plural);
+  crdNames.push(crd.metadata.name);
+}
+for (const name of crdNames) {
+  let established = false;
+  for (let i = 0; i < 100 && !established; i++) {
+    const r = await kube.request("GET", `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${name}`);
+    established = (r.body?.status?.conditions ?? []).some((c) => c.type === "Established" && c.status === "True");
+    if (!established) await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  if (!check(established, `CRD ${name} is established`)) process.exit(1);
+}
+
 // ---- Install as shipped --------------------------------------------------------------------
 // The rendered base, applied as an operator would (control_plane.mjs's renderBase says what a
 // local test changes, and why).
@@ -132,7 +155,12 @@ const RESOURCES = {  // kind → its API path prefix and plural
   Deployment: "apis/apps/v1/deployments", ReplicaSet: "apis/apps/v1/replicasets",
   StatefulSet: "apis/apps/v1/statefulsets", DaemonSet: "apis/apps/v1/daemonsets", Job: "apis/batch/v1/jobs",
 };
-function collection(kind, namespace) {
+// `what`: a built-in kind's name, or an object (a custom resource's path comes from its CRD).
+function collection(what, namespace) {
+  const group = typeof what === "object" ? what.apiVersion.split("/").slice(0, -1).join("/") : "";
+  if (group.includes("."))
+    return `/apis/${what.apiVersion}/namespaces/${namespace}/${customPlurals.get(`${group}/${what.kind}`)}`;
+  const kind = typeof what === "object" ? what.kind : what;
   const parts = RESOURCES[kind].split("/");
   const plural = parts.pop();
   return `/${parts.join("/")}/namespaces/${namespace}/${plural}`;
@@ -172,7 +200,7 @@ async function ensureNamespace(name) {
 async function withoutWebhooks(object) {
   const o = clone(object);
   o.metadata.namespace = "gpu-admit";
-  const r = await kube.request("POST", `${collection(o.kind, "gpu-admit")}?dryRun=All`, o);
+  const r = await kube.request("POST", `${collection(o, "gpu-admit")}?dryRun=All`, o);
   if (r.status !== 201) throw new Error(`dry-run of the expected object: ${r.status} ${JSON.stringify(r.body).slice(0, 400)}`);
   return r.body;
 }
@@ -191,13 +219,13 @@ function differences(actual, expected, where = "") {
 async function admitAndCompare(label, object, expected) {
   const namespace = object.metadata.namespace;
   await ensureNamespace(namespace);
-  const url = collection(object.kind, namespace);
+  const url = collection(object, namespace);
   const dry = await kube.request("POST", `${url}?dryRun=All`, object);
   const created = await kube.request("POST", url, object);
   const name = object.metadata.name;
   // Objects the API server refuses on its own (a quantity it cannot parse, a fractional GPU)
   // never reach the validating webhook: gpu-admit's denial is for `gpu-admit check` in CI.
-  const own = await kube.request("POST", `${collection(object.kind, "gpu-admit")}?dryRun=All`,
+  const own = await kube.request("POST", `${collection(object, "gpu-admit")}?dryRun=All`,
                                  { ...object, metadata: { ...object.metadata, namespace: "gpu-admit" } });
   if (own.status >= 400 && !expected.allowed) {
     check(created.status === own.status && dry.status === own.status,
@@ -207,7 +235,7 @@ async function admitAndCompare(label, object, expected) {
   }
   if (!expected.allowed) {
     const message = String(created.body?.message ?? created.body);
-    check(created.status >= 400 && message.includes(`admission webhook "validate.gpu-admit.io" denied the request`) &&
+    check(created.status >= 400 && /admission webhook "validate(-custom-resources)?\.gpu-admit\.io" denied the request/.test(message) &&
           message.includes(expected.message), `${label}: denied with its message`,
           `status ${created.status}: ${message}\nexpected message: ${expected.message}`);
     check(dry.status === created.status && dry.body?.message === created.body?.message,
@@ -243,7 +271,7 @@ async function admitAndCompare(label, object, expected) {
 webhook = new Webhook([]);
 if (!check(await webhook.ready(), "gpu-admit serve (no cluster) is ready")) process.exit(1);
 const goldenDir = path.join(source, "tests", "golden");
-let goldenRun = 0;
+let goldenRun = 0, customRun = 0;
 for (const name of fs.readdirSync(goldenDir).sort()) {
   const dir = path.join(goldenDir, name);
   if (name.startsWith("malformed--") || fs.existsSync(path.join(dir, "config.yaml")) ||
@@ -258,8 +286,10 @@ for (const name of fs.readdirSync(goldenDir).sort()) {
     warnings: answer.response.warnings ?? [], message: answer.response.status?.message ?? "",
   });
   goldenRun++;
+  if (request.kind.group.includes(".")) customRun++;
 }
 check(goldenRun >= 20, `golden cases run behind the API server: ${goldenRun}`);
+check(customRun >= 10, `of them custom resources, mutated through their CRDs: ${customRun}`);
 await webhook.stop();
 
 // ---- 2. Live cluster: the examples, as `gpu-admit check` judges them offline ------------------

@@ -192,6 +192,28 @@ export function renderBase(source, YAML, port, caBundle) {
   return { setup, webhooks };
 }
 
+// A published CRD as v1.20 accepts it. Today's controller-gen writes `default: ""` on every
+// name field of the embedded pod specs, which v1.20's CRD validation reads as a null default and
+// refuses; the defaults are dropped, and a list-map key that relied on one (imagePullSecrets'
+// `name`) becomes required instead. Nothing else in the schema changes.
+export function crdForV120(crd) {
+  const strip = (schema, listMapKeys = []) => {
+    if (!schema || typeof schema !== "object") return;
+    for (const [name, prop] of Object.entries(schema.properties ?? {})) {
+      if (prop.default === "") {
+        delete prop.default;
+        if (listMapKeys.includes(name)) schema.required = [...new Set([...(schema.required ?? []), name])];
+      }
+      strip(prop);
+    }
+    if (schema.items) strip(schema.items, schema["x-kubernetes-list-map-keys"] ?? []);
+    if (typeof schema.additionalProperties === "object") strip(schema.additionalProperties);
+    for (const junctor of ["allOf", "anyOf", "oneOf"]) for (const part of schema[junctor] ?? []) strip(part);
+  };
+  for (const version of crd.spec.versions) strip(version.schema?.openAPIV3Schema);
+  return crd;
+}
+
 export function freePort() {
   return new Promise((resolve, reject) => {
     const server = net.createServer();
