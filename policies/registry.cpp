@@ -13,9 +13,11 @@ PolicyInfo probe_defaults_info();         // policies/probe-defaults/probe_defau
 PolicyInfo requests_equal_limits_info();  // policies/requests-equal-limits/requests_equal_limits.cpp
 PolicyInfo smoke_test_info();             // policies/smoke-test/smoke_test.cpp
 PolicyInfo gpu_affinity_info();           // policies/gpu-affinity/gpu_affinity.cpp
+PolicyInfo void_visible_devices_info();   // policies/void-visible-devices/void_visible_devices.cpp
 PolicyInfo image_registries_info();       // policies/image-registries/image_registries.cpp
 PolicyInfo image_tags_info();             // policies/image-tags/image_tags.cpp
 PolicyInfo env_secrets_info();            // policies/env-secrets/env_secrets.cpp
+PolicyInfo gpu_device_env_info();         // policies/gpu-device-env/gpu_device_env.cpp
 PolicyInfo gpu_shape_info();              // policies/gpu-shape/gpu_shape.cpp
 PolicyInfo pod_security_info();           // policies/pod-security/pod_security.cpp
 PolicyInfo gpu_capacity_info();           // policies/gpu-capacity/gpu_capacity.cpp
@@ -31,9 +33,11 @@ const std::vector<PolicyInfo>& policy_registry() {
       policies::requests_equal_limits_info(),
       policies::smoke_test_info(),
       policies::gpu_affinity_info(),
+      policies::void_visible_devices_info(),
       policies::image_registries_info(),
       policies::image_tags_info(),
       policies::env_secrets_info(),
+      policies::gpu_device_env_info(),
       policies::gpu_shape_info(),
       policies::pod_security_info(),
       policies::gpu_capacity_info(),

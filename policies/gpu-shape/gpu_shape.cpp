@@ -4,6 +4,7 @@
 #include "engine/k8s/glob.h"
 #include "engine/k8s/json_fields.h"
 #include "engine/resources.h"
+#include "policies/gpu_nodes.h"
 #include "policies/validation.h"
 
 namespace gpuadmit::policies {
@@ -22,8 +23,7 @@ struct GpuShapeConfig {
   std::int64_t max_gpus_per_container = 0;
   CheckLevel require_cpu_and_memory = CheckLevel::Violation;
   CheckLevel gpu_nodes_without_gpu = CheckLevel::Violation;
-  std::vector<std::string> gpu_taint_keys;
-  std::vector<std::string> gpu_node_labels;
+  GpuNodes gpu_nodes;
   bool mig_restricted = false;  // migResources was given
   std::vector<std::pair<std::string, std::vector<std::string>>> mig_resources;  // namespace glob -> resource globs
   std::vector<std::string> shared_resources;
@@ -64,48 +64,9 @@ bool sets_resource(const json& container, const char* resource) {
   return false;
 }
 
-std::string label_value_text(const json& value) { return value.is_string() ? value.get<std::string>() : value.dump(); }
-
 bool selects_sharing(std::string_view key, const std::string& value) {
   if (key == kSharingStrategyLabel) return value != "none";
   return key == kProductLabel && value.size() > kSharedProductSuffix.size() && value.ends_with(kSharedProductSuffix);
-}
-
-// One nodeSelector entry or required node-affinity expression that steers the pod somewhere.
-struct NodeChoice {
-  std::string field;
-  std::string key;
-  std::vector<std::string> values;  // empty for Exists
-};
-
-// What the pod requires of its node: nodeSelector entries and the In/Exists expressions of
-// required node affinity (NotIn and DoesNotExist steer pods away, so they select nothing).
-std::vector<NodeChoice> node_choices(const json& spec, const std::string& spec_field) {
-  std::vector<NodeChoice> choices;
-  auto selector = spec.find("nodeSelector");
-  if (selector != spec.end() && selector->is_object())
-    for (auto it = selector->begin(); it != selector->end(); ++it)
-      choices.push_back({field_path(spec_field, "nodeSelector") + "." + it.key(), it.key(), {label_value_text(*it)}});
-  const json::json_pointer terms_pointer("/affinity/nodeAffinity/requiredDuringSchedulingIgnoredDuringExecution/nodeSelectorTerms");
-  if (!spec.contains(terms_pointer) || !spec.at(terms_pointer).is_array()) return choices;
-  const json& terms = spec.at(terms_pointer);
-  const std::string terms_field = field_path(spec_field, "affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms");
-  for (std::size_t t = 0; t < terms.size(); ++t) {
-    if (!terms[t].is_object() || !terms[t].contains("matchExpressions") || !terms[t]["matchExpressions"].is_array()) continue;
-    const json& expressions = terms[t]["matchExpressions"];
-    for (std::size_t e = 0; e < expressions.size(); ++e) {
-      const json& expression = expressions[e];
-      if (!expression.is_object() || !expression.contains("key") || !expression["key"].is_string()) continue;
-      const std::string op = k8s::json_fields::string_or(expression, "operator");
-      if (op != "In" && op != "Exists" && op != "Gt" && op != "Lt") continue;
-      NodeChoice choice{field_path(terms_field + "[" + std::to_string(t) + "]", "matchExpressions", e),
-                        expression["key"].get<std::string>(), {}};
-      if (op == "In" && expression.contains("values") && expression["values"].is_array())
-        for (const json& value : expression["values"]) choice.values.push_back(label_value_text(value));
-      choices.push_back(std::move(choice));
-    }
-  }
-  return choices;
 }
 
 class GpuShape final : public Policy {
@@ -290,30 +251,11 @@ class GpuShape final : public Policy {
 
   void check_pod_without_gpu(PolicyContext& context, const PodTarget& pod, const json& spec) const {
     if (config_.gpu_nodes_without_gpu == CheckLevel::Off) return;
-    std::string field, what;
-    auto tolerations = spec.find("tolerations");
-    if (tolerations != spec.end() && tolerations->is_array())
-      for (std::size_t i = 0; i < tolerations->size() && field.empty(); ++i) {
-        const json& toleration = (*tolerations)[i];
-        // A toleration with no key tolerates every taint: a node agent, not a pod aiming at GPU nodes.
-        if (!toleration.is_object() || !toleration.contains("key") || !toleration["key"].is_string()) continue;
-        const std::string key = toleration["key"].get<std::string>();
-        if (std::find(config_.gpu_taint_keys.begin(), config_.gpu_taint_keys.end(), key) == config_.gpu_taint_keys.end())
-          continue;
-        field = field_path(pod.field, "tolerations", i);
-        what = "tolerates the GPU node taint " + key;
-      }
-    if (field.empty())
-      for (const NodeChoice& choice : node_choices(spec, pod.field))
-        if (std::find(config_.gpu_node_labels.begin(), config_.gpu_node_labels.end(), choice.key) !=
-            config_.gpu_node_labels.end()) {
-          field = choice.field;
-          what = "selects GPU nodes by " + choice.key;
-          break;
-        }
-    if (field.empty()) return;
-    report(context, config_.gpu_nodes_without_gpu, field,
-           "the pod " + what + " but requests no GPU, so it would take room on a GPU node that GPU jobs need; "
+    // A toleration with no key tolerates every taint: a node agent, not a pod aiming at GPU nodes.
+    const auto aim = config_.gpu_nodes.aim(spec, pod.field, /*keyless=*/false);
+    if (!aim) return;
+    report(context, config_.gpu_nodes_without_gpu, aim->field,
+           "the pod " + aim->what + " but requests no GPU, so it would take room on a GPU node that GPU jobs need; "
            "request nvidia.com/gpu, or remove the toleration/selector to run it on CPU nodes");
   }
 
@@ -335,10 +277,8 @@ PolicyInfo gpu_shape_info() {
             "level for a GPU container that sets no cpu or no memory (request or limit)"},
            {"podsOnGpuNodesWithoutGpu", "level", "violation",
             "level for a pod (not a DaemonSet) that tolerates a GPU taint or selects GPU nodes but requests no GPU"},
-           {"gpuTaintKeys", "list of taint keys", "`[nvidia.com/gpu]`",
-            "taint keys of GPU nodes"},
-           {"gpuNodeLabels", "list of label keys", "`nvidia.com/gpu.present`, `.product`, `.count`, `.family`, `.sharing-strategy`, `cloud.google.com/gke-accelerator`, `k8s.amazonaws.com/accelerator`",
-            "node labels that select GPU nodes (in nodeSelector, or In/Exists/Gt/Lt in required node affinity)"},
+           kGpuTaintKeysKey,
+           kGpuNodeLabelsKey,
            {"migResources", "map: namespace glob → list of globs", "absent: all allowed",
             "map: namespace glob → MIG resource globs it may use (`nvidia.com/mig-1g.*`); first match wins; a namespace matching none may use no MIG"},
            {"sharedGpuResources", "list of resource names", "`[nvidia.com/gpu.shared]`",
@@ -353,15 +293,7 @@ PolicyInfo gpu_shape_info() {
             if (config.max_gpus_per_container < 0) node.child("maxGpusPerContainer").fail("must be 0 (no limit) or more");
             config.require_cpu_and_memory = parse_check_level(node.child("requireCpuAndMemory"), CheckLevel::Violation);
             config.gpu_nodes_without_gpu = parse_check_level(node.child("podsOnGpuNodesWithoutGpu"), CheckLevel::Violation);
-            config.gpu_taint_keys = node.has("gpuTaintKeys") ? node.strings("gpuTaintKeys")
-                                                              : std::vector<std::string>{"nvidia.com/gpu"};
-            config.gpu_node_labels = node.has("gpuNodeLabels")
-                                         ? node.strings("gpuNodeLabels")
-                                         : std::vector<std::string>{"nvidia.com/gpu.present", "nvidia.com/gpu.product",
-                                                                    "nvidia.com/gpu.count", "nvidia.com/gpu.family",
-                                                                    "nvidia.com/gpu.sharing-strategy",
-                                                                    "cloud.google.com/gke-accelerator",
-                                                                    "k8s.amazonaws.com/accelerator"};
+            config.gpu_nodes = GpuNodes::parse(node);
             config.mig_restricted = node.has("migResources");
             for (auto& [pattern, list] : node.child("migResources").entries()) {
               std::vector<std::string> resources;
