@@ -423,6 +423,18 @@ void find_largest_free(const std::string& gpu_resource, Placement& placement) {
 
 }  // namespace
 
+std::vector<const NodeState*> capable_nodes(const Placement& placement) {
+  std::vector<const NodeState*> nodes;
+  for_each_capable(placement, [&](const Pool& pool, std::size_t i) {
+    nodes.push_back(pool.nodes[i]);
+    return true;
+  });
+  std::sort(nodes.begin(), nodes.end(), [](const NodeState* a, const NodeState* b) {
+    return a->pool != b->pool ? a->pool->name < b->pool->name : a->pool_index < b->pool_index;
+  });
+  return nodes;
+}
+
 Placement place(const ClusterModel::View& cluster, const json& pod_spec, const PodShape& shape,
                 const GpuRequirements& requirements, std::int64_t replicas, const PoolRulesLookup& rules) {
   Placement placement;

@@ -91,6 +91,9 @@ Placement place(const ClusterModel::View& cluster, const nlohmann::json& pod_spe
                 const GpuRequirements& requirements, std::int64_t replicas = 1,
                 const PoolRulesLookup& rules = {});
 
+// The nodes that could ever hold one pod of the placement, each once, in pool order.
+std::vector<const NodeState*> capable_nodes(const Placement& placement);
+
 // GPUs a pod of `shape` leaves without their share of cpu or memory on a node with `allocatable`
 // and `gpu_devices` GPUs: (G - g) - min(G - g, ⌊left cpu × G / cpu⌋, ⌊left memory × G / memory⌋).
 std::int64_t stranded_gpus(const Amounts& allocatable, std::int64_t gpu_devices, const PodShape& shape);

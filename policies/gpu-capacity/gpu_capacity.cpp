@@ -4,6 +4,10 @@
 #include <algorithm>
 #include <optional>
 
+#include <map>
+#include <set>
+
+#include "engine/capacity/gang.h"
 #include "engine/capacity/placement.h"
 #include "engine/k8s/glob.h"
 #include "engine/resources.h"
@@ -93,7 +97,9 @@ class GpuCapacity final : public Policy {
 
   void run(PolicyContext& context) const override {
     if (!context.cluster) return;
-    for (const PodTarget& pod : context.workload.pods) check_pod(context, pod);
+    bool every_pod_can_run = true;
+    for (const PodTarget& pod : context.workload.pods) every_pod_can_run &= check_pod(context, pod);
+    if (context.workload.gang && every_pod_can_run) check_gang(context);
   }
 
  private:
@@ -108,11 +114,12 @@ class GpuCapacity final : public Policy {
     return rules;
   }
 
-  void check_pod(PolicyContext& context, const PodTarget& pod) const {
+  // Whether the pod could ever run, and its requirements could be read.
+  bool check_pod(PolicyContext& context, const PodTarget& pod) const {
     const json& spec = context.pod_spec(pod);
     const std::string& field = pod.field;
     capacity::GpuRequirements requirements;
-    if (!read_requirements(context, pod, requirements)) return;
+    if (!read_requirements(context, pod, requirements)) return false;
     const capacity::PodShape shape = capacity::PodShape::from_pod_spec(spec, context.gpu);
     const capacity::ClusterModel::View view = context.cluster->read();
     const Placement placement = capacity::place(view, spec, shape, requirements, pod.replicas,
@@ -125,10 +132,101 @@ class GpuCapacity final : public Policy {
         message = gpu_memory_message_anywhere(view, spec, shape, requirements, pod.replicas)
                       .value_or(message);
       context.violation(field, message);
-      return;
+      return false;
     }
     check_stranding(context, field, placement, shape);
     if (config_.current_capacity && !placement.fits_now()) check_current(context, field, placement, shape);
+    return true;
+  }
+
+  // A gang's pods must all run at once (engine/capacity/gang.h): if they never can, a violation
+  // with the numbers that prove it; if they cannot now, a warning. Each member's own checks
+  // (allowedGpuCounts, stranding) ran in check_pod.
+  void check_gang(PolicyContext& context) const {
+    const capacity::ClusterModel::View view = context.cluster->read();
+    std::vector<capacity::GangMember> members;
+    std::vector<const PodTarget*> targets;
+    std::vector<const capacity::NodeState*> nodes;
+    std::map<const capacity::NodeState*, std::size_t> index;
+    std::int64_t total = 0;
+    for (const PodTarget& pod : context.workload.pods) {
+      if (pod.gang_replicas <= 0) continue;
+      if (members.size() == capacity::kMaxGangMembers * 4) return;  // bounded: far past any operator's shape
+      const json& spec = context.pod_spec(pod);
+      capacity::GpuRequirements requirements;
+      read_requirements(context, pod, requirements);  // read without error in check_pod already
+      const capacity::PodShape shape = capacity::PodShape::from_pod_spec(spec, context.gpu);
+      const Placement placement = capacity::place(view, spec, shape, requirements, 1,
+                                                  [this](const capacity::Pool& p) { return rules_for(p); });
+      capacity::GangMember member{shape.requests, pod.gang_replicas, {}};
+      for (const capacity::NodeState* node : capacity::capable_nodes(placement)) {
+        auto [it, added] = index.try_emplace(node, nodes.size());
+        if (added) nodes.push_back(node);
+        member.nodes.push_back(it->second);
+      }
+      total = capacity::saturating_add(total, pod.gang_replicas);
+      members.push_back(std::move(member));
+      targets.push_back(&pod);
+    }
+    if (total < 2) return;  // a gang of one pod is that pod's own check
+    std::vector<capacity::Amounts> ever, now;
+    for (const capacity::NodeState* node : nodes) {
+      capacity::Amounts room = node->allocatable;
+      room.add(node->daemon_used, -1);  // DaemonSet pods hold their share on every node
+      ever.push_back(std::move(room));
+      capacity::Amounts free = node->allocatable;
+      free.add(node->used, -1);
+      free.pods = node->allocatable.pods - node->bound_pods;
+      now.push_back(std::move(free));
+    }
+    const std::string gang = "the " + std::to_string(total) + " pods of this " + context.workload.kind +
+                             " must run at the same time (" + members_text(members, targets) + ")";
+    const capacity::GangFit fit = capacity::fit_gang(ever, members);
+    if (fit.answer == capacity::GangFit::Answer::Never) {
+      std::map<std::string, std::size_t> pools;  // of the nodes the proving members may use
+      std::set<std::size_t> used;
+      for (std::size_t i : fit.members) used.insert(members[i].nodes.begin(), members[i].nodes.end());
+      for (std::size_t n : used) ++pools[nodes[n]->pool->name];
+      std::string where;
+      for (const auto& [pool, count] : pools)
+        where += (where.empty() ? "" : "; ") + ("pool " + pool + ": ") + std::to_string(count) + (count == 1 ? " node" : " nodes");
+      const std::string who = fit.members.size() < members.size()
+                                  ? "of them, " + members_text(members, targets, fit.members) + " ask for "
+                                  : "they ask for ";
+      context.violation("", gang + ", and never can: " + who +
+                                amount_text(fit.resource, fit.demand) + ", and the nodes they may use give them at most " +
+                                amount_text(fit.resource, fit.supply) + (where.empty() ? "" : " (" + where + ")") +
+                                ". Make the gang smaller, or its pods' requests, or add nodes");
+      return;
+    }
+    if (!config_.current_capacity) return;
+    const capacity::GangFit fit_now = capacity::fit_gang(now, members);
+    if (fit_now.answer == capacity::GangFit::Answer::Fits) return;
+    context.advise("", gang + ", and gpu-admit finds room for " + std::to_string(fit_now.placed) + " of them right now" +
+                           (fit.answer == capacity::GangFit::Answer::Unknown
+                                ? " (nor a way to place them all on empty nodes)"
+                                : "") +
+                           "; without a gang scheduler (Kueue, Volcano, KAI) the ones placed hold their GPUs while "
+                           "the rest stay Pending");
+  }
+
+  static std::string members_text(const std::vector<capacity::GangMember>& members,
+                                  const std::vector<const PodTarget*>& targets,
+                                  std::optional<std::vector<std::size_t>> only = std::nullopt) {
+    std::string out;
+    for (std::size_t i = 0; i < members.size(); ++i) {
+      if (only && std::find(only->begin(), only->end(), i) == only->end()) continue;
+      out += (out.empty() ? "" : ", ") + std::to_string(members[i].count) + " × " + targets[i]->field;
+    }
+    return out;
+  }
+
+  static std::string amount_text(const std::string& resource, std::int64_t amount) {
+    if (resource == "nvidia.com/gpu") return std::to_string(amount) + (amount == 1 ? " GPU" : " GPUs");
+    if (resource == "pods") return std::to_string(amount) + (amount == 1 ? " pod slot" : " pod slots");
+    if (resource == "cpu" || resource == "memory" || resource == "ephemeral-storage")
+      return capacity::format_amount(resource, amount) + " " + resource;
+    return std::to_string(amount) + " " + resource;
   }
 
   bool read_requirements(PolicyContext& context, const PodTarget& pod, capacity::GpuRequirements& out) const {
