@@ -250,7 +250,14 @@ class PolicyRun {
 
   // The answer: the verdict, and for a CREATE the patch (none when denied) and the mutated object.
   void finish() {
-    shorthand_.restore(working_);
+    try {
+      shorthand_.restore(working_);
+    } catch (const std::exception& error) {
+      // A mutation took a shorthand container away: what the mutations did cannot be put back
+      // where the user wrote it, so nothing is patched and the request is denied.
+      verdict_.add("gpu-admit", Mode::Enforce, {Finding::Severity::Violation, "", error.what()});
+      working_ = request_.object;
+    }
     verdict_.finish(outcome_);
     if (request_.operation != "CREATE") return;
     outcome_.response.patch =

@@ -41,6 +41,7 @@ struct GpuRequirements {
 struct PoolRules {
   std::vector<std::int64_t> allowed_gpu_counts;  // empty: any count
   bool autoscaled = true;
+  std::string runtime_class;  // the RuntimeClass GPU pods need on this pool; empty: the node's default
 };
 
 struct PoolVerdict {

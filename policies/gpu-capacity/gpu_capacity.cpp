@@ -2,14 +2,15 @@
 // would strand GPUs behind it, and whether there is room for it now, using the capacity model.
 // Without a cluster (no --cluster, no watch) it has nothing to consult and reports nothing.
 #include <algorithm>
-#include <optional>
-
 #include <map>
+#include <optional>
 #include <set>
 
 #include "engine/capacity/gang.h"
 #include "engine/capacity/placement.h"
 #include "engine/k8s/glob.h"
+#include "engine/k8s/json_fields.h"
+#include "engine/text.h"
 #include "engine/resources.h"
 #include "policies/policies.h"
 
@@ -134,9 +135,36 @@ class GpuCapacity final : public Policy {
       context.violation(field, message);
       return false;
     }
+    if (shape.gpu_devices > 0) check_runtime_class(context, pod, spec, placement);
     check_stranding(context, field, placement, shape);
     if (config_.current_capacity && !placement.fits_now()) check_current(context, field, placement, shape);
     return true;
+  }
+
+  // Pools whose nodes expose GPUs only through a RuntimeClass (the NVIDIA runtime is not their
+  // default): a GPU pod that names another class, or none, gets no GPU there. A violation when no
+  // pool it could run on would give it its GPUs, a warning when only some would not.
+  void check_runtime_class(PolicyContext& context, const PodTarget& pod, const json& spec,
+                           const Placement& placement) const {
+    const std::string wanted = k8s::json_fields::string_or(spec, "runtimeClassName");
+    std::vector<std::string> missing;
+    std::size_t capable = 0;
+    for (const PoolVerdict& v : placement.pools) {
+      if (v.outcome != PoolVerdict::Outcome::Capable) continue;
+      ++capable;
+      if (!v.rules.runtime_class.empty() && v.rules.runtime_class != wanted)
+        missing.push_back(v.pool->name + " needs " + v.rules.runtime_class);
+    }
+    if (missing.empty()) return;
+    const std::string field = field_path(pod.field, "runtimeClassName");
+    const std::string has = wanted.empty() ? "names no runtimeClassName" : "names runtimeClassName " + wanted;
+    const std::string pools = join(missing, "; ");
+    if (missing.size() == capable)
+      context.violation(field, "the pod " + has + ", and every pool it could run on gives GPUs only through "
+                                   "another RuntimeClass (" + pools + "); its containers would start without GPUs");
+    else
+      context.advise(field, "the pod " + has + ", so it gets no GPU on some pools it could land on (" + pools +
+                                "); set runtimeClassName or pin it to the other pools");
   }
 
   // A gang's pods must all run at once (engine/capacity/gang.h): if they never can, a violation
@@ -384,7 +412,7 @@ CapacityConfig parse_config(const ConfigNode& node) {
   config.current_capacity = node.boolean("checkCurrentCapacity", true);
   config.default_autoscaled = node.boolean("autoscaled", true);
   for (const ConfigNode& item : node.child("pools").items()) {
-    item.allow_only({"pool", "nodeLabels", "allowedGpuCounts", "autoscaled"});
+    item.allow_only({"pool", "nodeLabels", "allowedGpuCounts", "autoscaled", "runtimeClassName"});
     PoolRuleConfig rule;
     rule.pool_glob = item.string("pool", "");
     for (auto& [key, value] : item.child("nodeLabels").entries()) rule.node_labels[key] = value.as_string();
@@ -397,6 +425,9 @@ CapacityConfig parse_config(const ConfigNode& node) {
     }
     std::sort(rule.rules.allowed_gpu_counts.begin(), rule.rules.allowed_gpu_counts.end());
     rule.rules.autoscaled = item.boolean("autoscaled", config.default_autoscaled);
+    rule.rules.runtime_class = item.string("runtimeClassName", "");
+    if (item.has("runtimeClassName") && rule.rules.runtime_class.empty())
+      item.child("runtimeClassName").fail("name the RuntimeClass, or leave the key out");
     config.pools.push_back(std::move(rule));
   }
   return config;
@@ -417,7 +448,7 @@ PolicyInfo gpu_capacity_info() {
            {"autoscaled", "bool", "true",
             "whether pools grow on demand (then step 6 only warns)"},
            {"pools", "list of pool rules", "",
-            "rules for some pools, first match wins: `pool` (a glob on the pool name shown by `inventory`) and/or `nodeLabels` (labels the pool's nodes carry), with `allowedGpuCounts` and `autoscaled`"}},
+            "rules for some pools, first match wins: `pool` (a glob on the pool name shown by `inventory`) and/or `nodeLabels` (labels the pool's nodes carry), with `allowedGpuCounts`, `autoscaled` and `runtimeClassName` (the RuntimeClass GPU pods must name to run there, where the NVIDIA runtime is not the nodes' default)"}},
           [](const ConfigNode& node, const PolicyBuildContext&) -> std::unique_ptr<Policy> {
             return std::make_unique<GpuCapacity>(parse_config(node));
           },

@@ -208,6 +208,16 @@ TEST(ShorthandContainers, MovedInFirstAndBackUnchanged) {
   EXPECT_EQ(bare, bare_original);
 }
 
+TEST(ShorthandContainers, RestoringAfterTheContainerWasTakenAwayThrowsInsteadOfLosingIt) {
+  json object = sample("inferenceservice");
+  const Workload workload = locate_workload(object);
+  ShorthandContainers moved(workload, object);
+  object["spec"]["predictor"]["containers"] = json::array();
+  EXPECT_THROW(moved.restore(object), std::logic_error);
+  object["spec"]["predictor"]["containers"] = 7;
+  EXPECT_THROW(moved.restore(object), std::logic_error);
+}
+
 TEST(ShorthandContainers, AMutationOfTheModelContainerLandsWhereTheUserWroteIt) {
   json object = sample("inferenceservice");
   object["spec"]["predictor"]["model"]["resources"]["requests"].erase("cpu");
