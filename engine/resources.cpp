@@ -39,6 +39,11 @@ bool GpuResources::is_gpu(std::string_view resource) const {
   return std::find(extra.begin(), extra.end(), resource) != extra.end();
 }
 
+bool GpuResources::is_share_dimension(std::string_view resource) {
+  return resource == "nvidia.com/gpumem" || resource == "nvidia.com/gpumem-percentage" ||
+         resource == "nvidia.com/gpucores";
+}
+
 std::string GpuResources::describe() const {
   std::string out = "nvidia.com/gpu, nvidia.com/mig-*";
   for (const std::string& name : extra) out += ", " + name;

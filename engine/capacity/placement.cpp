@@ -134,6 +134,7 @@ PodShape PodShape::from_pod_spec(const json& pod_spec, const GpuResources& gpu) 
   const auto defaulted = k8s::with_requests_defaulted_from_limits(pod_spec);
   shape.requests = Amounts::from_resource_list(k8s::pod_requests(defaulted ? *defaulted : pod_spec));
   shape.requests.pods = 1;
+  std::erase_if(shape.requests.extended, [](const auto& entry) { return GpuResources::is_share_dimension(entry.first); });
   for (const auto& [resource, amount] : shape.requests.extended)
     if (gpu.is_gpu(resource)) shape.gpu_devices = saturating_add(shape.gpu_devices, amount);
   return shape;

@@ -19,7 +19,7 @@ namespace gpuadmit::capacity {
 
 // What one pod asks of a node: effective requests as the scheduler computes them.
 struct PodShape {
-  Amounts requests;               // pods = 1
+  Amounts requests;               // pods = 1; without HAMi's share dimensions (GpuResources)
   std::int64_t gpu_devices = 0;   // GPU devices of every kind that `gpu` names
   // Throws k8s::QuantityError / JsonFieldError naming the field.
   static PodShape from_pod_spec(const nlohmann::json& pod_spec, const GpuResources& gpu);

@@ -16,6 +16,11 @@ namespace gpuadmit {
 struct GpuResources {
   std::vector<std::string> extra;
   bool is_gpu(std::string_view resource) const;
+  // HAMi's per-GPU share dimensions (nvidia.com/gpumem, gpumem-percentage, gpucores): no node
+  // advertises them, HAMi's scheduler extender tracks them and the default scheduler is told to
+  // ignore them (ignoredByScheduler), and the kubelet drops extended resources its node lacks.
+  // So they are neither GPUs nor node capacity to the capacity model.
+  static bool is_share_dimension(std::string_view resource);
   // Whether a container requests or limits a non-zero amount of any GPU resource.
   bool container_uses_gpu(const nlohmann::json& container) const;
   bool pod_uses_gpu(const nlohmann::json& pod_spec) const;

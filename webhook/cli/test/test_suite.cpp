@@ -142,6 +142,8 @@ const std::vector<SuiteKey>& suite_keys() {
        }},
       {"cases",
        [](const ConfigNode& node, Suite& suite) {
+         // The cases find their objects' pod templates with the engine's workload kinds.
+         if (!suite.engine) suite.engine = Engine::from_default();
          for (const ConfigNode& item : node.items()) suite.cases.push_back(parse_case(suite, item));
          if (suite.cases.empty()) node.fail("a suite needs at least one case");
        }},
