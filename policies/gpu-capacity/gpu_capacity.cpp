@@ -227,7 +227,8 @@ class GpuCapacity final : public Policy {
                                 ". Make the gang smaller, or its pods' requests, or add nodes");
       return;
     }
-    if (!config_.current_capacity) return;
+    // On UPDATE the gang's own running pods hold the free capacity it would be measured against.
+    if (!config_.current_capacity || context.request.operation != "CREATE") return;
     const capacity::GangFit fit_now = capacity::fit_gang(now, members);
     if (fit_now.answer == capacity::GangFit::Answer::Fits) return;
     context.advise("", gang + ", and gpu-admit finds room for " + std::to_string(fit_now.placed) + " of them right now" +
