@@ -308,8 +308,13 @@ class PolicyRun {
       result.error = true;
       if (applies) roll_back(context);
     }
-    for (Finding finding : context.findings()) {
-      if (!shorthand_.empty()) finding.field = shorthand_.field(finding.field);
+    Finding moved_back;  // a finding about a shorthand container, named where the user wrote it
+    for (const Finding& found : context.findings()) {
+      if (!shorthand_.empty()) {
+        moved_back = found;
+        moved_back.field = shorthand_.field(found.field);
+      }
+      const Finding& finding = shorthand_.empty() ? found : moved_back;
       verdict_.add(settings.name, verdict_mode, finding);
       if (finding.severity == Finding::Severity::Violation && verdict_mode == Mode::Enforce) result.denied = true;
       if (finding.severity == Finding::Severity::Violation && untrusted) result.degraded = true;

@@ -98,9 +98,13 @@ class GpuCapacity final : public Policy {
 
   void run(PolicyContext& context) const override {
     if (!context.cluster) return;
+    // One read of the model for the whole object: a gang is placed on the state its pods were.
+    const capacity::ClusterModel::View view = context.cluster->read();
+    std::vector<GangPod> gang;
     bool every_pod_can_run = true;
-    for (const PodTarget& pod : context.workload.pods) every_pod_can_run &= check_pod(context, pod);
-    if (context.workload.gang && every_pod_can_run) check_gang(context);
+    for (const PodTarget& pod : context.workload.pods)
+      every_pod_can_run &= check_pod(context, view, pod, context.workload.gang ? &gang : nullptr);
+    if (context.workload.gang && every_pod_can_run) check_gang(context, gang);
   }
 
  private:
@@ -115,14 +119,22 @@ class GpuCapacity final : public Policy {
     return rules;
   }
 
-  // Whether the pod could ever run, and its requirements could be read.
-  bool check_pod(PolicyContext& context, const PodTarget& pod) const {
+  // A gang member as check_pod placed it: one pod's requests and the nodes it could ever run on.
+  struct GangPod {
+    const PodTarget* pod;
+    capacity::Amounts requests;
+    std::vector<const capacity::NodeState*> nodes;
+  };
+
+  // Whether the pod could ever run, and its requirements could be read. A gang member that can
+  // is added to `gang`.
+  bool check_pod(PolicyContext& context, const capacity::ClusterModel::View& view, const PodTarget& pod,
+                 std::vector<GangPod>* gang) const {
     const json& spec = context.pod_spec(pod);
     const std::string& field = pod.field;
     capacity::GpuRequirements requirements;
     if (!read_requirements(context, pod, requirements)) return false;
     const capacity::PodShape shape = capacity::PodShape::from_pod_spec(spec, context.gpu);
-    const capacity::ClusterModel::View view = context.cluster->read();
     const Placement placement = capacity::place(view, spec, shape, requirements, pod.replicas,
                                                 [this](const capacity::Pool& p) { return rules_for(p); });
     const std::string asks = "the pod asks for " + describe_shape(shape, context.gpu);
@@ -135,6 +147,8 @@ class GpuCapacity final : public Policy {
       context.violation(field, message);
       return false;
     }
+    // Which nodes could hold it does not depend on its replicas: the gang reuses them.
+    if (gang && pod.gang_replicas > 0) gang->push_back({&pod, shape.requests, capacity::capable_nodes(placement)});
     if (shape.gpu_devices > 0) check_runtime_class(context, pod, spec, placement);
     check_stranding(context, field, placement, shape);
     if (config_.current_capacity && !placement.fits_now()) check_current(context, field, placement, shape);
@@ -170,31 +184,23 @@ class GpuCapacity final : public Policy {
   // A gang's pods must all run at once (engine/capacity/gang.h): if they never can, a violation
   // with the numbers that prove it; if they cannot now, a warning. Each member's own checks
   // (allowedGpuCounts, stranding) ran in check_pod.
-  void check_gang(PolicyContext& context) const {
-    const capacity::ClusterModel::View view = context.cluster->read();
+  void check_gang(PolicyContext& context, const std::vector<GangPod>& pods) const {
+    if (pods.size() > capacity::kMaxGangMembers * 4) return;  // bounded: far past any operator's shape
     std::vector<capacity::GangMember> members;
     std::vector<const PodTarget*> targets;
     std::vector<const capacity::NodeState*> nodes;
     std::map<const capacity::NodeState*, std::size_t> index;
     std::int64_t total = 0;
-    for (const PodTarget& pod : context.workload.pods) {
-      if (pod.gang_replicas <= 0) continue;
-      if (members.size() == capacity::kMaxGangMembers * 4) return;  // bounded: far past any operator's shape
-      const json& spec = context.pod_spec(pod);
-      capacity::GpuRequirements requirements;
-      read_requirements(context, pod, requirements);  // read without error in check_pod already
-      const capacity::PodShape shape = capacity::PodShape::from_pod_spec(spec, context.gpu);
-      const Placement placement = capacity::place(view, spec, shape, requirements, 1,
-                                                  [this](const capacity::Pool& p) { return rules_for(p); });
-      capacity::GangMember member{shape.requests, pod.gang_replicas, {}};
-      for (const capacity::NodeState* node : capacity::capable_nodes(placement)) {
+    for (const GangPod& pod : pods) {
+      capacity::GangMember member{pod.requests, pod.pod->gang_replicas, {}};
+      for (const capacity::NodeState* node : pod.nodes) {
         auto [it, added] = index.try_emplace(node, nodes.size());
         if (added) nodes.push_back(node);
         member.nodes.push_back(it->second);
       }
-      total = capacity::saturating_add(total, pod.gang_replicas);
+      total = capacity::saturating_add(total, member.count);
       members.push_back(std::move(member));
-      targets.push_back(&pod);
+      targets.push_back(pod.pod);
     }
     if (total < 2) return;  // a gang of one pod is that pod's own check
     std::vector<capacity::Amounts> ever, now;
