@@ -149,11 +149,12 @@ std::shared_ptr<const Engine> Engine::from_yaml(std::string_view yaml_text, std:
   }
   ConfigNode top(root, source, "");
   if (top.present() && !root.IsMap()) top.fail("the configuration must be a map");
-  top.allow_only({"excludedNamespaces", "gpuResources", "workloadKinds", "policies"});
+  top.allow_only({"excludedNamespaces", "gpuResources", "gpuDeviceClasses", "workloadKinds", "policies"});
   EngineConfig config;
   config.source = source;
   config.excluded_namespaces = top.strings("excludedNamespaces");
   config.gpu.extra = top.strings("gpuResources");
+  if (top.has("gpuDeviceClasses")) config.gpu.device_classes = top.strings("gpuDeviceClasses");
   config.kinds = WorkloadKinds::with_config(top.child("workloadKinds"));
   // An empty file, one of only comments, or one caught half-written would otherwise load as
   // "every policy off": enforcement must never be switched off by a mistake. Turning every policy
@@ -228,16 +229,21 @@ std::string skip_reason(const Request& request, const EngineConfig& config, Revi
 class PolicyRun {
  public:
   PolicyRun(const Request& request, const EngineConfig& config, const capacity::ClusterModel* cluster,
-            std::string_view cluster_stale, ReviewOutcome& outcome)
+            std::string_view cluster_stale, const k8s::ClaimCatalog* manifest_claims, ReviewOutcome& outcome)
       : request_(request),
         config_(config),
         cluster_(cluster),
         cluster_stale_(cluster_stale),
+        manifest_claims_(manifest_claims),
         outcome_(outcome),
         working_(request.object),
         shorthand_(outcome.workload, working_) {
     PolicyContext probe(request_, outcome_.workload, config_.gpu, working_);
     requested_exemptions_ = exemptions_requested(probe);
+    // Once per review: no policy changes how a pod gets its GPUs.
+    probe.cluster = cluster_;
+    probe.manifest_claims = manifest_claims_;
+    for (const PodTarget& pod : outcome_.workload.pods) gpu_uses_.push_back(probe.gpu_use_of(working_, pod));
   }
 
   void run(const ConfiguredPolicy& configured, bool mutating) {
@@ -300,6 +306,8 @@ class PolicyRun {
     json& target = mutating && !applies ? (scratch = working_) : working_;
     PolicyContext context(request_, outcome_.workload, config_.gpu, target);
     context.cluster = cluster_;
+    context.manifest_claims = manifest_claims_;
+    context.gpu_uses = &gpu_uses_;
     try {
       configured.policy->run(context);
       if (applies) applied_.push_back({settings.name, configured.policy.get()});
@@ -326,7 +334,7 @@ class PolicyRun {
   // A policy that fails half-way changes nothing: the object is rebuilt from the mutations that
   // completed (engine/mutation_replay.h), so the common path never copies it to keep a "before".
   void roll_back(PolicyContext& context) {
-    ReplayedObject replayed = replay_mutations(request_, outcome_.workload, config_.gpu, cluster_, applied_);
+    ReplayedObject replayed = replay_mutations(request_, outcome_.workload, config_.gpu, cluster_, &gpu_uses_, applied_);
     working_ = std::move(replayed.object);
     if (!replayed.error.empty()) {
       context.violation("", replayed.error);
@@ -338,6 +346,8 @@ class PolicyRun {
   const EngineConfig& config_;
   const capacity::ClusterModel* cluster_;
   std::string_view cluster_stale_;
+  const k8s::ClaimCatalog* manifest_claims_;
+  std::vector<PodGpuUse> gpu_uses_;  // workload.pods order
   ReviewOutcome& outcome_;
   json working_;
   ShorthandContainers shorthand_;  // moved into working_ for the policies; back at finish()
@@ -349,7 +359,8 @@ class PolicyRun {
 }  // namespace
 
 ReviewOutcome Engine::review(const Request& request, const capacity::ClusterModel* cluster,
-                              ReviewPhases phases, std::string_view cluster_stale) const {
+                              ReviewPhases phases, std::string_view cluster_stale,
+                              const k8s::ClaimCatalog* manifest_claims) const {
   ReviewOutcome outcome;
   outcome.response.uid = request.uid;
   outcome.operation = request.operation;
@@ -367,7 +378,7 @@ ReviewOutcome Engine::review(const Request& request, const capacity::ClusterMode
       const ShorthandContainers moved(old, with_old_moved->old_object);
     }
   }
-  PolicyRun run(with_old_moved ? *with_old_moved : request, config_, cluster, cluster_stale, outcome);
+  PolicyRun run(with_old_moved ? *with_old_moved : request, config_, cluster, cluster_stale, manifest_claims, outcome);
   if (request.operation == "CREATE" && phases != ReviewPhases::ValidateOnly)
     for (const ConfiguredPolicy& policy : config_.mutating) run.run(policy, true);
   if (phases != ReviewPhases::MutateOnly)

@@ -7,12 +7,14 @@
 namespace gpuadmit {
 
 ReplayedObject replay_mutations(const Request& request, const Workload& workload, const GpuResources& gpu,
-                                const capacity::ClusterModel* cluster, const std::vector<AppliedMutation>& applied) {
+                                const capacity::ClusterModel* cluster, const std::vector<PodGpuUse>* gpu_uses,
+                                const std::vector<AppliedMutation>& applied) {
   ReplayedObject replayed{request.object, {}};
   const ShorthandContainers moved(workload, replayed.object);  // as the policies saw it the first time
   for (const AppliedMutation& mutation : applied) {
     PolicyContext again(request, workload, gpu, replayed.object);
     again.cluster = cluster;
+    again.gpu_uses = gpu_uses;
     try {
       mutation.policy->run(again);
     } catch (const std::exception& error) {

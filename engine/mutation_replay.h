@@ -26,6 +26,7 @@ struct ReplayedObject {
 // deterministic (same request, config and object: same changes), so this is the object they
 // made before; their findings are dropped, as they were counted the first time.
 ReplayedObject replay_mutations(const Request& request, const Workload& workload, const GpuResources& gpu,
-                                const capacity::ClusterModel* cluster, const std::vector<AppliedMutation>& applied);
+                                const capacity::ClusterModel* cluster, const std::vector<PodGpuUse>* gpu_uses,
+                                const std::vector<AppliedMutation>& applied);
 
 }  // namespace gpuadmit

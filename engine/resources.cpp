@@ -1,5 +1,7 @@
 #include "engine/resources.h"
 
+#include "engine/gpu_use.h"
+
 #include "gpuadmit/policy.h"
 
 namespace gpuadmit {
@@ -39,6 +41,10 @@ bool GpuResources::is_gpu(std::string_view resource) const {
   return std::find(extra.begin(), extra.end(), resource) != extra.end();
 }
 
+bool GpuResources::is_gpu_device_class(std::string_view device_class) const {
+  return std::find(device_classes.begin(), device_classes.end(), device_class) != device_classes.end();
+}
+
 bool GpuResources::is_share_dimension(std::string_view resource) {
   return resource == "nvidia.com/gpumem" || resource == "nvidia.com/gpumem-percentage" ||
          resource == "nvidia.com/gpucores";
@@ -76,6 +82,46 @@ bool GpuResources::pod_uses_gpu(const json& pod_spec) const {
       if (container.is_object() && container_uses_gpu(container)) return true;
   }
   return false;
+}
+
+namespace {
+
+const json* at_pointer(const json& object, const json::json_pointer& pointer) {
+  return object.contains(pointer) ? &object.at(pointer) : nullptr;
+}
+
+}  // namespace
+
+PodGpuUse PolicyContext::gpu_use_of(const json& other, const PodTarget& pod) const {
+  const json* spec = at_pointer(other, pod.spec);
+  if (!spec) return {};
+  return resolve_gpu_use(*spec, at_pointer(other, pod.metadata), workload.namespace_, pod.field, pod.metadata_field, gpu,
+                         {manifest_claims, cluster});
+}
+
+const PodGpuUse& PolicyContext::gpu_use(const PodTarget& pod) const {
+  static const PodGpuUse none;
+  const std::size_t index = static_cast<std::size_t>(&pod - workload.pods.data());
+  if (&pod < workload.pods.data() || index >= workload.pods.size()) return none;
+  if (gpu_uses && index < gpu_uses->size()) return (*gpu_uses)[index];
+  if (!own_gpu_uses_done_) {
+    for (const PodTarget& target : workload.pods) own_gpu_uses_.push_back(gpu_use_of(object, target));
+    own_gpu_uses_done_ = true;
+  }
+  return own_gpu_uses_[index];
+}
+
+bool PolicyContext::uses_gpu(const PodTarget& pod, const json& container) const {
+  if (gpu.container_uses_gpu(container)) return true;
+  const PodGpuUse& use = gpu_use(pod);
+  if (use.containers.empty()) return false;
+  auto name = container.find("name");
+  return name != container.end() && name->is_string() && use.containers.count(name->get<std::string>());
+}
+
+bool PolicyContext::pod_uses_gpu(const PodTarget& pod) const {
+  const json* spec = at_pointer(object, pod.spec);
+  return (spec && spec->is_object() && gpu.pod_uses_gpu(*spec)) || gpu_use(pod).any();
 }
 
 std::string PolicyContext::annotation(const PodTarget& pod, std::string_view key) const {

@@ -25,7 +25,7 @@ template <typename Visit>
 void for_each_pod_container(const PolicyContext& context, bool gpu_pods_only, Visit visit) {
   for (const PodTarget& pod : context.workload.pods) {
     const nlohmann::json& spec = context.pod_spec(pod);
-    if (!spec.is_object() || (gpu_pods_only && !context.gpu.pod_uses_gpu(spec))) continue;
+    if (!spec.is_object() || (gpu_pods_only && !context.pod_uses_gpu(pod))) continue;
     for (const char* list : {"containers", "initContainers", "ephemeralContainers"})
       for_each_container(spec, pod.field, list, [&](const nlohmann::json& container, const std::string& field) {
         visit(pod, spec, container, field);

@@ -9,6 +9,7 @@
 #include <set>
 #include <type_traits>
 
+#include "engine/gpu_use.h"
 #include "engine/input_limits.h"
 #include "engine/k8s/json_fields.h"
 #include "engine/manifests.h"
@@ -146,6 +147,7 @@ void recompute_pool(Pool& pool) {
 void add_usage(NamespaceUsage& usage, const ClusterModel::PodRecord& pod, std::int64_t sign,
                const GpuResources& gpu) {
   usage.pods += sign;
+  usage.shares.add(pod.shares, sign);
   std::int64_t devices = 0;
   for (const auto& [resource, amount] : pod.requests.extended)
     if (gpu.is_gpu(resource)) {
@@ -540,6 +542,7 @@ ParsedPod parse_pod(const json& object) {
     const auto defaulted = k8s::with_requests_defaulted_from_limits(*spec);
     record.requests = Amounts::from_resource_list(k8s::pod_requests(defaulted ? *defaulted : *spec));
     record.requests.pods = 1;
+    record.shares = pod_gpu_shares(*spec, jf::member(object["metadata"], "metadata", "annotations"));
   } catch (const SnapshotError&) {
     throw;
   } catch (const std::exception& error) {
@@ -638,12 +641,34 @@ bool ClusterModel::delete_namespace(std::string_view name) {
   return true;
 }
 
+void ClusterModel::upsert_claim(const json& object) {
+  // ClaimCatalog::upsert reads the whole claim before it stores it: one that cannot be read
+  // leaves the model unchanged.
+  std::unique_lock lock(mutex_);
+  try {
+    state_.claims.upsert(object);
+  } catch (const std::exception& error) {
+    throw SnapshotError(describe(object) + ": " + error.what());
+  }
+}
+
+bool ClusterModel::delete_claim(k8s::ClaimCatalog::Kind kind, std::string_view namespace_, std::string_view name) {
+  std::unique_lock lock(mutex_);
+  return state_.claims.remove(kind, namespace_, name);
+}
+
+std::size_t ClusterModel::remove_claims_except(k8s::ClaimCatalog::Kind kind, const std::unordered_set<std::string>& keys) {
+  std::unique_lock lock(mutex_);
+  return state_.claims.remove_except(kind, keys);
+}
+
 void ClusterModel::apply(const json& object) {
   if (!object.is_object()) throw SnapshotError("expected a Kubernetes object, got " + std::string(object.type_name()));
   const std::string kind = object.contains("kind") && object["kind"].is_string() ? object["kind"].get<std::string>() : "";
   if (kind == "Node") return upsert_node(object);
   if (kind == "Pod") return upsert_pod(object);
   if (kind == "Namespace") return upsert_namespace(object);
+  if (k8s::ClaimCatalog::kind_of(kind)) return upsert_claim(object);
   if (kind.ends_with("List") && object.contains("items")) {
     if (!object["items"].is_array()) throw SnapshotError(kind + ": items must be a list");
     for (std::size_t i = 0; i < object["items"].size(); ++i) {
@@ -665,6 +690,20 @@ const NodeState* ClusterModel::View::node(std::string_view name) const {
 NamespaceUsage ClusterModel::View::namespace_usage(std::string_view ns) const {
   auto it = state_.usage.find(ns);
   NamespaceUsage usage = it == state_.usage.end() ? NamespaceUsage{} : it->second;
+  state_.claims.for_each_claim(ns, [&](const k8s::ClaimSpec& claim) {
+    for (const k8s::DeviceRequest& request : claim.requests) {
+      k8s::ClaimSpec one{{request}};
+      const auto devices = one.devices([&](std::string_view c) { return gpu_.is_gpu_device_class(c); });
+      if (!devices.devices) continue;
+      // The class of its first GPU alternative names it.
+      for (const auto& alternative : request.alternatives)
+        if (gpu_.is_gpu_device_class(alternative.device_class)) {
+          std::int64_t& total = usage.by_resource[alternative.device_class + " (DRA)"];
+          total = saturating_add(total, devices.devices);
+          break;
+        }
+    }
+  });
   if (pending_.enabled())
     pending_.for_each(ns, PendingAdmissions::Clock::now(), [&](const PendingAdmissions::Devices& devices) {
       ++usage.pods;

@@ -16,6 +16,9 @@
 //   delete_pod(namespace, name)    false when unknown
 //   upsert_namespace(json)         add or replace a v1 Namespace
 //   delete_namespace(name)         false when unknown
+//   upsert_claim(json)             add or replace a resource.k8s.io ResourceClaim or
+//                                  ResourceClaimTemplate (any version)
+//   delete_claim(kind, ns, name)   false when unknown
 //   apply(json)                    one of the above by kind; a v1 List applies its items
 // Each throws SnapshotError naming the object and field and leaves the model unchanged.
 //   remove_*_except(keys)          after a full list: what it did not name is gone
@@ -45,7 +48,9 @@
 #include "engine/k8s/node_affinity.h"
 #include "engine/k8s/pod_resources.h"
 #include "engine/k8s/taints.h"
+#include "engine/k8s/resource_claims.h"
 #include "gpuadmit/gpu_resources.h"
+#include "gpuadmit/gpu_use.h"
 
 namespace gpuadmit::capacity {
 
@@ -169,7 +174,11 @@ struct Pool {
 
 // GPU devices a namespace's non-terminal pods request, bound or not yet bound.
 struct NamespaceUsage {
-  std::map<std::string, std::int64_t> by_resource;  // nvidia.com/gpu, nvidia.com/mig-1g.10gb, ...
+  // nvidia.com/gpu, nvidia.com/mig-1g.10gb, ...; DRA devices of each GPU device class under
+  // "<class> (DRA)", from the namespace's ResourceClaims (counted once each, as Kubernetes'
+  // own quota counts them, however many pods share a claim).
+  std::map<std::string, std::int64_t> by_resource;
+  GpuShares shares;  // KAI fractions and memory, HAMi memory and cores
   // node name ("" for pods not bound yet) -> GPU devices requested there, for per-product usage.
   std::map<std::string, std::int64_t> devices_by_node;
   std::int64_t pods = 0;
@@ -201,6 +210,9 @@ class ClusterModel {
   bool delete_pod(std::string_view namespace_, std::string_view name);
   void upsert_namespace(const nlohmann::json& ns);
   bool delete_namespace(std::string_view name);
+  void upsert_claim(const nlohmann::json& claim);
+  bool delete_claim(k8s::ClaimCatalog::Kind kind, std::string_view namespace_, std::string_view name);
+  std::size_t remove_claims_except(k8s::ClaimCatalog::Kind kind, const std::unordered_set<std::string>& keys);
   void apply(const nlohmann::json& object);
 
   // After a full list from the API server (its objects upserted one by one): everything of the
@@ -223,6 +235,7 @@ class ClusterModel {
   struct PodRecord {
     std::string namespace_, node;  // node "" when not bound yet
     Amounts requests;
+    GpuShares shares;
     bool daemon = false;  // owned by a DaemonSet
   };
   struct UnknownNodeUsage {
@@ -235,6 +248,7 @@ class ClusterModel {
     std::unordered_map<std::string, UnknownNodeUsage> unknown_nodes;  // pods bound before their node appears
     std::map<std::string, NamespaceUsage, std::less<>> usage;
     std::map<std::string, k8s::Labels, std::less<>> namespaces;
+    k8s::ClaimCatalog claims;
     std::map<std::string, std::unique_ptr<Pool>> pools;  // by signature
     std::vector<Pool*> pool_list;                        // sorted by name
     std::unordered_set<std::string> pool_names;
@@ -255,6 +269,7 @@ class ClusterModel {
     std::vector<std::string> namespaces_with_usage() const;
     const std::map<std::string, k8s::Labels, std::less<>>& namespaces() const { return state_.namespaces; }
     const GpuResources& gpu() const { return gpu_; }
+    const k8s::ClaimCatalog& claims() const { return state_.claims; }
 
    private:
     friend class ClusterModel;

@@ -10,6 +10,7 @@
 
 #include "gpuadmit/config.h"
 #include "gpuadmit/gpu_resources.h"
+#include "gpuadmit/gpu_use.h"
 #include "gpuadmit/review.h"
 #include "gpuadmit/workload.h"
 
@@ -17,6 +18,9 @@ namespace gpuadmit {
 
 namespace capacity {
 class ClusterModel;  // engine/capacity/cluster_model.h
+}
+namespace k8s {
+class ClaimCatalog;  // engine/k8s/resource_claims.h
 }
 
 enum class PolicyKind { Mutating, Validating };
@@ -47,6 +51,20 @@ class PolicyContext {
   // configured, and then the capacity and quota policies have nothing to check.
   const capacity::ClusterModel* cluster = nullptr;
 
+  // The ResourceClaims and templates `check` read beside the object; null at admission.
+  const k8s::ClaimCatalog* manifest_claims = nullptr;
+  // Each pod template's GPU use besides GPU resources, in workload.pods order: worked out once
+  // per review by the engine; when null, on first use.
+  const std::vector<PodGpuUse>* gpu_uses = nullptr;
+
+  const PodGpuUse& gpu_use(const PodTarget& pod) const;
+  // A GPU resource in the container's requests or limits, a DRA claim for a GPU device class,
+  // or KAI's fraction annotations aimed at it: the one test every policy uses.
+  bool uses_gpu(const PodTarget& pod, const nlohmann::json& container) const;
+  bool pod_uses_gpu(const PodTarget& pod) const;
+  // The GPU use of a pod template of another object (an UPDATE's old object), worked out now.
+  PodGpuUse gpu_use_of(const nlohmann::json& other, const PodTarget& pod) const;
+
   nlohmann::json& pod_spec(const PodTarget& pod) { return object.at(pod.spec); }
   const nlohmann::json& pod_spec(const PodTarget& pod) const { return object.at(pod.spec); }
   // An annotation on the pod template, else on the object itself; empty when absent.
@@ -59,6 +77,8 @@ class PolicyContext {
 
  private:
   std::vector<Finding> findings_;
+  mutable std::vector<PodGpuUse> own_gpu_uses_;  // when gpu_uses is null
+  mutable bool own_gpu_uses_done_ = false;
 };
 
 class Policy {

@@ -60,7 +60,7 @@ class DevShm final : public Policy {
   void run(PolicyContext& context) const override {
     for (const PodTarget& pod : context.workload.pods) {
       json& spec = context.pod_spec(pod);
-      if (!context.gpu.pod_uses_gpu(spec)) continue;
+      if (!context.pod_uses_gpu(pod)) continue;
       // With hostIPC the pod shares the node's /dev/shm: a private mount would break that intent.
       if (spec.value("hostIPC", false) == true) continue;
       // A pod that mounts /dev/shm already keeps its volume. Where that volume is a memory-backed
@@ -78,7 +78,7 @@ class DevShm final : public Policy {
         const std::string name = volume.get<std::string>();
         for (const char* list : {"initContainers", "containers"})
           for_each_container(spec, pod.field, list, [&](json& c, const std::string& field) {
-            if (context.gpu.container_uses_gpu(c) && !dev_shm_mount(c)) mount_at_dev_shm(context, c, field, name);
+            if (context.uses_gpu(pod, c) && !dev_shm_mount(c)) mount_at_dev_shm(context, c, field, name);
           });
         continue;
       }
@@ -87,7 +87,7 @@ class DevShm final : public Policy {
       std::optional<std::int64_t> smallest_limit;
       for (const char* list : {"initContainers", "containers"})
         for_each_container(spec, pod.field, list, [&](json& c, const std::string& field) {
-          if (!context.gpu.container_uses_gpu(c)) return;
+          if (!context.uses_gpu(pod, c)) return;
           gpu_containers.emplace_back(&c, field);
           if (auto limit = container_resource(c, "limits", "memory", field))
             smallest_limit = std::min(smallest_limit.value_or(limit->value()), limit->value());

@@ -93,7 +93,7 @@ class GpuAffinity final : public Policy {
   void run(PolicyContext& context) const override {
     for (const PodTarget& pod : context.workload.pods) {
       json& spec = context.pod_spec(pod);
-      if (!context.gpu.pod_uses_gpu(spec)) continue;
+      if (!context.pod_uses_gpu(pod)) continue;
       const std::vector<Requirement> requirements = requirements_of(context, pod, spec);
       if (!requirements.empty()) apply(context, pod, spec, requirements);
     }

@@ -31,11 +31,11 @@ class GpuDeviceEnv final : public Policy {
   explicit GpuDeviceEnv(DeviceEnvConfig config) : config_(config) {}
 
   void run(PolicyContext& context) const override {
-    for_each_pod_container(context, false, [&](const PodTarget&, const json&, const json& container,
+    for_each_pod_container(context, false, [&](const PodTarget& pod, const json&, const json& container,
                                                const std::string& field) {
       auto env = container.find("env");
       if (env == container.end() || !env->is_array()) return;
-      const bool requests_gpu = context.gpu.container_uses_gpu(container);
+      const bool requests_gpu = context.uses_gpu(pod, container);
       for (std::size_t i = 0; i < env->size(); ++i) check(context, (*env)[i], field_path(field, "env", i), requests_gpu);
     });
   }

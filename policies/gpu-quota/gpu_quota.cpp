@@ -3,6 +3,8 @@
 // ResourceQuota stays the hard authority; this answers earlier, for whole controllers
 // (replicas × GPUs per pod), and knows GPU products and MIG profiles.
 #include <algorithm>
+#include <cmath>
+#include <functional>
 #include <set>
 
 #include "engine/capacity/placement.h"
@@ -18,18 +20,29 @@ struct Budget {
   std::optional<std::int64_t> gpus;                // GPU devices of every kind
   std::map<std::string, std::int64_t> products;    // nvidia.com/gpu.product -> GPUs
   std::map<std::string, std::int64_t> mig_profiles;  // "1g.10gb" -> devices of nvidia.com/mig-1g.10gb
+  std::optional<std::int64_t> gpu_fractions_milli;   // KAI gpu-fraction × devices, in thousandths of a GPU
+  std::optional<std::int64_t> gpu_memory_mib;        // KAI gpu-memory, HAMi nvidia.com/gpumem
+  std::optional<std::int64_t> gpu_cores;             // HAMi nvidia.com/gpucores, percent of a GPU
 };
 
 std::string gpus_text(std::int64_t n) { return std::to_string(n) + (n == 1 ? " GPU" : " GPUs"); }
 
-// GPU devices per resource that `object` asks for at once: the sum over its pod templates of
-// replicas × per-pod requests. With one pod template, its GPUs per pod and replicas too.
-std::map<std::string, std::int64_t> demand(const nlohmann::json& object, const Workload& workload,
-                                           const GpuResources& gpu, std::int64_t* per_pod_out = nullptr,
-                                           std::int64_t* replicas_out = nullptr) {
-  std::map<std::string, std::int64_t> out;
+// What `object` asks for at once: GPU devices per resource (DRA claims made from templates under
+// kDraDemand), the sum over its pod templates of replicas × per-pod amounts, and its GPU shares.
+// With one pod template, its GPUs per pod and replicas too. `current`: the object under review,
+// whose GPU use the engine worked out; else another (an UPDATE's old object).
+constexpr const char* kDraDemand = "devices of DRA claims";
+
+struct Demand {
+  std::map<std::string, std::int64_t> devices;
+  GpuShares shares;
+  std::int64_t per_pod = 0, replicas = 1;
+  std::vector<std::string> unresolved_claims;
+};
+
+Demand demand(const PolicyContext& context, const nlohmann::json& object, const Workload& workload, bool current) {
+  Demand out;
   if (!object.is_object()) return out;
-  std::int64_t per_pod = 0;
   for (const PodTarget& pod : workload.pods) {
     const json* spec = &object;
     try {
@@ -37,15 +50,32 @@ std::map<std::string, std::int64_t> demand(const nlohmann::json& object, const W
     } catch (const json::exception&) {
       continue;
     }
-    capacity::PodShape shape = capacity::PodShape::from_pod_spec(*spec, gpu);
+    capacity::PodShape shape = capacity::PodShape::from_pod_spec(*spec, context.gpu);
     for (const auto& [resource, amount] : shape.requests.extended)
-      if (gpu.is_gpu(resource))
-        out[resource] = capacity::saturating_add(out[resource], capacity::saturating_mul(amount, pod.replicas));
-    per_pod = capacity::saturating_add(per_pod, shape.gpu_devices);
+      if (context.gpu.is_gpu(resource))
+        out.devices[resource] = capacity::saturating_add(out.devices[resource], capacity::saturating_mul(amount, pod.replicas));
+    const PodGpuUse use = current ? context.gpu_use(pod) : context.gpu_use_of(object, pod);
+    // A claim made from a template is one per pod; a named ResourceClaim exists already and
+    // counts in the namespace's usage.
+    if (use.template_claim_devices)
+      out.devices[kDraDemand] = capacity::saturating_add(out.devices[kDraDemand],
+                                                         capacity::saturating_mul(use.template_claim_devices, pod.replicas));
+    out.shares.add(use.shares, pod.replicas);
+    out.unresolved_claims.insert(out.unresolved_claims.end(), use.unresolved_claims.begin(), use.unresolved_claims.end());
+    out.per_pod = capacity::saturating_add(out.per_pod, capacity::saturating_add(shape.gpu_devices, use.template_claim_devices));
   }
-  if (per_pod_out) *per_pod_out = per_pod;
-  if (replicas_out) *replicas_out = workload.pods.size() == 1 ? workload.pods.front().replicas : 1;
+  if (workload.pods.size() == 1) out.replicas = workload.pods.front().replicas;
   return out;
+}
+
+std::string milli_text(std::int64_t milli) {
+  std::string text = std::to_string(milli / 1000);
+  if (std::int64_t rest = milli % 1000) {
+    std::string digits = std::to_string(1000 + rest).substr(1);
+    while (digits.back() == '0') digits.pop_back();
+    text += "." + digits;
+  }
+  return text;
 }
 
 class GpuQuota final : public Policy {
@@ -62,22 +92,28 @@ class GpuQuota final : public Policy {
         break;
       }
     if (!budget) return;
-    std::int64_t per_pod = 0, replicas = 1;
-    std::map<std::string, std::int64_t> wanted = demand(context.object, context.workload, context.gpu, &per_pod, &replicas);
+    Demand wanted = demand(context, context.object, context.workload, true);
     // An update only adds what it asks beyond the object it replaces (whose pods already count).
-    if (context.request.operation == "UPDATE")
-      for (const auto& [resource, amount] :
-           demand(context.request.old_object, locate_workload(context.request.old_object, kinds_), context.gpu))
-        wanted[resource] = capacity::saturating_add(wanted[resource], -std::max<std::int64_t>(amount, -INT64_MAX));
+    if (context.request.operation == "UPDATE") {
+      const Demand old = demand(context, context.request.old_object, locate_workload(context.request.old_object, kinds_), false);
+      for (const auto& [resource, amount] : old.devices)
+        wanted.devices[resource] = capacity::saturating_add(wanted.devices[resource], -std::max<std::int64_t>(amount, -INT64_MAX));
+      wanted.shares.add(old.shares, -1);
+    }
+    const std::string field = context.workload.pods.empty() ? "" : context.workload.pods.front().field;
+    if (budget->gpus || budget->gpu_fractions_milli || budget->gpu_memory_mib || budget->gpu_cores)
+      for (const std::string& unresolved : wanted.unresolved_claims)
+        context.advise(field, unresolved + "; its devices are not counted against the namespace's GPU budget");
     std::int64_t total = 0;
-    for (const auto& [resource, amount] : wanted) total = capacity::saturating_add(total, std::max<std::int64_t>(0, amount));
-    if (total <= 0) return;
+    for (const auto& [resource, amount] : wanted.devices) total = capacity::saturating_add(total, std::max<std::int64_t>(0, amount));
+    if (total <= 0 && !wanted.shares.any()) return;
 
     const capacity::ClusterModel::View view = context.cluster->read();
     const capacity::NamespaceUsage usage = view.namespace_usage(ns);
+    check_shares(context, *budget, usage.shares, wanted.shares, field);
+    if (total <= 0) return;
     const std::string adds = "this " + context.workload.kind + " adds " + gpus_text(total) +
-                             (replicas > 1 ? " (" + std::to_string(replicas) + " replicas × " + std::to_string(per_pod) + ")" : "");
-    const std::string field = context.workload.pods.empty() ? "" : context.workload.pods.front().field;
+                             (wanted.replicas > 1 ? " (" + std::to_string(wanted.replicas) + " replicas × " + std::to_string(wanted.per_pod) + ")" : "");
 
     if (budget->gpus && capacity::saturating_add(usage.devices(), total) > *budget->gpus)
       context.violation(field, "namespace " + ns + " uses " + std::to_string(usage.devices()) + " of its " +
@@ -86,8 +122,8 @@ class GpuQuota final : public Policy {
 
     for (const auto& [profile, limit] : budget->mig_profiles) {
       const std::string resource = "nvidia.com/mig-" + profile;
-      auto it = wanted.find(resource);
-      if (it == wanted.end() || it->second <= 0) continue;
+      auto it = wanted.devices.find(resource);
+      if (it == wanted.devices.end() || it->second <= 0) continue;
       auto used = usage.by_resource.find(resource);
       std::int64_t in_use = used == usage.by_resource.end() ? 0 : used->second;
       if (capacity::saturating_add(in_use, it->second) > limit)
@@ -99,6 +135,25 @@ class GpuQuota final : public Policy {
   }
 
  private:
+  // The share dimensions: KAI fractions and memory, HAMi memory and cores, each its own budget.
+  void check_shares(PolicyContext& context, const Budget& budget, const GpuShares& used, const GpuShares& adds,
+                    const std::string& field) const {
+    const std::string& ns = context.workload.namespace_;
+    auto check = [&](const std::optional<std::int64_t>& limit, std::int64_t in_use, std::int64_t more, const char* key,
+                     const std::function<std::string(std::int64_t)>& text) {
+      if (!limit || more <= 0 || capacity::saturating_add(in_use, more) <= *limit) return;
+      context.violation(field, "namespace " + ns + " uses " + text(in_use) + " of its " + text(*limit) + " (" + key +
+                                   ") and this " + context.workload.kind + " adds " + text(more) +
+                                   "; free shared GPUs in " + ns + " or ask the platform team for a larger budget");
+    };
+    check(budget.gpu_fractions_milli, used.fraction_milli, adds.fraction_milli, "gpuFractions",
+          [](std::int64_t milli) { return milli_text(milli) + " GPU in fractions"; });
+    check(budget.gpu_memory_mib, used.memory_mib, adds.memory_mib, "gpuMemoryMiB",
+          [](std::int64_t mib) { return std::to_string(mib) + " MiB of shared GPU memory"; });
+    check(budget.gpu_cores, used.cores, adds.cores, "gpuCores",
+          [](std::int64_t cores) { return std::to_string(cores) + "% of a GPU's cores"; });
+  }
+
   // The products the pod could land on come from the capacity model; the budget is exceeded
   // for certain only when every one of them is over its budget.
   void check_products(PolicyContext& context, const capacity::ClusterModel::View& view,
@@ -146,7 +201,7 @@ class GpuQuota final : public Policy {
 std::vector<Budget> parse_budgets(const ConfigNode& node) {
   std::vector<Budget> budgets;
   for (const ConfigNode& item : node.child("budgets").items()) {
-    item.allow_only({"namespace", "gpus", "products", "migProfiles"});
+    item.allow_only({"namespace", "gpus", "products", "migProfiles", "gpuFractions", "gpuMemoryMiB", "gpuCores"});
     Budget budget;
     budget.namespace_glob = item.string("namespace", "");
     if (budget.namespace_glob.empty()) item.fail("namespace (a name or glob) is required");
@@ -154,6 +209,17 @@ std::vector<Budget> parse_budgets(const ConfigNode& node) {
       budget.gpus = item.child("gpus").as_integer();
       if (*budget.gpus < 0) item.child("gpus").fail("must be 0 or more");
     }
+    if (item.has("gpuFractions")) {
+      const double fractions = item.child("gpuFractions").as_number();
+      if (!(fractions >= 0) || fractions > 1e12) item.child("gpuFractions").fail("must be a number of GPUs, 0 or more");
+      budget.gpu_fractions_milli = static_cast<std::int64_t>(std::llround(fractions * 1000));
+    }
+    for (const char* key : {"gpuMemoryMiB", "gpuCores"})
+      if (item.has(key)) {
+        std::int64_t value = item.child(key).as_integer();
+        if (value < 0) item.child(key).fail("must be 0 or more");
+        (std::string_view(key) == "gpuMemoryMiB" ? budget.gpu_memory_mib : budget.gpu_cores) = value;
+      }
     for (auto& [product, value] : item.child("products").entries()) {
       budget.products[product] = value.as_integer();
       if (budget.products[product] < 0) value.fail("must be 0 or more");
@@ -172,10 +238,10 @@ std::vector<Budget> parse_budgets(const ConfigNode& node) {
 
 PolicyInfo gpu_quota_info() {
   return {"gpu-quota", PolicyKind::Validating,
-          "checks a namespace's GPU budget (total, per product, per MIG profile) against its current usage",
+          "checks a namespace's GPU budget (total, per product, per MIG profile, and the shares of KAI and HAMi) against its current usage",
           {
            {"budgets", "list of budgets", "",
-            "list, first matching entry wins: `namespace` (name or glob), `gpus` (GPU devices of every kind), `products` (map `nvidia.com/gpu.product` → GPUs), `migProfiles` (map profile such as `1g.10gb` → devices of `nvidia.com/mig-<profile>`)"}},
+            "list, first matching entry wins: `namespace` (name or glob), `gpus` (GPU devices of every kind, DRA claims' included), `products` (map `nvidia.com/gpu.product` → GPUs), `migProfiles` (map profile such as `1g.10gb` → devices of `nvidia.com/mig-<profile>`), `gpuFractions` (GPUs in KAI `gpu-fraction` shares, e.g. 2.5), `gpuMemoryMiB` (KAI `gpu-memory` and HAMi `nvidia.com/gpumem`), `gpuCores` (HAMi `nvidia.com/gpucores`, percent of a GPU)"}},
           [](const ConfigNode& node, const PolicyBuildContext& build) -> std::unique_ptr<Policy> {
             return std::make_unique<GpuQuota>(parse_budgets(node), build.kinds);
           },

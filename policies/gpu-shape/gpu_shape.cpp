@@ -77,7 +77,7 @@ class GpuShape final : public Policy {
     for (const PodTarget& pod : context.workload.pods) {
       const json& spec = context.pod_spec(pod);
       if (!spec.is_object()) continue;
-      if (context.gpu.pod_uses_gpu(spec))
+      if (context.pod_uses_gpu(pod))
         check_gpu_pod(context, pod, spec);
       else if (context.workload.kind != "DaemonSet")  // node agents run on every node by design
         check_pod_without_gpu(context, pod, spec);
@@ -97,12 +97,31 @@ class GpuShape final : public Policy {
       for_each_container(spec, pod.field, list, [&](const json& container, const std::string& field) {
         ContainerGpus gpus{k8s::json_fields::string_or(container, "name"), field, list == std::string("initContainers"), {}};
         read_amounts(context, container, gpus);
-        if (context.gpu.container_uses_gpu(container)) check_gpu_container(context, container, gpus);
+        if (context.uses_gpu(pod, container)) check_gpu_container(context, container, gpus);
         containers.push_back(std::move(gpus));
       });
     check_pod_totals(context, pod, containers);
     check_mig(context, containers);
     check_sharing(context, pod, spec, containers);
+    check_other_ways(context, pod);
+  }
+
+  // GPUs asked for besides resources: KAI's annotations as its admission plugin checks them, a
+  // KAI fraction as sharing, and the devices of DRA claims against maxGpusPerPod.
+  void check_other_ways(PolicyContext& context, const PodTarget& pod) const {
+    const PodGpuUse& use = context.gpu_use(pod);
+    for (const PodGpuUse::Problem& problem : use.problems) context.violation(problem.field, problem.message);
+    if (use.kai && !std::any_of(config_.sharing_namespaces.begin(), config_.sharing_namespaces.end(),
+                                [&](const std::string& glob) { return namespace_matches(glob, context.workload.namespace_); }))
+      context.violation(field_path(pod.metadata_field, "annotations"),
+                        "namespace " + context.workload.namespace_ + " may not use shared GPUs, but the pod asks the KAI "
+                        "scheduler for a GPU fraction; a fraction gives no fault isolation between tenants. Request a "
+                        "whole nvidia.com/gpu, or ask the platform team to allow sharing here");
+    const std::int64_t claimed = use.template_claim_devices + use.named_claim_devices;  // each capped far below overflow
+    if (config_.max_gpus_per_pod > 0 && claimed > config_.max_gpus_per_pod)
+      context.violation(field_path(pod.field, "resourceClaims"),
+                        "the pod's resource claims take at least " + std::to_string(claimed) + " GPU devices, more than the " +
+                            std::to_string(config_.max_gpus_per_pod) + " a pod may have; split the work across pods");
   }
 
   // Reads each GPU amount once and reports one that is not a whole number. Only the first bad

@@ -22,7 +22,7 @@ class GpuTolerations final : public Policy {
   void run(PolicyContext& context) const override {
     for (const PodTarget& pod : context.workload.pods) {
       json& spec = context.pod_spec(pod);
-      if (!context.gpu.pod_uses_gpu(spec)) continue;
+      if (!context.pod_uses_gpu(pod)) continue;
       const std::string field = field_path(pod.field, "tolerations");
       std::vector<k8s::Toleration> existing;
       if (spec.contains("tolerations")) {

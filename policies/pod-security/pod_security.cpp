@@ -40,7 +40,7 @@ class PodSecurity final : public Policy {
   void run(PolicyContext& context) const override {
     for (const PodTarget& pod : context.workload.pods) {
       const json& spec = context.pod_spec(pod);
-      if (!spec.is_object() || (config_.gpu_pods_only && !context.gpu.pod_uses_gpu(spec))) continue;
+      if (!spec.is_object() || (config_.gpu_pods_only && !context.pod_uses_gpu(pod))) continue;
       check_pod(context, pod, spec);
     }
     for_each_pod_container(context, config_.gpu_pods_only, [&](const PodTarget& pod, const json& spec,

@@ -64,7 +64,7 @@ class ProbeDefaults final : public Policy {
       json& spec = context.pod_spec(pod);
       const std::int64_t budget = load_budget(context, pod);
       for_each_container(spec, pod.field, "containers", [&](json& container, const std::string& field) {
-        if (context.gpu.container_uses_gpu(container)) fix(context, container, field, budget);
+        if (context.uses_gpu(pod, container)) fix(context, container, field, budget);
       });
     }
   }

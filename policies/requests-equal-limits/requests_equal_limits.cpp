@@ -18,7 +18,7 @@ class RequestsEqualLimits final : public Policy {
       json& spec = context.pod_spec(pod);
       for (const char* list : {"initContainers", "containers"})
         for_each_container(spec, pod.field, list, [&](json& container, const std::string& field) {
-          if (context.gpu.container_uses_gpu(container)) fix(context, container, field);
+          if (context.uses_gpu(pod, container)) fix(context, container, field);
         });
     }
   }

@@ -28,7 +28,7 @@ class SmokeTest final : public Policy {
     for (const PodTarget& pod : context.workload.pods) {
       json& spec = context.pod_spec(pod);
       if (!wanted(context, pod) || already_added(spec)) continue;
-      const json* largest = largest_gpu_container(context, spec, pod.field);
+      const json* largest = largest_gpu_container(context, pod, spec);
       if (!largest) continue;
       json resources = {{"requests", config_.resources}, {"limits", config_.resources}};
       // Requests equal limits for GPUs; a side the container left out is the other side.
@@ -73,13 +73,16 @@ class SmokeTest final : public Policy {
   }
 
   // The app container with the most GPUs (summed over GPU resource limits, else requests).
-  static const json* largest_gpu_container(const PolicyContext& context, const json& spec, const std::string& base) {
+  // A container given its GPU by a DRA claim or KAI's annotations counts none here.
+  static const json* largest_gpu_container(const PolicyContext& context, const PodTarget& pod, const json& spec) {
     const json* best = nullptr;
     k8s::Quantity best_count;
-    for_each_container(spec, base, "containers", [&](const json& container, const std::string& field) {
-      if (!context.gpu.container_uses_gpu(container)) return;
+    for_each_container(spec, pod.field, "containers", [&](const json& container, const std::string& field) {
+      if (!context.uses_gpu(pod, container)) return;
       k8s::Quantity count;
-      const json& resources = container["resources"];
+      static const json kNone = json::object();
+      auto found = container.find("resources");
+      const json& resources = found != container.end() && found->is_object() ? *found : kNone;
       for (const char* section : {"limits", "requests"}) {
         if (!resources.contains(section) || !resources[section].is_object()) continue;
         k8s::Quantity sum;

@@ -27,7 +27,7 @@ class VoidVisibleDevices final : public Policy {
     for (const PodTarget& pod : context.workload.pods) {
       json& spec = context.pod_spec(pod);
       std::string why;
-      if (context.gpu.pod_uses_gpu(spec))
+      if (context.pod_uses_gpu(pod))
         why = "it runs on a GPU node beside the pod's GPU containers";
       else if (auto aim = config_.gpu_nodes.aim(spec, pod.field, /*keyless=*/true))
         why = "the pod " + aim->what;
@@ -37,7 +37,7 @@ class VoidVisibleDevices final : public Policy {
         continue;
       for (const char* list : {"initContainers", "containers"})
         for_each_container(spec, pod.field, list, [&](json& container, const std::string& field) {
-          if (!context.gpu.container_uses_gpu(container)) hide(context, container, field, why);
+          if (!context.uses_gpu(pod, container)) hide(context, container, field, why);
         });
     }
   }

@@ -146,7 +146,7 @@ TEST(Rollback, ReplayingTheCompletedMutationsRebuildsTheirObject) {
   const Request request = request_for_manifest(half_way_deployment(), "default");
   const Workload workload = locate_workload(request.object);
   LabelPolicy first("first", 0), second("second", 0);
-  ReplayedObject replayed = replay_mutations(request, workload, GpuResources{}, nullptr,
+  ReplayedObject replayed = replay_mutations(request, workload, GpuResources{}, nullptr, nullptr,
                                              {{"first", &first}, {"second", &second}});
   EXPECT_EQ(replayed.error, "");
   json expected = request.object;
@@ -158,7 +158,7 @@ TEST(Rollback, AMutationThatThrowsWhenReplayedLeavesTheObjectAsSubmitted) {
   const Request request = request_for_manifest(half_way_deployment(), "default");
   const Workload workload = locate_workload(request.object);
   LabelPolicy first("first", 0), flaky("flaky", 1);  // the replay is its first run here
-  ReplayedObject replayed = replay_mutations(request, workload, GpuResources{}, nullptr,
+  ReplayedObject replayed = replay_mutations(request, workload, GpuResources{}, nullptr, nullptr,
                                              {{"first", &first}, {"flaky", &flaky}});
   EXPECT_EQ(replayed.object, request.object);
   EXPECT_EQ(replayed.error,

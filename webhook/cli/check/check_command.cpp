@@ -1,10 +1,12 @@
 // `gpu-admit check`: review manifests offline, as the webhook would review their creation.
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 
 #include "engine/manifests.h"
 #include "engine/k8s/json_fields.h"
+#include "engine/k8s/resource_claims.h"
 #include "webhook/cli/commands.h"
 
 namespace gpuadmit::cli {
@@ -73,6 +75,20 @@ void print_text(const ManifestDocument& document, const ReviewOutcome& outcome, 
   }
 }
 
+// Whether the file's bytes hold `word`, read a chunk at a time.
+bool mentions(const std::string& file, std::string_view word) {
+  std::ifstream in(file, std::ios::binary);
+  std::string chunk(1 << 20, '\0');
+  std::string window;
+  while (in) {
+    in.read(chunk.data(), static_cast<std::streamsize>(chunk.size()));
+    window.append(chunk.data(), static_cast<std::size_t>(in.gcount()));
+    if (window.find(word) != std::string::npos) return true;
+    window.erase(0, window.size() - std::min(window.size(), word.size() - 1));
+  }
+  return false;
+}
+
 int check(const Args& args) {
   const std::string format = args.text("--output");
   if (format != "text" && format != "json") throw UsageError("-o must be text or json");
@@ -105,6 +121,33 @@ int check(const Args& args) {
     });
   }
 
+  // ResourceClaims and ResourceClaimTemplates among the manifests: the pods that use them are
+  // reviewed with their GPU devices, wherever in the input the claims come. Files that do not
+  // mention them are not parsed twice; stdin's count from where they are read.
+  k8s::ClaimCatalog claims;
+  auto note_claim = [&](const ManifestDocument& document) {
+    if (!document.object.is_object() || !k8s::ClaimCatalog::kind_of(k8s::json_fields::string_or(document.object, "kind")))
+      return false;
+    json object = document.object;
+    if (!object["metadata"].is_object()) object["metadata"] = json::object();
+    if (k8s::json_fields::string_or(object["metadata"], "namespace").empty()) object["metadata"]["namespace"] = ns;
+    try {
+      claims.upsert(object);
+    } catch (const std::exception& error) {
+      return false;  // reported when the document is reviewed
+    }
+    return true;
+  };
+  for (const std::string& file : files) {
+    if (file == "-") continue;
+    if (!mentions(file, "ResourceClaim")) continue;
+    try {
+      for_each_manifest(file, [&](ManifestDocument&& document) { note_claim(document); });
+    } catch (const ManifestError&) {
+      // reported by the pass below
+    }
+  }
+
   // File by file: a bad file is reported (naming it) and the others are still checked; the JSON
   // report is written as it goes, so its size in memory is one file's, not the whole run's.
   int allowed = 0, mutated = 0, denied = 0, skipped = 0, unreadable = 0;
@@ -135,7 +178,9 @@ int check(const Args& args) {
         return;
       }
     } else {
-      outcome = engine->review(request_for_manifest(document.object, ns, engine->config().kinds), cluster.get());
+      if (document.file == "<stdin>" || document.file == "-") note_claim(document);
+      outcome = engine->review(request_for_manifest(document.object, ns, engine->config().kinds), cluster.get(),
+                               ReviewPhases::All, {}, &claims);
     }
     ++objects;
     if (!outcome.skipped.empty())
