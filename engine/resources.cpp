@@ -2,6 +2,8 @@
 
 #include "engine/gpu_use.h"
 
+#include <functional>
+
 #include "gpuadmit/policy.h"
 
 namespace gpuadmit {
@@ -101,8 +103,11 @@ PodGpuUse PolicyContext::gpu_use_of(const json& other, const PodTarget& pod) con
 
 const PodGpuUse& PolicyContext::gpu_use(const PodTarget& pod) const {
   static const PodGpuUse none;
-  const std::size_t index = static_cast<std::size_t>(&pod - workload.pods.data());
-  if (&pod < workload.pods.data() || index >= workload.pods.size()) return none;
+  // std::less orders any two pointers; `<` on pointers into different arrays would be undefined.
+  const std::less<const PodTarget*> before;
+  const PodTarget* first = workload.pods.data();
+  if (workload.pods.empty() || before(&pod, first) || !before(&pod, first + workload.pods.size())) return none;
+  const auto index = static_cast<std::size_t>(&pod - first);
   if (gpu_uses && index < gpu_uses->size()) return (*gpu_uses)[index];
   if (!own_gpu_uses_done_) {
     for (const PodTarget& target : workload.pods) own_gpu_uses_.push_back(gpu_use_of(object, target));

@@ -149,10 +149,42 @@ class GpuCapacity final : public Policy {
     }
     // Which nodes could hold it does not depend on its replicas: the gang reuses them.
     if (gang && pod.gang_replicas > 0) gang->push_back({&pod, shape.requests, capacity::capable_nodes(placement)});
-    if (shape.gpu_devices > 0) check_runtime_class(context, pod, spec, placement);
-    check_stranding(context, field, placement, shape);
+    const PodGpuUse& other_ways = context.gpu_use(pod);
+    if (shape.gpu_devices > 0 || other_ways.any()) check_runtime_class(context, pod, spec, placement);
+    // A GPU from a claim or a KAI share is not in the model's node accounting: what it strands
+    // is not known, and it is no "pod without GPUs".
+    if (shape.gpu_devices > 0 || !other_ways.any()) check_stranding(context, field, placement, shape);
+    if (!check_claimed_devices(context, pod, placement)) return false;
     if (config_.current_capacity && !placement.fits_now()) check_current(context, field, placement, shape);
     return true;
+  }
+
+  // DRA devices are allocated on one node: a pod whose claims take more GPU devices than any node
+  // it could run on has can never start. A node's devices are its GPU resources of every kind
+  // (MIG slices each count: a claim may be for mig.nvidia.com), else its GFD nvidia.com/gpu.count
+  // (a node under the DRA driver alone advertises no nvidia.com/gpu); with neither anywhere, the
+  // model knows nothing to compare and says nothing.
+  bool check_claimed_devices(PolicyContext& context, const PodTarget& pod, const Placement& placement) const {
+    const PodGpuUse& use = context.gpu_use(pod);
+    const std::int64_t claimed = use.template_claim_devices + use.named_claim_devices;
+    if (claimed == 0) return true;
+    std::int64_t most = 0;
+    std::string pools;
+    for (const PoolVerdict& v : placement.pools) {
+      if (v.outcome != PoolVerdict::Outcome::Capable) continue;
+      const capacity::NodeState& node = v.pool->representative();
+      const std::int64_t gpus = std::max(node.gpu_devices, node.gpu.count);
+      if (gpus == 0) continue;
+      most = std::max(most, gpus);
+      pools += (pools.empty() ? "" : ", ") + v.pool->name + " (" + std::to_string(gpus) + ")";
+    }
+    if (most == 0 || claimed <= most) return true;
+    context.violation(field_path(pod.field, "resourceClaims"),
+                      "the pod's resource claims take at least " + std::to_string(claimed) +
+                          " GPU devices, all on one node, but the GPU nodes it could run on have at most " +
+                          std::to_string(most) + ": " + pools + ". Claim at most " + std::to_string(most) +
+                          " per pod, or split the work across pods");
+    return false;
   }
 
   // Pools whose nodes expose GPUs only through a RuntimeClass (the NVIDIA runtime is not their

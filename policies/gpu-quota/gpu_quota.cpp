@@ -139,19 +139,19 @@ class GpuQuota final : public Policy {
   void check_shares(PolicyContext& context, const Budget& budget, const GpuShares& used, const GpuShares& adds,
                     const std::string& field) const {
     const std::string& ns = context.workload.namespace_;
+    // "uses 0.5 of its 1 GPU in KAI fractions (gpuFractions) and this Deployment adds 0.75"
     auto check = [&](const std::optional<std::int64_t>& limit, std::int64_t in_use, std::int64_t more, const char* key,
-                     const std::function<std::string(std::int64_t)>& text) {
+                     const char* unit, const std::function<std::string(std::int64_t)>& number) {
       if (!limit || more <= 0 || capacity::saturating_add(in_use, more) <= *limit) return;
-      context.violation(field, "namespace " + ns + " uses " + text(in_use) + " of its " + text(*limit) + " (" + key +
-                                   ") and this " + context.workload.kind + " adds " + text(more) +
+      context.violation(field, "namespace " + ns + " uses " + number(in_use) + " of its " + number(*limit) + " " + unit +
+                                   " (" + key + ") and this " + context.workload.kind + " adds " + number(more) +
                                    "; free shared GPUs in " + ns + " or ask the platform team for a larger budget");
     };
-    check(budget.gpu_fractions_milli, used.fraction_milli, adds.fraction_milli, "gpuFractions",
-          [](std::int64_t milli) { return milli_text(milli) + " GPU in fractions"; });
-    check(budget.gpu_memory_mib, used.memory_mib, adds.memory_mib, "gpuMemoryMiB",
-          [](std::int64_t mib) { return std::to_string(mib) + " MiB of shared GPU memory"; });
-    check(budget.gpu_cores, used.cores, adds.cores, "gpuCores",
-          [](std::int64_t cores) { return std::to_string(cores) + "% of a GPU's cores"; });
+    const auto whole = [](std::int64_t n) { return std::to_string(n); };
+    check(budget.gpu_fractions_milli, used.fraction_milli, adds.fraction_milli, "gpuFractions", "GPUs in KAI fractions",
+          milli_text);
+    check(budget.gpu_memory_mib, used.memory_mib, adds.memory_mib, "gpuMemoryMiB", "MiB of shared GPU memory", whole);
+    check(budget.gpu_cores, used.cores, adds.cores, "gpuCores", "% of GPU cores (100 a GPU)", whole);
   }
 
   // The products the pod could land on come from the capacity model; the budget is exceeded
