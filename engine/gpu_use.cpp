@@ -190,8 +190,8 @@ PodGpuUse resolve_gpu_use(const json& spec, const json* metadata, const std::str
     const std::string pod_claim = string_member(&entry, "name");
     const std::string what = std::string(template_name.empty() ? "ResourceClaim " : "ResourceClaimTemplate ") + name;
     if (!devices) {
-      use.unresolved_claims.push_back(spec_field + ".resourceClaims[" + std::to_string(i) + "]: " + what +
-                                      " in namespace " + namespace_ + " is not known to gpu-admit");
+      use.unresolved_claims.push_back({spec_field + ".resourceClaims[" + std::to_string(i) + "]",
+                                       what + " in namespace " + namespace_ + " is not known to gpu-admit"});
       gpu_claims[pod_claim] = true;
       continue;
     }

@@ -55,6 +55,9 @@ bool GpuResources::is_share_dimension(std::string_view resource) {
 std::string GpuResources::describe() const {
   std::string out = "nvidia.com/gpu, nvidia.com/mig-*";
   for (const std::string& name : extra) out += ", " + name;
+  out += " and DRA device classes ";
+  for (std::size_t i = 0; i < device_classes.size(); ++i) out += (i ? ", " : "") + device_classes[i];
+  if (device_classes.empty()) out += "(none)";
   return out;
 }
 

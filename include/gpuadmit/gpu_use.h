@@ -27,16 +27,17 @@ struct PodGpuUse {
   // ResourceClaimTemplates, and of the ResourceClaims it names (shared, already in the cluster).
   std::int64_t template_claim_devices = 0;
   std::int64_t named_claim_devices = 0;
-  // Claims gpu-admit cannot read ("spec.resourceClaims[0]: ResourceClaimTemplate gpu-claim is not
-  // known"): their containers count as GPU containers, their devices as none.
-  std::vector<std::string> unresolved_claims;
-  // KAI (gpu-fraction, gpu-memory) and HAMi shares.
-  GpuShares shares;
-  bool kai = false;  // KAI's fraction annotations ask for a GPU share
-  // What the scheduler that reads them would reject: {field, message}.
   struct Problem {
     std::string field, message;
   };
+  // Claims gpu-admit cannot read ({spec.resourceClaims[0], "ResourceClaimTemplate gpu-claim in
+  // namespace ml is not known to gpu-admit"}): their containers count as GPU containers, their
+  // devices as none.
+  std::vector<Problem> unresolved_claims;
+  // KAI (gpu-fraction, gpu-memory) and HAMi shares.
+  GpuShares shares;
+  bool kai = false;  // KAI's fraction annotations ask for a GPU share
+  // KAI annotations its scheduler would refuse.
   std::vector<Problem> problems;
   bool any() const { return !containers.empty() || template_claim_devices || named_claim_devices || kai; }
 };

@@ -37,7 +37,7 @@ struct Demand {
   std::map<std::string, std::int64_t> devices;
   GpuShares shares;
   std::int64_t per_pod = 0, replicas = 1;
-  std::vector<std::string> unresolved_claims;
+  std::vector<PodGpuUse::Problem> unresolved_claims;
 };
 
 Demand demand(const PolicyContext& context, const nlohmann::json& object, const Workload& workload, bool current) {
@@ -102,8 +102,8 @@ class GpuQuota final : public Policy {
     }
     const std::string field = context.workload.pods.empty() ? "" : context.workload.pods.front().field;
     if (budget->gpus || budget->gpu_fractions_milli || budget->gpu_memory_mib || budget->gpu_cores)
-      for (const std::string& unresolved : wanted.unresolved_claims)
-        context.advise(field, unresolved + "; its devices are not counted against the namespace's GPU budget");
+      for (const PodGpuUse::Problem& unresolved : wanted.unresolved_claims)
+        context.advise(unresolved.field, unresolved.message + "; its devices are not counted against the namespace's GPU budget");
     std::int64_t total = 0;
     for (const auto& [resource, amount] : wanted.devices) total = capacity::saturating_add(total, std::max<std::int64_t>(0, amount));
     if (total <= 0 && !wanted.shares.any()) return;

@@ -71,16 +71,17 @@ WebhookServer::WebhookServer(ServerOptions options, std::shared_ptr<spdlog::logg
   for (const auto& collectable : options_.extra_metrics) metrics_.add_collectable(collectable);
 }
 
-// The cluster model counted GPU devices with the gpuResources of the config it started with; a
+// The cluster model counted GPU devices with the gpuResources (and DRA claims with the
+// gpuDeviceClasses) of the config it started with; a
 // config that names other GPU resources would make the policies and the model count different
 // things, so it is refused (at start, and at a reload, which keeps the previous config).
 void WebhookServer::check_cluster_gpu_resources(const Engine& engine) const {
   if (!options_.cluster) return;
   const GpuResources& model = options_.cluster->gpu_resources();
   if (model == engine.config().gpu) return;
-  throw ConfigError(engine.config().source + ": gpuResources counts " + engine.config().gpu.describe() +
-                    " as GPUs, but the cluster model was built counting " + model.describe() +
-                    ": restart gpu-admit to change gpuResources");
+  throw ConfigError(engine.config().source + ": gpuResources and gpuDeviceClasses count " +
+                    engine.config().gpu.describe() + " as GPUs, but the cluster model was built counting " +
+                    model.describe() + ": restart gpu-admit to change gpuResources or gpuDeviceClasses");
 }
 
 WebhookServer::~WebhookServer() {

@@ -51,8 +51,8 @@ TEST(GpuUse, DraTemplatesAndClaimsResolveFromTheManifestsThenTheCluster) {
   // Another namespace sees none of them.
   const PodGpuUse elsewhere = resolve(dra_pod_spec(), json::object(), {&manifests, &cluster}, "other");
   EXPECT_EQ(elsewhere.unresolved_claims.size(), 3u);
-  EXPECT_EQ(elsewhere.unresolved_claims[0],
-            "spec.resourceClaims[0]: ResourceClaimTemplate two-gpus in namespace other is not known to gpu-admit");
+  EXPECT_EQ(elsewhere.unresolved_claims[0].field, "spec.resourceClaims[0]");
+  EXPECT_EQ(elsewhere.unresolved_claims[0].message, "ResourceClaimTemplate two-gpus in namespace other is not known to gpu-admit");
 }
 
 TEST(GpuUse, AnUnknownClaimMakesItsContainerAGpuContainerWithNoDevices) {

@@ -78,3 +78,53 @@ TEST(CheckCommand, DocumentsBeforeABadOneInTheFileAreStillReported) {
 }
 
 }  // namespace
+
+// A ResourceClaimTemplate among the manifests gives the pods that name it their GPU devices,
+// wherever in the input it comes: in a later file, or before them on stdin.
+TEST(CheckCommand, ClaimTemplatesAmongTheManifestsCountWhereverTheyAre) {
+  const fs::path dir = fs::temp_directory_path() / ("gpuadmit-check-dra-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  const std::string deployment = R"(apiVersion: apps/v1
+kind: Deployment
+metadata: {name: dra, namespace: ml-serving}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: dra}}
+  template:
+    metadata: {labels: {app: dra}}
+    spec:
+      resourceClaims: [{name: gpu, resourceClaimTemplateName: four-gpus}]
+      containers:
+      - name: c
+        image: nvcr.io/nvidia/tritonserver:24.05-py3
+        resources:
+          claims: [{name: gpu}]
+          limits: {cpu: "4", memory: 16Gi}
+)";
+  const std::string claim_template = R"(apiVersion: resource.k8s.io/v1
+kind: ResourceClaimTemplate
+metadata: {name: four-gpus}
+spec:
+  spec:
+    devices:
+      requests: [{name: gpu, exactly: {deviceClassName: gpu.nvidia.com, count: 4}}]
+)";
+  std::ofstream(dir / "a-deployment.yaml") << deployment;
+  std::ofstream(dir / "z-claims.yaml") << claim_template;
+  std::ofstream(dir / "stdin.yaml") << claim_template << "---\n" << deployment;
+  const std::string binary = (fs::path(GPUADMIT_BINARY_DIR) / "gpu-admit").string();
+  const std::string cluster = " --cluster " + (fs::path(GPUADMIT_SOURCE_DIR) / "manifests/examples/cluster.json").string();
+  const std::string over = "[gpu-quota] spec.template.spec: namespace ml-serving uses 11 of its 12 GPUs and this Deployment adds 4 GPUs";
+  int status = -1;
+  // The template comes in a later file, and names no namespace: the Deployment's (-n) is taken.
+  std::string out = gpuadmit::testing::command_output(
+      binary + " check -n ml-serving" + cluster + " " + (dir / "a-deployment.yaml").string() + " " + (dir / "z-claims.yaml").string() + " 2>&1", status);
+  EXPECT_NE(out.find(over), std::string::npos) << out;
+  // Without it the claim is unknown: no devices counted, and a warning says so.
+  out = gpuadmit::testing::command_output(binary + " check" + cluster + " " + (dir / "a-deployment.yaml").string() + " 2>&1", status);
+  EXPECT_EQ(out.find(over), std::string::npos) << out;
+  EXPECT_NE(out.find("ResourceClaimTemplate four-gpus in namespace ml-serving is not known"), std::string::npos) << out;
+  out = gpuadmit::testing::command_output(binary + " check -n ml-serving" + cluster + " - < " + (dir / "stdin.yaml").string() + " 2>&1", status);
+  EXPECT_NE(out.find(over), std::string::npos) << out;
+  fs::remove_all(dir);
+}
