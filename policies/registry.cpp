@@ -17,6 +17,7 @@ PolicyInfo void_visible_devices_info();   // policies/void-visible-devices/void_
 PolicyInfo image_registries_info();       // policies/image-registries/image_registries.cpp
 PolicyInfo image_tags_info();             // policies/image-tags/image_tags.cpp
 PolicyInfo env_secrets_info();            // policies/env-secrets/env_secrets.cpp
+PolicyInfo serving_args_info();           // policies/serving-args/serving_args.cpp
 PolicyInfo gpu_device_env_info();         // policies/gpu-device-env/gpu_device_env.cpp
 PolicyInfo gpu_shape_info();              // policies/gpu-shape/gpu_shape.cpp
 PolicyInfo pod_security_info();           // policies/pod-security/pod_security.cpp
@@ -37,6 +38,7 @@ const std::vector<PolicyInfo>& policy_registry() {
       policies::image_registries_info(),
       policies::image_tags_info(),
       policies::env_secrets_info(),
+      policies::serving_args_info(),
       policies::gpu_device_env_info(),
       policies::gpu_shape_info(),
       policies::pod_security_info(),

@@ -49,7 +49,10 @@ const char* const kKeys[] = {
     // the custom resources' paths (engine/workload_kinds.cpp)
     "predictor", "transformer", "model", "pytorch", "minReplicas", "headGroupSpec", "workerGroupSpecs",
     "numOfHosts", "rayClusterSpec", "leaderWorkerTemplate", "leaderTemplate", "workerTemplate", "size",
-    "replicatedJobs", "parallelism", "pytorchReplicaSpecs", "mpiReplicaSpecs", "Worker", "tasks", "minAvailable"};
+    "replicatedJobs", "parallelism", "pytorchReplicaSpecs", "mpiReplicaSpecs", "Worker", "tasks", "minAvailable",
+    // GPUs requested another way (engine/gpu_use.h)
+    "resourceClaims", "claims", "resourceClaimTemplateName", "resourceClaimName", "source", "gpu-fraction",
+    "gpu-memory", "gpu-fraction-num-devices", "gpu-fraction-container-name", "nvidia.com/gpumem", "nvidia.com/gpucores"};
 
 json interesting(std::mt19937& rng) {
   static const json kValues = json::parse(R"([null, true, false, 0, 1, -1, 2, 8, 1.5, -0.0, 9223372036854775807,

@@ -29,7 +29,7 @@ copy_seeds(admission_review_structured ${golden})
 copy_seeds(manifests ${SRC}/manifests/examples/*.yaml ${SRC}/manifests/examples/*.json
            ${SHARED}/fixtures/public/*.yaml ${SHARED}/fixtures/public/*.json ${golden})
 copy_seeds(config ${SRC}/policies/default.yaml ${SRC}/policies/*/config.yaml)
-copy_seeds(cluster_snapshot ${SRC}/manifests/examples/cluster.json)
+copy_seeds(cluster_snapshot ${SRC}/manifests/examples/cluster.json ${SRC}/tests/golden/gpu-use--dra-over-budget/cluster.json)
 copy_seeds(test_suite ${SRC}/policies/tests/*.yaml ${SRC}/policies/*/suite.yaml ${SRC}/tests/suites/*.yaml)
 foreach(target IN ITEMS kubeconfig quantity image_reference node_affinity glob annotations watch_stream list_page)
   file(MAKE_DIRECTORY ${OUT}/${target})
