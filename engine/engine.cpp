@@ -379,7 +379,9 @@ ReviewOutcome Engine::review(const Request& request, const capacity::ClusterMode
     }
   }
   PolicyRun run(with_old_moved ? *with_old_moved : request, config_, cluster, cluster_stale, manifest_claims, outcome);
-  if (request.operation == "CREATE" && phases != ReviewPhases::ValidateOnly)
+  // A partial pod spec (a TrainJob's) is completed by its operator: a patch could add fields its
+  // schema does not have, so nothing is mutated.
+  if (request.operation == "CREATE" && phases != ReviewPhases::ValidateOnly && !outcome.workload.partial_pod_spec)
     for (const ConfiguredPolicy& policy : config_.mutating) run.run(policy, true);
   if (phases != ReviewPhases::MutateOnly)
     for (const ConfiguredPolicy& policy : config_.validating) run.run(policy, false);

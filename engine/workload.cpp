@@ -89,14 +89,21 @@ void add_pods(const json& object, const WorkloadKinds::Declaration& kind, const 
     PodTarget pod;
     if (pods.inline_spec) {
       pod = {match.pointer, match.pointer, match.field, match.field, 1, 0, {}};
-      for (const std::string& key : pods.shorthand) {
+      for (std::size_t i = 0; i < pods.shorthand.size(); ++i) {
+        const std::string& key = pods.shorthand[i];
         auto it = at.find(key);
         if (it == at.end() || it->is_null()) continue;
         if (!it->is_object()) {
           workload.malformed = field_path(match.field, key) + " must be an object";
           return;
         }
+        const std::string& resources = pods.shorthand_resources[i];
+        if (!resources.empty() && it->contains("resources")) {
+          workload.malformed = field_path(match.field, key) + " has both resources and " + resources;
+          return;
+        }
         pod.shorthand_containers.push_back(key);
+        pod.shorthand_resources.push_back(resources);
       }
       auto containers = at.find("containers");
       if (!pod.shorthand_containers.empty() && containers != at.end() && !containers->is_null() &&
@@ -180,6 +187,7 @@ Workload locate_workload(const json& object, const WorkloadKinds& kinds) {
     workload.batch = declaration->batch;
     workload.gang = declaration->gang;
     workload.operator_probes = declaration->operator_probes;
+    workload.partial_pod_spec = declaration->partial_pod_spec;
     workload.custom_resource = !declaration->builtin_controller;
     for (const auto& pods : declaration->pods) add_pods(object, *declaration, pods, workload);
     if (!workload.malformed.empty()) workload.pods.clear();

@@ -118,6 +118,18 @@ constexpr std::string_view kBuiltinCustomResources = R"(
    pods: [{template: "spec.tfReplicaSpecs.*.template", replicas: ["spec.tfReplicaSpecs.*.replicas"]}]}
 - {group: kubeflow.org, kind: MPIJob, plural: mpijobs, batch: true, gang: true,
    pods: [{template: "spec.mpiReplicaSpecs.*.template", replicas: ["spec.mpiReplicaSpecs.*.replicas"]}]}
+# Kubeflow Trainer: a TrainJob names a TrainingRuntime that holds the pod templates; the job
+# writes the trainer container (its resources as resourcesPerNode) and numNodes, all at once.
+- group: trainer.kubeflow.org
+  kind: TrainJob
+  plural: trainjobs
+  batch: true
+  gang: true
+  partialPodSpec: true
+  pods:
+  - podSpec: spec
+    containers: [{key: trainer, resources: resourcesPerNode}]
+    replicas: [{path: spec.trainer.numNodes, default: 1}]
 # Volcano: tasks of `replicas` pods; a task's gang is its minAvailable (default: all of them).
 - group: batch.volcano.sh
   kind: Job
@@ -214,7 +226,7 @@ Count parse_count(const ConfigNode& node, const FieldPath& pods) {
 
 std::shared_ptr<const Declaration> parse_declaration(const ConfigNode& node, bool builtin_controller) {
   if (!node.yaml().IsMap()) node.fail("each workload kind is a map with group, kind and pods");
-  node.allow_only({"group", "kind", "plural", "versions", "batch", "gang", "operatorProbes", "pods"});
+  node.allow_only({"group", "kind", "plural", "versions", "batch", "gang", "operatorProbes", "partialPodSpec", "pods"});
   auto declaration = std::make_shared<Declaration>();
   if (!node.has("group") || !node.has("kind")) node.fail("a workload kind needs `group` and `kind`");
   declaration->group = node.child("group").as_string();
@@ -225,6 +237,7 @@ std::shared_ptr<const Declaration> parse_declaration(const ConfigNode& node, boo
   declaration->batch = node.boolean("batch", false);
   declaration->gang = node.boolean("gang", false);
   declaration->operator_probes = node.boolean("operatorProbes", false);
+  declaration->partial_pod_spec = node.boolean("partialPodSpec", false);
   declaration->builtin_controller = builtin_controller;
   const ConfigNode pods = node.child("pods");
   if (pods.items().empty()) node.fail("`pods` must list at least one pod template or pod spec");
@@ -237,11 +250,19 @@ std::shared_ptr<const Declaration> parse_declaration(const ConfigNode& node, boo
                  "written inline, with its labels and annotations beside it)");
     pod.inline_spec = entry.has("podSpec");
     pod.path = parse_path(entry.child(pod.inline_spec ? "podSpec" : "template"));
-    for (const ConfigNode& key : entry.child("containers").items()) {
-      const std::string name = key.as_string();
-      if (name.empty() || !std::all_of(name.begin(), name.end(), is_key_char))
-        key.fail("a shorthand container is one key of the pod spec");
+    // A key, or {key, resources} for a container whose resources go by another name.
+    for (const ConfigNode& item : entry.child("containers").items()) {
+      const bool renamed = item.yaml().IsMap();
+      if (renamed) item.allow_only({"key", "resources"});
+      const ConfigNode key = renamed ? item.child("key") : item;
+      const std::string name = key.present() ? key.as_string() : "";
+      const std::string resources = renamed ? item.string("resources", "") : "";
+      for (const std::string* text : {&name, &resources})
+        if ((text == &name || !text->empty()) &&
+            (text->empty() || !std::all_of(text->begin(), text->end(), is_key_char)))
+          item.fail("a shorthand container is one key of the pod spec, and its resources one key of it");
       pod.shorthand.push_back(name);
+      pod.shorthand_resources.push_back(resources == "resources" ? "" : resources);
     }
     if (!pod.shorthand.empty() && !pod.inline_spec)
       entry.child("containers").fail("shorthand containers are keys of an inline `podSpec`");

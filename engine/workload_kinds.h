@@ -45,11 +45,13 @@ struct WorkloadKinds::Declaration {
   bool batch = false;
   bool gang = false;
   bool operator_probes = false;
+  bool partial_pod_spec = false;
   bool builtin_controller = false;  // Kubernetes' own (Deployment, Job, ...)
   struct Pods {
     FieldPath path;
     bool inline_spec = false;  // a PodSpec written inline (KServe), not a PodTemplateSpec
     std::vector<std::string> shorthand;
+    std::vector<std::string> shorthand_resources;  // per shorthand container; empty: `resources`
     Count replicas;
     Count gang;  // not declared: all of `replicas`
   };

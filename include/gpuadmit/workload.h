@@ -29,6 +29,9 @@ struct PodTarget {
   // `pytorch`, ...). The engine presents them to the policies as the first entries of
   // `containers` (engine/shorthand_containers.h).
   std::vector<std::string> shorthand_containers;
+  // Per shorthand container, the key that holds its resources when it is not `resources`
+  // (TrainJob's trainer: `resourcesPerNode`); shown to the policies as `resources`.
+  std::vector<std::string> shorthand_resources;
 };
 
 struct Workload {
@@ -40,6 +43,10 @@ struct Workload {
   bool batch = false;           // Job, CronJob or a run-to-completion Pod: probes make no sense
   bool gang = false;            // all of its pods must run at once (PodTarget::gang_replicas)
   bool operator_probes = false;  // its operator sets the pods' probes where none are written (KubeRay)
+  // Its operator completes the pod spec from another object (a TrainJob's TrainingRuntime): what
+  // is written is checked, but nothing is patched, and no check that needs the whole pod (taints,
+  // placement, pod security) runs. The pods themselves are reviewed when they are created.
+  bool partial_pod_spec = false;
   bool supported = false;       // a Pod, or a kind declared in WorkloadKinds, with a pod spec
   bool custom_resource = false;  // declared for a custom resource (not a built-in controller)
   // Why the object is not an object the API server could have decoded ("spec.template must be an

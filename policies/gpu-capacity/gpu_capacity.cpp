@@ -97,7 +97,8 @@ class GpuCapacity final : public Policy {
   explicit GpuCapacity(CapacityConfig config) : config_(std::move(config)) {}
 
   void run(PolicyContext& context) const override {
-    if (!context.cluster) return;
+    // Where a partial pod spec's pods may run (taints, affinity) is in its operator's runtime.
+    if (!context.cluster || context.workload.partial_pod_spec) return;
     // One read of the model for the whole object: a gang is placed on the state its pods were.
     const capacity::ClusterModel::View view = context.cluster->read();
     std::vector<GangPod> gang;

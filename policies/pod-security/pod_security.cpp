@@ -38,6 +38,8 @@ class PodSecurity final : public Policy {
   explicit PodSecurity(PodSecurityConfig config) : config_(std::move(config)) {}
 
   void run(PolicyContext& context) const override {
+    // A partial pod spec's security context, volumes and host namespaces are its runtime's.
+    if (context.workload.partial_pod_spec) return;
     for (const PodTarget& pod : context.workload.pods) {
       const json& spec = context.pod_spec(pod);
       if (!spec.is_object() || (config_.gpu_pods_only && !context.pod_uses_gpu(pod))) continue;
