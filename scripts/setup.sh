@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what gpu-admit needs on a fresh Debian bookworm machine (as root, or with sudo),
 # configures and builds it in $BUILD_DIR (default: build), and installs the independent
-# admission checker from ../shared/tools/admission-oracle into $BUILD_DIR/oracle.
+# admission checker from ../shared/tools/admission-oracle into $BUILD_DIR/oracle, and the CEL
+# evaluator the tests use (tests/cel) into $BUILD_DIR/cel.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR=${BUILD_DIR:-build}
@@ -34,6 +35,15 @@ cmake_args=(-S . -B "$BUILD_DIR" -G Ninja -DGPUADMIT_SHARED_DIR="$SHARED_DIR")
 [ "${CI:-}" = true ] && cmake_args+=(-DGPUADMIT_WERROR=ON)
 cmake "${cmake_args[@]}" ${GPUADMIT_CMAKE_ARGS:-} >/dev/null
 cmake --build "$BUILD_DIR" -j "$(nproc)"
+
+# A CEL evaluator for the webhooks' matchConditions test (tests/cel/package.json), from npm.
+cel="$BUILD_DIR/cel"
+if [ ! -d "$cel/node_modules" ] || ! cmp -s tests/cel/package-lock.json "$cel/package-lock.json"; then
+  rm -rf "$cel" && mkdir -p "$cel"
+  cp tests/cel/package.json tests/cel/package-lock.json "$cel/"
+  (cd "$cel" && npm ci --no-audit --no-fund --loglevel=error >/dev/null 2>&1) || {
+    echo "setup: npm ci of the CEL evaluator (tests/cel) failed" >&2; exit 1; }
+fi
 
 # The oracle is data from ../shared: copied into the build folder, never into the project.
 if [ -f "$SHARED_DIR/tools/admission-oracle/package.json" ]; then
