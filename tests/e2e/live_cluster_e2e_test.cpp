@@ -159,7 +159,8 @@ TEST_F(LiveClusterE2e, AnswersFollowTheLiveCluster) {
 
   // News again: a bookmark on every kind, and denials are trusted once more.
   api_->set_events_suppressed(false);
-  for (const char* resource : {"nodes", "pods", "namespaces"}) api_->bookmark(resource);
+  for (const char* resource : {"nodes", "pods", "namespaces", "resourceclaims", "resourceclaimtemplates"})
+    api_->bookmark(resource);
   EXPECT_TRUE(eventually([&] { return !validate(pod_review("huge", 16)).allowed; }));
 
   oracle_.expect_all_ok();
