@@ -57,11 +57,12 @@ class LiveClusterE2e : public ::testing::Test {
                "    budgets: [{namespace: ml, gpus: 10}]\n");
   }
 
-  void start_server() {
+  void start_server(const std::vector<std::string>& extra = {}) {
     const std::string kubeconfig = api_->write_kubeconfig(dir_.path() / "kubeconfig", "webhook-token");
-    server_ = std::make_unique<ServerProcess>(
-        dir_.path(), std::vector<std::string>{"--config", (dir_.path() / "config.yaml").string(), "--kubeconfig",
-                                              kubeconfig, "--cluster-stale-after", "2", "--admission-ttl", "60"});
+    std::vector<std::string> args = {"--config", (dir_.path() / "config.yaml").string(), "--kubeconfig",
+                                     kubeconfig, "--cluster-stale-after", "2", "--admission-ttl", "60"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    server_ = std::make_unique<ServerProcess>(dir_.path(), args);
     client_ = client_for(server_->port(), dir_.path());
   }
 
@@ -159,7 +160,8 @@ TEST_F(LiveClusterE2e, AnswersFollowTheLiveCluster) {
 
   // News again: a bookmark on every kind, and denials are trusted once more.
   api_->set_events_suppressed(false);
-  for (const char* resource : {"nodes", "pods", "namespaces"}) api_->bookmark(resource);
+  for (const char* resource : {"nodes", "pods", "namespaces", "resourceclaims", "resourceclaimtemplates"})
+    api_->bookmark(resource);
   EXPECT_TRUE(eventually([&] { return !validate(pod_review("huge", 16)).allowed; }));
 
   oracle_.expect_all_ok();
@@ -175,6 +177,23 @@ TEST_F(LiveClusterE2e, AnswersFollowTheLiveCluster) {
   EXPECT_EQ(server_->output(), "");
 }
 
+// --dra-api-version reaches the watch: claims are listed at that version, or not at all.
+TEST_F(LiveClusterE2e, ClaimsAreListedAtTheDraApiVersionGiven) {
+  api_->set_dra_api_version("v1beta1");
+  api_->apply("resourceclaims", gpuadmit::testing::fake_resource_claim("ml", "c1", "gpu.nvidia.com", 1));
+  start_server({"--dra-api-version", "v1beta1"});
+  ASSERT_TRUE(eventually([&] { return readyz_status() == 200; }, 15s)) << server_->log();
+  EXPECT_NE(metrics().find("gpuadmit_watch_objects{kind=\"resourceclaim\"} 1"), std::string::npos) << metrics();
+  EXPECT_GE(api_->count_requests([](const auto& r) { return r.path == "/apis/resource.k8s.io/v1beta1/resourceclaims"; }), 1u);
+}
+
+TEST_F(LiveClusterE2e, DraApiVersionOffListsNoClaims) {
+  start_server({"--dra-api-version", "off"});
+  ASSERT_TRUE(eventually([&] { return readyz_status() == 200; }, 15s)) << server_->log();
+  EXPECT_NE(metrics().find("gpuadmit_watch_synced{kind=\"resourceclaim\"} 1"), std::string::npos) << metrics();
+  EXPECT_EQ(api_->count_requests([](const auto& r) { return r.path.rfind("/apis/", 0) == 0; }), 0u);
+}
+
 TEST_F(LiveClusterE2e, BadInvocationsAreRefused) {
   const std::string binary = kBinary + " serve --tls-cert " + (dir_.path() / "tls.crt").string() + " --tls-key " +
                              (dir_.path() / "tls.key").string();
@@ -183,6 +202,7 @@ TEST_F(LiveClusterE2e, BadInvocationsAreRefused) {
        {" --kubeconfig " + kubeconfig + " --cluster " + kSource + "/manifests/examples/cluster.json",
         " --kubeconfig " + kubeconfig + " --in-cluster", std::string(" --cluster-stale-after 30"),
         " --kubeconfig " + kubeconfig + " --cluster-stale-after 0",
+        " --kubeconfig " + kubeconfig + " --dra-api-version v1beta", std::string(" --dra-api-version off"),
         " --kubeconfig " + (dir_.path() / "missing").string()}) {
     const std::string out = (dir_.path() / "out.txt").string();
     const int status = std::system((binary + extra + " >" + out + " 2>&1").c_str());

@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <iterator>
 #include <string>
 
 #include "engine/input_limits.h"
@@ -16,7 +17,7 @@ using nlohmann::json;
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   if (size < 1) return 0;
-  const kube::ObjectKind kind = kube::kWatchedKinds[data[0] % 3];
+  const kube::ObjectKind kind = kube::kWatchedKinds[data[0] % std::size(kube::kWatchedKinds)];
   std::string body(reinterpret_cast<const char*>(data + 1), size - 1);
   if (gpuadmit::fuzz::skip_known_classes(body)) return -1;
   json reference;

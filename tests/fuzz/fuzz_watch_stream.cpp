@@ -5,6 +5,7 @@
 // of that may throw on the watch thread except the model's SnapshotError (which the sink logs).
 #include <cstddef>
 #include <cstdint>
+#include <iterator>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -50,6 +51,14 @@ void handle_line(kube::ObjectKind kind, const std::string& line, gpuadmit::capac
       case kube::ObjectKind::Namespace:
         removal ? (void)model.delete_namespace(name) : model.upsert_namespace(trimmed);
         break;
+      case kube::ObjectKind::ResourceClaim:
+      case kube::ObjectKind::ResourceClaimTemplate: {
+        const auto claim_kind = kind == kube::ObjectKind::ResourceClaim ? gpuadmit::k8s::ClaimCatalog::Kind::Claim
+                                                                        : gpuadmit::k8s::ClaimCatalog::Kind::Template;
+        if (ns.empty()) ns = "default";
+        removal ? (void)model.delete_claim(claim_kind, ns, name) : model.upsert_claim(trimmed);
+        break;
+      }
     }
   } catch (const gpuadmit::capacity::SnapshotError&) {
   }
@@ -60,8 +69,9 @@ void handle_line(kube::ObjectKind kind, const std::string& line, gpuadmit::capac
 // First byte: the watched kind and the size of the pieces the stream arrives in.
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   if (size < 1) return 0;
-  const kube::ObjectKind kind = kube::kWatchedKinds[data[0] % 3];
-  const std::size_t piece = 1 + data[0] / 3 % 64 * 61;
+  constexpr std::size_t kinds = std::size(kube::kWatchedKinds);
+  const kube::ObjectKind kind = kube::kWatchedKinds[data[0] % kinds];
+  const std::size_t piece = 1 + data[0] / kinds % 64 * 61;
   const std::string_view stream(reinterpret_cast<const char*>(data + 1), size - 1);
   if (gpuadmit::fuzz::skip_known_classes(stream)) return -1;
   gpuadmit::capacity::ClusterModel model;

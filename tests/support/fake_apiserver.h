@@ -10,6 +10,10 @@
 //         BOOKMARK objects carry only kind, apiVersion and metadata.resourceVersion;
 //         a resourceVersion older than the last compaction gets an ERROR event holding a
 //         metav1.Status with code 410 ("too old resource version: RV (OLDEST)")
+//   GET /apis/resource.k8s.io/VERSION/{resourceclaims,resourceclaimtemplates} → the same, at the
+//       one DRA version it serves (set_dra_api_version, v1 unless set), with apiVersion
+//       resource.k8s.io/VERSION; any other version, or all of them once set to "", → 404 with a
+//       metav1.Status, as a cluster without that API answers
 //   401 with a metav1.Status unless the bearer token matches or a client certificate signed by
 //   the test CA was presented.
 // Lists page through the current state in key order (not a frozen snapshot); continue tokens are
@@ -282,6 +286,37 @@ inline nlohmann::json fake_namespace(const std::string& name) {
           {"status", {{"phase", "Active"}}}};
 }
 
+// A ResourceClaim asking for `count` devices of `device_class`, in the resource.k8s.io/v1 shape
+// (a template holds the same under spec.spec).
+inline nlohmann::json fake_claim_spec(const std::string& device_class, int count) {
+  return {{"devices",
+           {{"requests", nlohmann::json::array({{{"name", "gpu"},
+                                                 {"exactly", {{"deviceClassName", device_class},
+                                                              {"allocationMode", "ExactCount"},
+                                                              {"count", count}}}}})}}}};
+}
+
+inline nlohmann::json fake_resource_claim(const std::string& ns, const std::string& name, const std::string& device_class,
+                                          int count) {
+  return {{"metadata",
+           {{"name", name},
+            {"namespace", ns},
+            {"uid", "5e6f7a8b-0000-4000-8000-" + std::to_string(std::hash<std::string>{}(ns + "/" + name) % 1000000000000ULL)},
+            {"creationTimestamp", "2025-09-01T10:00:00Z"},
+            {"labels", {{"app", "inference"}}},
+            {"managedFields", fake_managed_fields()}}},
+          {"spec", fake_claim_spec(device_class, count)},
+          {"status", {{"reservedFor", nlohmann::json::array({{{"resource", "pods"}, {"name", "p0"}, {"uid", "u"}}})}}}};
+}
+
+inline nlohmann::json fake_resource_claim_template(const std::string& ns, const std::string& name,
+                                                   const std::string& device_class, int count) {
+  nlohmann::json object = fake_resource_claim(ns, name, device_class, count);
+  object["spec"] = {{"metadata", {{"labels", {{"app", "inference"}}}}}, {"spec", fake_claim_spec(device_class, count)}};
+  object.erase("status");
+  return object;
+}
+
 class FakeApiServer {
  public:
   struct RecordedRequest {
@@ -290,6 +325,7 @@ class FakeApiServer {
     std::string authorization;
     bool client_certificate = false;
     std::chrono::steady_clock::time_point at;
+    std::string path;  // without the query: /api/v1/pods, /apis/resource.k8s.io/v1/resourceclaims
     bool watch() const { return params.count("watch") && (params.at("watch") == "1" || params.at("watch") == "true"); }
   };
 
@@ -308,8 +344,10 @@ class FakeApiServer {
     server_->set_keep_alive_timeout(1);
     server_->set_tcp_nodelay(true);  // as Go's net/http, and so the API server, sets on every connection
     server_->Get(R"(/api/v1/(nodes|pods|namespaces))", [this](const httplib::Request& req, httplib::Response& res) {
-      handle(req, res);
+      handle(req.matches[1], "", req, res);
     });
+    server_->Get(R"(/apis/resource\.k8s\.io/([^/]+)/(resourceclaims|resourceclaimtemplates))",
+                 [this](const httplib::Request& req, httplib::Response& res) { handle(req.matches[2], req.matches[1], req, res); });
     port_ = server_->bind_to_any_port("127.0.0.1");
     if (port_ <= 0) throw std::runtime_error("fake apiserver: cannot bind 127.0.0.1");
     listener_ = std::thread([this] { server_->listen_after_bind(); });
@@ -332,6 +370,13 @@ class FakeApiServer {
   int port() const { return port_; }
   std::string url() const { return "https://127.0.0.1:" + std::to_string(port_); }
   const TestPki& pki() const { return pki_; }
+
+  // The resource.k8s.io version ResourceClaims and templates are served at ("": none, as before
+  // Kubernetes 1.32 or with DRA disabled). Other versions answer 404.
+  void set_dra_api_version(std::string version) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    dra_api_version_ = std::move(version);
+  }
 
   // The bearer token accepted from now on ("" accepts none; client certificates always work).
   void set_token(std::string token) {
@@ -415,7 +460,7 @@ class FakeApiServer {
   // A BOOKMARK at the current resourceVersion to the open watches of `resource`.
   void bookmark(const std::string& resource) {
     std::lock_guard<std::mutex> lock(mutex_);
-    nlohmann::json object = {{"kind", kind_of(resource)}, {"apiVersion", "v1"},
+    nlohmann::json object = {{"kind", kind_of(resource)}, {"apiVersion", api_version_of(resource)},
                              {"metadata", {{"resourceVersion", std::to_string(rv_)}, {"creationTimestamp", nullptr}}}};
     push({resource, rv_, Entry::Bookmark, nlohmann::json{{"type", "BOOKMARK"}, {"object", object}}.dump()});
   }
@@ -516,13 +561,23 @@ class FakeApiServer {
   }
 
   static std::string kind_of(const std::string& resource) {
+    if (resource == "resourceclaims") return "ResourceClaim";
+    if (resource == "resourceclaimtemplates") return "ResourceClaimTemplate";
     return resource == "nodes" ? "Node" : resource == "pods" ? "Pod" : "Namespace";
   }
 
+  static bool is_dra(const std::string& resource) { return resource.starts_with("resourceclaim"); }
+
+  // Called with mutex_ held.
+  std::string api_version_of(const std::string& resource) const {
+    return is_dra(resource) ? "resource.k8s.io/" + dra_api_version_ : "v1";
+  }
+
   // `item` is the stored JSON (no kind/apiVersion): prepend them as the API server's watch does.
-  static std::string event_line(const std::string& type, const std::string& resource, const std::string& item) {
-    return "{\"type\":\"" + type + "\",\"object\":{\"kind\":\"" + kind_of(resource) + "\",\"apiVersion\":\"v1\"," +
-           item.substr(1) + "}";
+  // Called with mutex_ held.
+  std::string event_line(const std::string& type, const std::string& resource, const std::string& item) const {
+    return "{\"type\":\"" + type + "\",\"object\":{\"kind\":\"" + kind_of(resource) + "\",\"apiVersion\":\"" +
+           api_version_of(resource) + "\"," + item.substr(1) + "}";
   }
 
   static std::string status_json(int code, const std::string& reason, const std::string& message) {
@@ -558,10 +613,12 @@ class FakeApiServer {
     return false;
   }
 
-  void handle(const httplib::Request& req, httplib::Response& res) {
-    const std::string resource = req.matches[1];
+  // `version`: the resource.k8s.io version asked for, "" for the core kinds.
+  void handle(const std::string& resource, const std::string& version, const httplib::Request& req,
+              httplib::Response& res) {
     std::unique_lock<std::mutex> lock(mutex_);
-    RecordedRequest recorded{resource, {}, req.get_header_value("Authorization"), false, std::chrono::steady_clock::now()};
+    RecordedRequest recorded{resource, {}, req.get_header_value("Authorization"), false, std::chrono::steady_clock::now(),
+                             req.path};
     for (const auto& [key, value] : req.params) recorded.params[key] = value;
     if (req.ssl) {
       X509* peer = SSL_get1_peer_certificate(req.ssl);
@@ -575,6 +632,11 @@ class FakeApiServer {
     if (!authorized(req)) {
       res.status = 401;
       res.set_content(status_json(401, "Unauthorized", "Unauthorized"), "application/json");
+      return;
+    }
+    if (is_dra(resource) && (dra_api_version_.empty() || version != dra_api_version_)) {
+      res.status = 404;
+      res.set_content(status_json(404, "NotFound", "the server could not find the requested resource"), "application/json");
       return;
     }
     if (recorded.watch())
@@ -618,8 +680,8 @@ class FakeApiServer {
       it = objects.upper_bound(start);
       served = token.value("served", std::size_t{0});
     }
-    std::string body = "{\"kind\":\"" + kind_of(resource) + "List\",\"apiVersion\":\"v1\",\"metadata\":{\"resourceVersion\":\"" +
-                       std::to_string(snapshot_rv) + "\"";
+    std::string body = "{\"kind\":\"" + kind_of(resource) + "List\",\"apiVersion\":\"" + api_version_of(resource) +
+                       "\",\"metadata\":{\"resourceVersion\":\"" + std::to_string(snapshot_rv) + "\"";
     std::string items;
     size_t count = 0;
     std::string last_key;
@@ -752,6 +814,7 @@ class FakeApiServer {
   std::condition_variable changed_;
   bool stopping_ = false;
   std::string token_;
+  std::string dra_api_version_ = "v1";
   uint64_t rv_ = 1000;
   uint64_t compacted_rv_ = 0;
   std::map<std::string, std::map<std::string, std::string>> store_;  // resource → key → item JSON

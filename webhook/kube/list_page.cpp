@@ -162,7 +162,30 @@ json status(ObjectKind kind, element value) {
   return out;
 }
 
-json trim(ObjectKind kind, element item) {
+// The DRA kinds, as trim_object() trims them: the last apiVersion when a non-empty string (list
+// items carry none), four metadata fields and the whole spec.
+json trim_dra(ObjectKind kind, element item, std::string_view dra_api_version) {
+  json out = {{"kind", std::string(kind_name(kind))}, {"metadata", json::object()}};
+  std::string own_api_version;
+  each_field(item, [&](std::string_view key, element child) {
+    if (key == "apiVersion") {
+      own_api_version = child.type() == element_type::STRING ? std::string(child.get_string().value_unsafe()) : "";
+    } else if (key == "metadata") {
+      json kept = json::object();
+      each_field(child, [&](std::string_view field, element value) {
+        if (one_of(field, {"name", "namespace", "uid", "resourceVersion"})) keep(value, field, kept);
+      });
+      out["metadata"] = std::move(kept);
+    } else if (key == "spec") {
+      keep(child, key, out);
+    }
+  });
+  out["apiVersion"] = own_api_version.empty() ? api_version(kind, dra_api_version) : own_api_version;
+  return out;
+}
+
+json trim(ObjectKind kind, element item, std::string_view dra_api_version) {
+  if (is_dra_kind(kind)) return trim_dra(kind, item, dra_api_version);
   json out = json::object();
   out["kind"] = std::string(kind_name(kind));
   out["apiVersion"] = "v1";
@@ -192,7 +215,8 @@ struct ListPageReader::Parser {
   bool has_items = false;
 };
 
-ListPageReader::ListPageReader() : parser_(std::make_unique<Parser>()) {}
+ListPageReader::ListPageReader(std::string dra_api_version)
+    : parser_(std::make_unique<Parser>()), dra_api_version_(std::move(dra_api_version)) {}
 ListPageReader::~ListPageReader() = default;
 
 bool ListPageReader::parse(std::string& body, ListPage& page, std::string& error) {
@@ -249,7 +273,7 @@ void ListPageReader::trim_items(ObjectKind kind, std::vector<json>& items) {
   if (!parser_->has_items) return;
   const simdjson::dom::array array = array_of(parser_->items);
   items.reserve(array.size());
-  for (element item : array) items.push_back(trim(kind, item));
+  for (element item : array) items.push_back(trim(kind, item, dra_api_version_));
   parser_->has_items = false;
 }
 

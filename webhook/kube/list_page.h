@@ -24,7 +24,9 @@ struct ListPage {
 
 class ListPageReader {
  public:
-  ListPageReader();
+  // `dra_api_version`: the version the DRA kinds are listed at, their items' apiVersion
+  // (trim_object's parameter of the same name).
+  explicit ListPageReader(std::string dra_api_version = "v1");
   ~ListPageReader();
   // Reads `body` (a list answer) into *page. On anything but a well-formed list (not JSON, over
   // the depth limit of engine/input_limits.h, no items array or metadata object) returns false
@@ -41,6 +43,7 @@ class ListPageReader {
  private:
   struct Parser;
   std::unique_ptr<Parser> parser_;
+  std::string dra_api_version_;
 };
 
 }  // namespace gpuadmit::kube

@@ -8,6 +8,21 @@ namespace gpuadmit::webhook {
 using nlohmann::json;
 using kube::metadata_string;
 
+namespace {
+
+// A namespaced object's namespace, "default" when it leaves it out (as the model reads it).
+std::string namespace_of(const json& object) {
+  std::string ns = metadata_string(object, "namespace");
+  return ns.empty() ? "default" : ns;
+}
+
+k8s::ClaimCatalog::Kind claim_kind(kube::ObjectKind kind) {
+  return kind == kube::ObjectKind::ResourceClaimTemplate ? k8s::ClaimCatalog::Kind::Template
+                                                         : k8s::ClaimCatalog::Kind::Claim;
+}
+
+}  // namespace
+
 void ClusterModelSink::reject(kube::ObjectKind kind, const std::string& error) {
   ++rejected_;
   log_event(*logger_, spdlog::level::warn, "cluster object skipped",
@@ -20,6 +35,8 @@ void ClusterModelSink::upsert(kube::ObjectKind kind, const json& object) {
       case kube::ObjectKind::Node: return model_.upsert_node(object);
       case kube::ObjectKind::Pod: return model_.upsert_pod(object);
       case kube::ObjectKind::Namespace: return model_.upsert_namespace(object);
+      case kube::ObjectKind::ResourceClaim:
+      case kube::ObjectKind::ResourceClaimTemplate: return model_.upsert_claim(object);
     }
   } catch (const std::exception& error) {
     reject(kind, error.what());
@@ -38,8 +55,7 @@ void ClusterModelSink::remove(kube::ObjectKind kind, const json& object) {
       model_.delete_node(name);
       return;
     case kube::ObjectKind::Pod: {
-      std::string ns = metadata_string(object, "namespace");
-      if (ns.empty()) ns = "default";
+      const std::string ns = namespace_of(object);
       model_.delete_pod(ns, name);
       // A pod deleted before this replica saw it created no longer counts as admitted.
       if (std::string uid = metadata_string(object, "uid"); !uid.empty()) model_.confirm_admission(ns, uid);
@@ -47,6 +63,10 @@ void ClusterModelSink::remove(kube::ObjectKind kind, const json& object) {
     }
     case kube::ObjectKind::Namespace:
       model_.delete_namespace(name);
+      return;
+    case kube::ObjectKind::ResourceClaim:
+    case kube::ObjectKind::ResourceClaimTemplate:
+      model_.delete_claim(claim_kind(kind), namespace_of(object), name);
       return;
   }
 }
@@ -57,6 +77,10 @@ void ClusterModelSink::list_complete(kube::ObjectKind kind, const std::unordered
     case kube::ObjectKind::Node: removed = model_.remove_nodes_except(listed_keys); break;
     case kube::ObjectKind::Pod: removed = model_.remove_pods_except(listed_keys); break;
     case kube::ObjectKind::Namespace: removed = model_.remove_namespaces_except(listed_keys); break;
+    case kube::ObjectKind::ResourceClaim:
+    case kube::ObjectKind::ResourceClaimTemplate:
+      removed = model_.remove_claims_except(claim_kind(kind), listed_keys);
+      break;
   }
   if (removed)
     log_event(*logger_, spdlog::level::info, "cluster objects gone after a full list",

@@ -11,6 +11,8 @@ std::string_view kind_name(ObjectKind kind) {
     case ObjectKind::Node: return "Node";
     case ObjectKind::Pod: return "Pod";
     case ObjectKind::Namespace: return "Namespace";
+    case ObjectKind::ResourceClaim: return "ResourceClaim";
+    case ObjectKind::ResourceClaimTemplate: return "ResourceClaimTemplate";
   }
   return "";
 }
@@ -20,8 +22,23 @@ std::string_view resource_name(ObjectKind kind) {
     case ObjectKind::Node: return "nodes";
     case ObjectKind::Pod: return "pods";
     case ObjectKind::Namespace: return "namespaces";
+    case ObjectKind::ResourceClaim: return "resourceclaims";
+    case ObjectKind::ResourceClaimTemplate: return "resourceclaimtemplates";
   }
   return "";
+}
+
+bool is_dra_kind(ObjectKind kind) {
+  return kind == ObjectKind::ResourceClaim || kind == ObjectKind::ResourceClaimTemplate;
+}
+
+std::string api_version(ObjectKind kind, std::string_view dra_api_version) {
+  return is_dra_kind(kind) ? "resource.k8s.io/" + std::string(dra_api_version) : "v1";
+}
+
+std::string collection_path(ObjectKind kind, std::string_view dra_api_version) {
+  return (is_dra_kind(kind) ? "/apis/" : "/api/") + api_version(kind, dra_api_version) + "/" +
+         std::string(resource_name(kind));
 }
 
 std::optional<ObjectKind> kind_from_name(std::string_view name) {
@@ -105,9 +122,19 @@ std::string metadata_string(const json& object, const char* key) {
 
 std::string resource_version_of(const json& object) { return metadata_string(object, "resourceVersion"); }
 
-json trim_object(ObjectKind kind, const json& object) {
+json trim_object(ObjectKind kind, const json& object, std::string_view dra_api_version) {
   json out = json::object();
   out["kind"] = std::string(kind_name(kind));
+  if (is_dra_kind(kind)) {
+    const json& own = member(object, "apiVersion");
+    const bool has_own = own.is_string() && !own.get_ref<const std::string&>().empty();
+    out["apiVersion"] = has_own ? own : json(api_version(kind, dra_api_version));
+    json kept_metadata = json::object();
+    copy_if_present(member(object, "metadata"), kept_metadata, {"name", "namespace", "uid", "resourceVersion"});
+    out["metadata"] = std::move(kept_metadata);
+    copy_if_present(object, out, {"spec"});
+    return out;
+  }
   out["apiVersion"] = "v1";
   out["metadata"] = trim_metadata(member(object, "metadata"), kind == ObjectKind::Pod);
   const json& spec = member(object, "spec");
@@ -145,6 +172,9 @@ json trim_object(ObjectKind kind, const json& object) {
       out["status"] = std::move(kept_status);
       break;
     }
+    case ObjectKind::ResourceClaim:
+    case ObjectKind::ResourceClaimTemplate:
+      break;  // trimmed above
   }
   return out;
 }

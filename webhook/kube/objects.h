@@ -33,9 +33,14 @@ std::string resource_version_of(const nlohmann::json& object);
 //              resources, affinity.nodeAffinity, containers[] and initContainers[] as {name,
 //              resources, restartPolicy}}, status.{phase, conditions[].{type, status}}
 //   Namespace: status.phase
+// except the DRA kinds (is_dra_kind), whose spec the capacity model reads whole and whose status
+// it does not read:
+//   ResourceClaim, ResourceClaimTemplate: kind, apiVersion (the object's own; list items carry
+//              none and get resource.k8s.io/<dra_api_version>, the version listed),
+//              metadata.{name, namespace, uid, resourceVersion}, spec
 // Watch events are trimmed here; list pages by ListPageReader (list_page.h), which must give the
 // same result and is tested and fuzzed against this function.
-nlohmann::json trim_object(ObjectKind kind, const nlohmann::json& object);
+nlohmann::json trim_object(ObjectKind kind, const nlohmann::json& object, std::string_view dra_api_version = "v1");
 
 // Splits a byte stream into newline-terminated lines as the bytes arrive in arbitrary pieces.
 // A line longer than `max_line_bytes` is an error (the stream is unusable past it).

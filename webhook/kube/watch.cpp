@@ -35,8 +35,29 @@ json parse_or_discarded(std::string_view text, std::string* error = nullptr) {
 
 }  // namespace
 
+bool is_api_version(std::string_view text) {
+  // v<major>, optionally followed by alpha<n> or beta<n>.
+  auto digits = [&](size_t& at) {
+    const size_t start = at;
+    while (at < text.size() && text[at] >= '0' && text[at] <= '9') ++at;
+    return at > start;
+  };
+  size_t at = 0;
+  if (text.empty() || text[at++] != 'v' || !digits(at)) return false;
+  if (at == text.size()) return true;
+  for (std::string_view stage : {"alpha", "beta"})
+    if (text.substr(at).starts_with(stage)) {
+      at += stage.size();
+      return digits(at) && at == text.size();
+    }
+  return false;
+}
+
 // ---------------------------------------------------------------------------------------------
 // WatchStatus
+
+static_assert(static_cast<size_t>(kWatchedKinds[std::size(kWatchedKinds) - 1]) + 1 == std::size(kWatchedKinds),
+              "statuses are indexed by kind: kWatchedKinds holds every kind, in order");
 
 KindStatus WatchStatus::kind(ObjectKind kind) const {
   std::lock_guard<std::mutex> lock(mutex_);
@@ -51,13 +72,13 @@ bool WatchStatus::synced() const {
 bool WatchStatus::stale(std::chrono::milliseconds bound, Clock::time_point now) const {
   std::lock_guard<std::mutex> lock(mutex_);
   return std::any_of(kinds_.begin(), kinds_.end(),
-                     [&](const KindStatus& k) { return !k.synced || now - k.last_heard > bound; });
+                     [&](const KindStatus& k) { return !k.synced || (!k.not_served && now - k.last_heard > bound); });
 }
 
 double WatchStatus::seconds_since_last_heard(ObjectKind kind, Clock::time_point now) const {
   std::lock_guard<std::mutex> lock(mutex_);
   const KindStatus& k = kinds_[static_cast<size_t>(kind)];
-  if (!k.synced) return -1;
+  if (!k.synced || k.not_served) return -1;
   return std::chrono::duration<double>(now - k.last_heard).count();
 }
 
@@ -69,9 +90,10 @@ json WatchStatus::to_json(Clock::time_point now) const {
     for (const auto& [type, count] : k.events) events[type] = count;
     out[std::string(kind_name(kind))] = {
         {"synced", k.synced},
+        {"served", !k.not_served},
         {"objects", k.objects},
         {"resourceVersion", k.resource_version},
-        {"secondsSinceLastHeard", k.synced ? std::chrono::duration<double>(now - k.last_heard).count() : -1.0},
+        {"secondsSinceLastHeard", seconds_since_last_heard(kind, now)},
         {"lists", k.lists},
         {"relists", k.relists},
         {"watchRestarts", k.watch_restarts},
@@ -96,8 +118,9 @@ class ClusterWatch::KindWatcher {
       : kind_(kind),
         owner_(owner),
         client_(owner.config_, owner.options_.connect_timeout),
-        path_("/api/v1/" + std::string(resource_name(kind))),
-        rng_(std::random_device{}()) {}
+        path_(collection_path(kind, owner.options_.dra_api_version)),
+        rng_(std::random_device{}()),
+        page_reader_(owner.options_.dra_api_version) {}
 
   void start() { thread_ = std::thread([this] { run(); }); }
 
@@ -116,6 +139,7 @@ class ClusterWatch::KindWatcher {
 
  private:
   enum class Outcome { Ended, Gone, Failed, Stopped };
+  enum class Listing { Done, NotServed, Failed };
 
   const WatchOptions& options() const { return owner_.options_; }
   std::string_view resource() const { return resource_name(kind_); }
@@ -126,10 +150,11 @@ class ClusterWatch::KindWatcher {
     // Bounded by stop(): every path below either makes a request or sleeps on wake_.
     while (!stopping_) {
       if (need_list) {
-        if (!list_all()) {
-          if (!sleep_backoff()) break;
-          continue;
-        }
+        const Listing listing = list_all();
+        // Not served: asked again rarely, so that an API enabled later is picked up.
+        if (listing == Listing::NotServed && !sleep_jittered(static_cast<double>(options().backoff_max.count()))) break;
+        if (listing == Listing::Failed && !sleep_backoff()) break;
+        if (listing != Listing::Done) continue;
         need_list = false;
         backoff_step_ = 0;
       }
@@ -187,7 +212,33 @@ class ClusterWatch::KindWatcher {
     });
   }
 
-  bool list_all() {
+  // A DRA kind the API server does not serve (a cluster before 1.32, DRA disabled, or another
+  // version): it holds nothing, which is all there is to know, so it counts as synced.
+  void mark_not_served() {
+    {
+      std::lock_guard<std::mutex> lock(owner_.sink_mutex_);
+      owner_.sink_.list_complete(kind_, {});  // whatever it held before is gone
+    }
+    keys_.clear();
+    rv_.clear();
+    bool first = false;
+    owner_.status_.update(kind_, [&](KindStatus& k) {
+      first = !k.not_served;
+      k.synced = true;
+      k.not_served = true;
+      k.objects = 0;
+      k.resource_version.clear();
+      k.last_heard = Clock::now();
+    });
+    if (first)
+      log(spdlog::level::warn, "kube resource not served",
+          {{"path", path_},
+           {"detail", "HTTP 404: no DRA objects are served at this path; the kind counts as synced with none "
+                      "(--dra-api-version picks the version)"},
+           {"retrySeconds", std::chrono::duration<double>(options().backoff_max).count()}});
+  }
+
+  Listing list_all() {
     std::unordered_set<std::string> keys;
     std::string continue_token, list_rv;
     int expired_restarts = 0;
@@ -205,7 +256,7 @@ class ClusterWatch::KindWatcher {
     std::future<KubeResponse> next;
     KubeResponse response = request_page(continue_token);
     for (size_t pages = 0;; ++pages) {
-      if (stopping_) return false;
+      if (stopping_) return Listing::Failed;
       // An expired continue token: the snapshot is gone, list again from the start.
       if (response.status == 410 && !continue_token.empty() && expired_restarts++ < 3) {
         log(spdlog::level::info, "kube list expired, listing again",
@@ -215,16 +266,20 @@ class ClusterWatch::KindWatcher {
         response = request_page(continue_token);
         continue;
       }
+      if (response.status == 404 && is_dra_kind(kind_) && continue_token.empty()) {
+        mark_not_served();
+        return Listing::NotServed;
+      }
       if (!response.ok()) {
         record_failure(describe_failure("list", response));
-        return false;
+        return Listing::Failed;
       }
       const size_t body_bytes = response.body.size();
       std::string why;
       if (!page_reader_.parse(response.body, page, why)) {
         record_failure("list " + std::string(resource()) + ": the answer is not a list (" +
                        std::to_string(body_bytes) + " bytes): " + why);
-        return false;
+        return Listing::Failed;
       }
       response = KubeResponse();  // the parsed page holds what is needed
       if (!page.continue_token.empty()) next = std::async(std::launch::async, request_page, page.continue_token);
@@ -251,6 +306,7 @@ class ClusterWatch::KindWatcher {
     ::malloc_trim(0);
     owner_.status_.update(kind_, [&](KindStatus& k) {
       k.synced = true;
+      k.not_served = false;
       ++k.lists;
       if (k.lists > 1) ++k.relists;
       k.objects = keys_.size();
@@ -258,7 +314,7 @@ class ClusterWatch::KindWatcher {
       k.last_heard = Clock::now();
     });
     log(spdlog::level::info, "kube list complete", {{"objects", keys_.size()}, {"resourceVersion", rv_}});
-    return true;
+    return Listing::Done;
   }
 
   Outcome watch_once(bool& delivered) {
@@ -302,6 +358,11 @@ class ClusterWatch::KindWatcher {
     if (response.status == 410) {
       log(spdlog::level::info, "kube watch expired, listing again",
           {{"reason", "HTTP 410"}, {"resourceVersion", rv_}});
+      return Outcome::Gone;
+    }
+    if (response.status == 404 && is_dra_kind(kind_)) {
+      // The API went away (a downgrade, DRA disabled): the list finds out whether it is back.
+      log(spdlog::level::info, "kube watch found nothing served, listing again", {{"reason", "HTTP 404"}});
       return Outcome::Gone;
     }
     if (!response.ok()) {
@@ -379,7 +440,7 @@ class ClusterWatch::KindWatcher {
       count_malformed(type_name + " event without metadata.name or metadata.resourceVersion");
       return Outcome::Ended;
     }
-    json trimmed = trim_object(kind_, *object);
+    json trimmed = trim_object(kind_, *object, options().dra_api_version);
     {
       std::lock_guard<std::mutex> lock(owner_.sink_mutex_);
       if (removal)
@@ -403,12 +464,17 @@ class ClusterWatch::KindWatcher {
 
   // Sleeps the next backoff delay; false when stopped meanwhile.
   bool sleep_backoff() {
-    using std::chrono::milliseconds;
     const double initial = static_cast<double>(options().backoff_initial.count());
     const double cap = static_cast<double>(options().backoff_max.count());
-    double delay = std::min(cap, initial * static_cast<double>(uint64_t{1} << std::min(backoff_step_, 30)));
-    delay += delay * options().backoff_jitter * std::uniform_real_distribution<double>(0, 1)(rng_);
+    const double delay = std::min(cap, initial * static_cast<double>(uint64_t{1} << std::min(backoff_step_, 30)));
     ++backoff_step_;
+    return sleep_jittered(delay);
+  }
+
+  // Sleeps `delay` ms plus up to `jitter` × that; false when stopped meanwhile.
+  bool sleep_jittered(double delay) {
+    using std::chrono::milliseconds;
+    delay += delay * options().backoff_jitter * std::uniform_real_distribution<double>(0, 1)(rng_);
     std::unique_lock<std::mutex> lock(wait_mutex_);
     return !wake_.wait_for(lock, milliseconds(static_cast<long>(delay)), [this] { return stopping_.load(); });
   }
@@ -438,9 +504,18 @@ ClusterWatch::ClusterWatch(KubeConfig config, ClusterObjectSink& sink, WatchOpti
   struct sigaction current {};
   if (::sigaction(SIGPIPE, nullptr, &current) == 0 && current.sa_handler == SIG_DFL) std::signal(SIGPIPE, SIG_IGN);
   if (options_.page_size < 1) throw KubeConfigError("watch: the list page size must be at least 1");
+  const bool watch_dra = options_.dra_api_version != "off";
+  if (watch_dra && !is_api_version(options_.dra_api_version))
+    throw KubeConfigError("watch: the DRA API version must be one such as v1, v1beta2 or v1beta1, or off, not '" +
+                          options_.dra_api_version + "'");
   // Its own logger follows the process-wide level (spdlog::set_level).
   if (!options_.logger) options_.logger = webhook::make_json_logger("gpu-admit", spdlog::get_level());
-  for (ObjectKind kind : kWatchedKinds) watchers_.push_back(std::make_unique<KindWatcher>(kind, *this));
+  for (ObjectKind kind : kWatchedKinds) {
+    if (watch_dra || !is_dra_kind(kind))
+      watchers_.push_back(std::make_unique<KindWatcher>(kind, *this));
+    else  // not watched: synced with nothing, as when not served
+      status_.update(kind, [](KindStatus& k) { k.synced = k.not_served = true; });
+  }
 }
 
 ClusterWatch::~ClusterWatch() { stop(); }

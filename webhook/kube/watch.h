@@ -1,7 +1,7 @@
-// List then watch nodes, pods and namespaces, feeding a ClusterObjectSink: paginated lists,
-// watches resumed from the last resourceVersion, bookmarks, relist on 410 Gone, jittered
-// exponential backoff, bounded timeouts. One thread per kind; WatchStatus tells the server
-// whether the cache is synced and fresh.
+// List then watch nodes, pods, namespaces and the DRA kinds (ResourceClaims and their
+// templates), feeding a ClusterObjectSink: paginated lists, watches resumed from the last
+// resourceVersion, bookmarks, relist on 410 Gone, jittered exponential backoff, bounded timeouts.
+// One thread per kind; WatchStatus tells the server whether the cache is synced and fresh.
 #pragma once
 
 #include <array>
@@ -10,10 +10,12 @@
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -46,14 +48,24 @@ struct WatchOptions {
   // Pods that no longer hold resources are left out, as the scheduler's own informer does; a
   // pod that finishes arrives as DELETED.
   std::string pod_field_selector = "status.phase!=Succeeded,status.phase!=Failed";
+  // The resource.k8s.io version the DRA kinds are listed at (is_api_version), or "off" to not
+  // watch them. A cluster that does not serve them there (HTTP 404) is synced with none of them,
+  // and asked again every backoff_max, so a version enabled later is picked up.
+  std::string dra_api_version = "v1";
   // Where lists, relists and failures are logged, as JSON lines (webhook/log/json_log.h). Null: a
   // logger of its own on stderr, never stdout, which `gpu-admit watch` prints its events to.
   std::shared_ptr<spdlog::logger> logger;
 };
 
+// "v1", "v1beta2", "v1alpha3": a Kubernetes API version, as a path segment may hold it.
+bool is_api_version(std::string_view text);
+
 // What the server reads for /readyz, staleness and metrics. Thread-safe.
 struct KindStatus {
   bool synced = false;           // a full list has completed at least once
+  // A DRA kind the API server answered 404 for, or one not watched (dra_api_version "off"):
+  // synced with no objects, and never stale.
+  bool not_served = false;
   Clock::time_point last_heard;  // last event, bookmark, completed list or watch opened/closed cleanly
   std::string resource_version;  // the last one applied
   uint64_t objects = 0;          // objects of this kind held now
@@ -68,10 +80,11 @@ struct KindStatus {
 class WatchStatus {
  public:
   KindStatus kind(ObjectKind kind) const;
-  bool synced() const;  // every kind listed at least once: /readyz
-  // Not synced, or a kind with nothing heard for longer than `bound`: decisions that depend on
-  // the cache degrade to warnings.
+  bool synced() const;  // every kind listed at least once (or not served): /readyz
+  // Not synced, or a served kind with nothing heard for longer than `bound`: decisions that
+  // depend on the cache degrade to warnings.
   bool stale(std::chrono::milliseconds bound, Clock::time_point now = Clock::now()) const;
+  // -1 before the first sync, and for a kind not served.
   double seconds_since_last_heard(ObjectKind kind, Clock::time_point now = Clock::now()) const;
   nlohmann::json to_json(Clock::time_point now = Clock::now()) const;
 
@@ -80,10 +93,11 @@ class WatchStatus {
 
  private:
   mutable std::mutex mutex_;
-  std::array<KindStatus, 3> kinds_;
+  std::array<KindStatus, std::size(kWatchedKinds)> kinds_;
 };
 
-// Lists and watches every kind in kWatchedKinds until stopped.
+// Lists and watches every kind in kWatchedKinds (the DRA kinds unless dra_api_version is "off")
+// until stopped.
 class ClusterWatch {
  public:
   ClusterWatch(KubeConfig config, ClusterObjectSink& sink, WatchOptions options = {});

@@ -54,7 +54,8 @@ class LiveCluster::Metrics final : public prometheus::Collectable {
     prometheus::MetricFamily synced{"gpuadmit_watch_synced", "1 once the kind has been listed in full",
                                     MetricType::Gauge, {}};
     prometheus::MetricFamily silence{"gpuadmit_watch_seconds_since_last_event",
-                                     "Seconds since the last event or bookmark, by kind (-1 before the first sync)",
+                                     "Seconds since the last event or bookmark, by kind (-1 before the first sync, and for a kind "
+                                     "the API server does not serve)",
                                      MetricType::Gauge, {}};
     for (kube::ObjectKind kind : kube::kWatchedKinds) {
       const kube::KindStatus k = status.kind(kind);

@@ -143,6 +143,12 @@ for (const resource of ["nodes", "pods", "namespaces"]) {
   const r = await kube.request("GET", `/api/v1/${resource}?limit=1`, undefined, { token: saToken });
   check(r.status === 200, `the gpu-admit ServiceAccount may list ${resource}`, `${r.status} ${JSON.stringify(r.body)}`);
 }
+// v1.20 serves no resource.k8s.io, but the ClusterRole grants it: not served (404), not forbidden
+// (403), which would keep gpu-admit unready.
+for (const resource of ["resourceclaims", "resourceclaimtemplates"]) {
+  const r = await kube.request("GET", `/apis/resource.k8s.io/v1/${resource}?limit=1`, undefined, { token: saToken });
+  check(r.status === 404, `the gpu-admit ServiceAccount may list ${resource} (not served here: 404)`, `${r.status}`);
+}
 for (const [method, apiPath] of [["GET", "/api/v1/secrets"], ["GET", "/api/v1/configmaps"],
                                  ["POST", "/api/v1/namespaces/default/pods"], ["DELETE", "/api/v1/nodes/any"]]) {
   const r = await kube.request(method, apiPath, method === "POST" ? { apiVersion: "v1", kind: "Pod" } : undefined, { token: saToken });

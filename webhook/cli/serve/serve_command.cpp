@@ -79,13 +79,17 @@ std::unique_ptr<webhook::LiveCluster> configure_live_cluster(const Args& args, c
     throw UsageError("--cluster F (a snapshot) and a live cluster (--in-cluster, --kubeconfig) are alternatives: give one");
   if (args.value("--context") && !kubeconfig) throw UsageError("--context only goes with --kubeconfig");
   if (!in_cluster && !kubeconfig) {
-    for (const char* name : {"--cluster-stale-after", "--admission-ttl"})
+    for (const char* name : {"--cluster-stale-after", "--admission-ttl", "--dra-api-version"})
       if (args.value(name)) throw UsageError(std::string(name) + " only goes with --in-cluster or --kubeconfig");
     return nullptr;
   }
   webhook::LiveClusterOptions options;
   options.stale_after = seconds<std::chrono::milliseconds>(args, "--cluster-stale-after", 1, 86400);
   options.admission_ttl = seconds<std::chrono::milliseconds>(args, "--admission-ttl", 0, 3600);
+  options.watch.dra_api_version = args.text("--dra-api-version");
+  if (options.watch.dra_api_version != "off" && !kube::is_api_version(options.watch.dra_api_version))
+    throw UsageError("--dra-api-version must be a resource.k8s.io version (v1, v1beta2, v1beta1) or off, not '" +
+                     options.watch.dra_api_version + "'");
   options.gpu = engine.config().gpu;
   kube::KubeConfig config;
   try {
@@ -189,13 +193,17 @@ Command serve_command() {
                {"--addr", "HOST:PORT", server.address.host + ":" + n(server.address.port), "where to serve HTTPS"},
                {"--metrics-addr", "HOST:PORT", "", "serve /metrics in plain HTTP here (default: on --addr)"},
                cluster_flag(),
-               {"--in-cluster", "", "", "watch the cluster's nodes, pods and namespaces with the pod's service account"},
+               {"--in-cluster", "", "",
+                "watch the cluster's nodes, pods, namespaces and DRA claims with the pod's service account"},
                {"--kubeconfig", "F", "", "watch the cluster this kubeconfig names"},
                {"--context", "C", "", "the kubeconfig context (default: its current-context)"},
                {"--cluster-stale-after", "S", s(live.stale_after),
                 "capacity and quota warn instead of denying when the watch is silent this long"},
                {"--admission-ttl", "S", s(live.admission_ttl),
                 "an allowed pod counts toward its namespace's GPUs this long before the watch shows it"},
+               {"--dra-api-version", "VERSION", live.watch.dra_api_version,
+                "watch ResourceClaims and templates at resource.k8s.io/VERSION (v1beta2 in 1.33, v1beta1 in "
+                "1.32), or off; a cluster that does not serve them there counts as having none"},
                {"--max-body-bytes", "N", n(server.max_body_bytes), "largest request body"},
                {"--read-timeout", "S", s(server.read_timeout), "to read a request body"},
                {"--write-timeout", "S", s(server.write_timeout), "to write an answer"},

@@ -1,6 +1,6 @@
-// `gpu-admit watch`: list and watch nodes, pods and namespaces from a live API server and print
-// what arrives as JSON lines, for a bounded time. Debugs the connection, credentials and RBAC
-// the webhook's live cluster state depends on.
+// `gpu-admit watch`: list and watch nodes, pods, namespaces and DRA claims from a live API server
+// and print what arrives as JSON lines, for a bounded time. Debugs the connection, credentials and
+// RBAC the webhook's live cluster state depends on.
 #include <iostream>
 #include <set>
 #include <thread>
@@ -78,8 +78,8 @@ int watch(const Args& args) {
 
 Command watch_command() {
   return {command_spec("watch", "",
-                       "    List and watch nodes, pods and namespaces for a while, printing JSON lines.\n"
-                       "    Exit 0 when all three kinds synced, 1 when not, 2 for a bad kubeconfig.",
+                       "    List and watch nodes, pods, namespaces and DRA claims for a while, printing JSON lines.\n"
+                       "    Exit 0 when every kind synced, 1 when not, 2 for a bad kubeconfig.",
                        {{"--kubeconfig", "F", "", "the API server and credentials (or --in-cluster)"},
                         {"--context", "C", "", "the kubeconfig context (default: its current-context)"},
                         {"--in-cluster", "", "", "the pod's service account and the KUBERNETES_SERVICE_* address"},

@@ -18,24 +18,27 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-std::string page_text(const std::vector<std::string>& items, const std::string& metadata = R"({"resourceVersion":"7","continue":"next"})") {
-  std::string text = R"({"kind":"List","apiVersion":"v1","metadata":)" + metadata + R"(,"items":[)";
+std::string page_text(const std::vector<std::string>& items, const std::string& metadata = R"({"resourceVersion":"7","continue":"next"})",
+                      const std::string& api_version = "v1") {
+  std::string text = R"({"kind":"List","apiVersion":")" + api_version + R"(","metadata":)" + metadata + R"(,"items":[)";
   for (std::size_t i = 0; i < items.size(); ++i) text += (i ? "," : "") + items[i];
   return text + "]}";
 }
 
 // Reads the page both ways and compares item by item.
-void expect_as_trim_object(ObjectKind kind, const std::vector<std::string>& items, const std::string& what) {
-  std::string body = page_text(items);
+void expect_as_trim_object(ObjectKind kind, const std::vector<std::string>& items, const std::string& what,
+                           const std::string& dra_api_version = "v1") {
+  std::string body = page_text(items, R"({"resourceVersion":"7","continue":"next"})", api_version(kind, dra_api_version));
   ListPage page;
   std::string error;
-  ListPageReader reader;
+  ListPageReader reader(dra_api_version);
   ASSERT_TRUE(reader.read(kind, body, page, error)) << what << ": " << error;
   ASSERT_EQ(page.items.size(), items.size()) << what;
   EXPECT_EQ(page.resource_version, "7");
   EXPECT_EQ(page.continue_token, "next");
   for (std::size_t i = 0; i < items.size(); ++i)
-    EXPECT_EQ(page.items[i], trim_object(kind, parse_json(items[i]))) << what << ", item " << i << ": " << items[i];
+    EXPECT_EQ(page.items[i], trim_object(kind, parse_json(items[i]), dra_api_version))
+        << what << ", item " << i << ": " << items[i];
 }
 
 TEST(ListPageReader, FakeApiServerObjectsTrimAsTrimObject) {
@@ -52,6 +55,33 @@ TEST(ListPageReader, FakeApiServerObjectsTrimAsTrimObject) {
   expect_as_trim_object(ObjectKind::Pod, pods, "pods");
   expect_as_trim_object(ObjectKind::Node, nodes, "nodes");
   expect_as_trim_object(ObjectKind::Namespace, namespaces, "namespaces");
+}
+
+TEST(ListPageReader, ClaimsAndTemplatesTrimAsTrimObject) {
+  std::vector<std::string> claims, templates;
+  for (int i = 0; i < 10; ++i) {
+    json claim = testing::fake_resource_claim("team-" + std::to_string(i), "c" + std::to_string(i), "gpu.nvidia.com", i);
+    if (i % 2) claim["apiVersion"] = "resource.k8s.io/v1";  // as in a watch event; list items carry none
+    if (i % 3 == 0) claim["metadata"]["resourceVersion"] = std::to_string(100 + i);
+    claims.push_back(claim.dump());
+    templates.push_back(testing::fake_resource_claim_template("team-" + std::to_string(i), "t" + std::to_string(i), "gpu.nvidia.com", i).dump());
+  }
+  for (const char* version : {"v1", "v1beta1"}) {
+    expect_as_trim_object(ObjectKind::ResourceClaim, claims, "claims", version);
+    expect_as_trim_object(ObjectKind::ResourceClaimTemplate, templates, "templates", version);
+  }
+  // What the reader keeps of a list item: the version listed, four metadata fields and the spec.
+  std::string body = page_text({claims[0]}, R"({"resourceVersion":"7"})", "resource.k8s.io/v1beta1");
+  ListPageReader reader("v1beta1");
+  ListPage page;
+  std::string error;
+  ASSERT_TRUE(reader.read(ObjectKind::ResourceClaim, body, page, error)) << error;
+  const json claim = json::parse(claims[0]);
+  EXPECT_EQ(page.items.at(0), (json{{"kind", "ResourceClaim"},
+                                    {"apiVersion", "resource.k8s.io/v1beta1"},
+                                    {"metadata", {{"name", "c0"}, {"namespace", "team-0"}, {"uid", claim["metadata"]["uid"]},
+                                                  {"resourceVersion", "100"}}},
+                                    {"spec", claim["spec"]}}));
 }
 
 TEST(ListPageReader, EveryManifestAsAnyKindTrimsAsTrimObject) {
@@ -95,8 +125,10 @@ class RandomItem {
   explicit RandomItem(unsigned seed) : random_(seed) {}
 
   std::string item() {
-    return object({{"metadata", [&] { return object({{"name", [&] { return scalar(); }},
+    return object({{"apiVersion", [&] { return scalar(); }},
+                   {"metadata", [&] { return object({{"name", [&] { return scalar(); }},
                                                       {"namespace", [&] { return scalar(); }},
+                                                      {"resourceVersion", [&] { return scalar(); }},
                                                       {"labels", [&] { return any(2); }},
                                                       {"annotations", [&] { return any(2); }},
                                                       {"ownerReferences", [&] { return list([&] { return any(2); }); }},

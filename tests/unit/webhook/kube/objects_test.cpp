@@ -13,7 +13,19 @@ TEST(KubeObjects, KindNames) {
   EXPECT_EQ(kind_from_name("pods"), ObjectKind::Pod);
   EXPECT_EQ(kind_from_name("Node"), ObjectKind::Node);
   EXPECT_EQ(kind_from_name("Namespace"), ObjectKind::Namespace);
+  EXPECT_EQ(kind_from_name("resourceclaims"), ObjectKind::ResourceClaim);
+  EXPECT_EQ(kind_from_name("ResourceClaimTemplate"), ObjectKind::ResourceClaimTemplate);
   EXPECT_EQ(kind_from_name("deployments"), std::nullopt);
+}
+
+TEST(KubeObjects, CollectionPaths) {
+  EXPECT_EQ(collection_path(ObjectKind::Pod, "v1beta2"), "/api/v1/pods");
+  EXPECT_EQ(collection_path(ObjectKind::Namespace, "v1"), "/api/v1/namespaces");
+  EXPECT_EQ(collection_path(ObjectKind::ResourceClaim, "v1"), "/apis/resource.k8s.io/v1/resourceclaims");
+  EXPECT_EQ(collection_path(ObjectKind::ResourceClaimTemplate, "v1beta1"),
+            "/apis/resource.k8s.io/v1beta1/resourceclaimtemplates");
+  EXPECT_EQ(api_version(ObjectKind::ResourceClaim, "v1beta2"), "resource.k8s.io/v1beta2");
+  EXPECT_EQ(api_version(ObjectKind::Node, "v1beta2"), "v1");
 }
 
 TEST(KubeObjects, KeysAndResourceVersions) {
@@ -78,6 +90,32 @@ TEST(KubeObjects, NamespaceKeepsLabelsAnnotationsAndPhase) {
   EXPECT_EQ(trimmed["metadata"]["labels"]["kubernetes.io/metadata.name"], "team-a");
   EXPECT_EQ(trimmed["status"], (json{{"phase", "Active"}}));
   EXPECT_FALSE(trimmed.contains("spec"));
+}
+
+TEST(KubeObjects, ClaimsKeepTheirApiVersionNamesAndWholeSpec) {
+  json claim = testing::fake_resource_claim("ml", "c1", "gpu.nvidia.com", 2);
+  claim["apiVersion"] = "resource.k8s.io/v1";
+  claim["kind"] = "ResourceClaim";
+  claim["metadata"]["resourceVersion"] = "42";
+  claim["metadata"]["annotations"] = {{"a", "b"}};
+  json trimmed = trim_object(ObjectKind::ResourceClaim, claim, "v1beta1");
+  EXPECT_EQ(trimmed["kind"], "ResourceClaim");
+  EXPECT_EQ(trimmed["apiVersion"], "resource.k8s.io/v1");  // its own, not the version listed
+  EXPECT_EQ(trimmed["metadata"], (json{{"name", "c1"}, {"namespace", "ml"}, {"uid", claim["metadata"]["uid"]},
+                                       {"resourceVersion", "42"}}));
+  EXPECT_EQ(trimmed["spec"], claim["spec"]);
+  EXPECT_FALSE(trimmed.contains("status"));
+  // A list item carries no apiVersion: it gets the version listed.
+  claim.erase("apiVersion");
+  EXPECT_EQ(trim_object(ObjectKind::ResourceClaim, claim, "v1beta2")["apiVersion"], "resource.k8s.io/v1beta2");
+  EXPECT_EQ(trim_object(ObjectKind::ResourceClaim, claim)["apiVersion"], "resource.k8s.io/v1");
+
+  json template_ = testing::fake_resource_claim_template("ml", "t1", "gpu.nvidia.com", 1);
+  trimmed = trim_object(ObjectKind::ResourceClaimTemplate, template_);
+  EXPECT_EQ(trimmed["kind"], "ResourceClaimTemplate");
+  EXPECT_EQ(trimmed["spec"], template_["spec"]);  // spec.metadata and spec.spec, whole
+  EXPECT_FALSE(trimmed["metadata"].contains("managedFields"));
+  EXPECT_FALSE(trimmed["metadata"].contains("labels"));
 }
 
 TEST(KubeObjects, MalformedObjectsTrimWithoutThrowing) {

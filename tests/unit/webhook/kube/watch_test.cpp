@@ -3,6 +3,7 @@
 // a server that never answers.
 #include <gtest/gtest.h>
 
+#include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/spdlog.h>
 
 #include <condition_variable>
@@ -458,6 +459,187 @@ TEST_F(KubeWatchTest, StalenessFollowsTheLastThingHeard) {
   EXPECT_EQ(report["Pod"]["events"]["BOOKMARK"], 1);
   EXPECT_EQ(report["Node"]["objects"], 3);
   EXPECT_EQ(report["Namespace"]["synced"], true);
+}
+
+// ---- the DRA kinds (resource.k8s.io) ----------------------------------------------------------
+
+size_t count_of(const std::string& text, const std::string& part) {
+  size_t count = 0;
+  for (size_t at = text.find(part); at != std::string::npos; at = text.find(part, at + part.size())) ++count;
+  return count;
+}
+
+TEST_F(KubeWatchTest, ClaimsAndTemplatesAreListedAndWatchedAtTheDraVersion) {
+  api_->set_dra_api_version("v1beta2");  // a 1.33 cluster
+  for (int i = 0; i < 3; ++i) api_->apply("resourceclaims", testing::fake_resource_claim("ml", "c" + std::to_string(i), "gpu.nvidia.com", 2));
+  api_->apply("resourceclaimtemplates", testing::fake_resource_claim_template("ml", "t0", "gpu.nvidia.com", 1));
+  WatchOptions options = fast_options();
+  options.dra_api_version = "v1beta2";
+  start(kubeconfig(), options);
+  ASSERT_TRUE(watch_->wait_synced(5s)) << watch_->status().to_json().dump(2);
+  EXPECT_EQ(sink_.size(ObjectKind::ResourceClaim), 3u);
+  EXPECT_EQ(sink_.size(ObjectKind::ResourceClaimTemplate), 1u);
+  // List items carry no apiVersion: they get the version listed.
+  json listed = sink_.get(ObjectKind::ResourceClaim, "ml/c1");
+  EXPECT_EQ(listed["kind"], "ResourceClaim");
+  EXPECT_EQ(listed["apiVersion"], "resource.k8s.io/v1beta2");
+  EXPECT_EQ(listed["spec"], testing::fake_claim_spec("gpu.nvidia.com", 2));
+  EXPECT_FALSE(listed.contains("status"));
+  EXPECT_EQ(sink_.get(ObjectKind::ResourceClaimTemplate, "ml/t0")["spec"]["spec"],
+            testing::fake_claim_spec("gpu.nvidia.com", 1));
+  for (const auto& r : api_->requests())
+    if (r.resource == "resourceclaims" || r.resource == "resourceclaimtemplates")
+      EXPECT_EQ(r.path, "/apis/resource.k8s.io/v1beta2/" + r.resource);
+  EXPECT_EQ(watch_->status().kind(ObjectKind::ResourceClaim).objects, 3u);
+  EXPECT_TRUE(watch_->status().to_json()["ResourceClaim"]["served"]);
+
+  ASSERT_TRUE(eventually([&] { return api_->open_watches("resourceclaims") == 1 && api_->open_watches("resourceclaimtemplates") == 1; }));
+  api_->apply("resourceclaims", testing::fake_resource_claim("ml", "c1", "gpu.nvidia.com", 4));
+  api_->remove("resourceclaims", "ml/c0");
+  api_->apply("resourceclaimtemplates", testing::fake_resource_claim_template("ml", "t1", "gpu.nvidia.com", 1));
+  ASSERT_TRUE(sink_.wait([&] {
+    return !sink_.has(ObjectKind::ResourceClaim, "ml/c0") && sink_.has(ObjectKind::ResourceClaimTemplate, "ml/t1") &&
+           sink_.objects_[ObjectKind::ResourceClaim]["ml/c1"]["spec"] == testing::fake_claim_spec("gpu.nvidia.com", 4);
+  }));
+  EXPECT_EQ(sink_.get(ObjectKind::ResourceClaim, "ml/c1")["apiVersion"], "resource.k8s.io/v1beta2");  // the event's own
+  ASSERT_TRUE(eventually([&] { return watch_->status().kind(ObjectKind::ResourceClaim).events["DELETED"] == 1; }));
+  EXPECT_EQ(watch_->status().kind(ObjectKind::ResourceClaim).objects, 2u);
+  EXPECT_EQ(watch_->status().kind(ObjectKind::ResourceClaim).failures, 0u);
+}
+
+// A cluster without DRA at that version answers 404: the kinds count as synced with nothing, are
+// never stale, are logged once, and are asked for again every backoff_max until served.
+TEST_F(KubeWatchTest, ADraApiTheClusterDoesNotServeIsSyncedEmptyAndAskedForAgain) {
+  api_->set_dra_api_version("v1beta1");  // a 1.32 cluster; the watch asks for v1
+  WatchOptions options = fast_options();
+  options.backoff_jitter = 0;
+  std::ostringstream log;
+  options.logger = std::make_shared<spdlog::logger>("test", std::make_shared<spdlog::sinks::ostream_sink_mt>(log));
+  start(kubeconfig(), options);
+  ASSERT_TRUE(watch_->wait_synced(5s)) << watch_->status().to_json().dump(2);
+  EXPECT_EQ(sink_.size(ObjectKind::Node), 3u);
+  EXPECT_EQ(sink_.size(ObjectKind::Pod), 5u);
+  EXPECT_EQ(sink_.size(ObjectKind::Namespace), 2u);
+  for (ObjectKind kind : {ObjectKind::ResourceClaim, ObjectKind::ResourceClaimTemplate}) {
+    KindStatus k = watch_->status().kind(kind);
+    EXPECT_TRUE(k.synced);
+    EXPECT_TRUE(k.not_served);
+    EXPECT_EQ(k.objects, 0u);
+    EXPECT_EQ(k.failures, 0u) << k.last_error;
+    EXPECT_EQ(watch_->status().seconds_since_last_heard(kind), -1);
+  }
+  EXPECT_FALSE(watch_->status().stale(30s));
+  EXPECT_FALSE(watch_->status().to_json()["ResourceClaimTemplate"]["served"]);
+
+  // Asked again, no sooner than backoff_max (200 ms) apart, and never watched.
+  auto claim_lists = [&] {
+    std::vector<Clock::time_point> at;
+    for (const auto& r : api_->requests())
+      if (r.resource == "resourceclaims") at.push_back(r.at);
+    return at;
+  };
+  ASSERT_TRUE(eventually([&] { return claim_lists().size() >= 4; }));
+  auto at = claim_lists();
+  for (size_t i = 0; i + 1 < at.size(); ++i) EXPECT_GE(at[i + 1] - at[i], 190ms) << i;
+  EXPECT_EQ(watches_of("resourceclaims"), 0u);
+  for (const auto& r : api_->requests())
+    if (r.resource == "resourceclaims") EXPECT_EQ(r.path, "/apis/resource.k8s.io/v1/resourceclaims");
+  options.logger->flush();
+  EXPECT_EQ(count_of(log.str(), "kube resource not served"), 2u) << log.str();  // once per kind
+  EXPECT_NE(log.str().find(R"("path":"/apis/resource.k8s.io/v1/resourceclaims")"), std::string::npos) << log.str();
+
+  // DRA enabled at v1 (an upgrade): the next try lists it, and its watch follows events.
+  api_->set_dra_api_version("v1");
+  api_->apply("resourceclaims", testing::fake_resource_claim("ml", "late", "gpu.nvidia.com", 1));
+  ASSERT_TRUE(sink_.wait([&] { return sink_.has(ObjectKind::ResourceClaim, "ml/late"); }));
+  ASSERT_TRUE(eventually([&] { return !watch_->status().kind(ObjectKind::ResourceClaim).not_served; }));
+  EXPECT_EQ(watch_->status().kind(ObjectKind::ResourceClaim).lists, 1u);
+  ASSERT_TRUE(eventually([&] { return api_->open_watches("resourceclaims") == 1; }));
+  api_->apply("resourceclaims", testing::fake_resource_claim("ml", "later", "gpu.nvidia.com", 1));
+  EXPECT_TRUE(sink_.wait([&] { return sink_.has(ObjectKind::ResourceClaim, "ml/later"); }));
+}
+
+// The API goes away under a running watch (DRA disabled, a downgrade): the watch's 404 sends it
+// back to the list, which finds nothing served and drops what was held.
+TEST_F(KubeWatchTest, ADraApiThatGoesAwayDropsItsObjects) {
+  api_->apply("resourceclaims", testing::fake_resource_claim("ml", "c0", "gpu.nvidia.com", 1));
+  start(kubeconfig());
+  ASSERT_TRUE(watch_->wait_synced(5s));
+  ASSERT_TRUE(sink_.wait([&] { return sink_.has(ObjectKind::ResourceClaim, "ml/c0"); }));
+  ASSERT_TRUE(eventually([&] { return api_->open_watches("resourceclaims") == 1; }));
+  api_->set_dra_api_version("");
+  api_->close_watches("resourceclaims");
+  ASSERT_TRUE(sink_.wait([&] { return sink_.objects_[ObjectKind::ResourceClaim].empty(); }));
+  ASSERT_TRUE(eventually([&] { return watch_->status().kind(ObjectKind::ResourceClaim).not_served; }));
+  EXPECT_TRUE(watch_->status().synced());
+  EXPECT_EQ(watch_->status().kind(ObjectKind::ResourceClaim).objects, 0u);
+  EXPECT_EQ(watch_->status().kind(ObjectKind::ResourceClaim).failures, 0u);
+}
+
+// Any other answer is a failure, as for the other kinds: with RBAC missing for the claims, the
+// watch is not synced.
+TEST_F(KubeWatchTest, OtherDraListFailuresKeepTheWatchUnsynced) {
+  api_->set_stalled("resourceclaimtemplates", true);
+  WatchOptions options = fast_options();
+  options.list_read_timeout = 150ms;
+  start(kubeconfig(), options);
+  ASSERT_TRUE(eventually([&] { return watch_->status().kind(ObjectKind::ResourceClaimTemplate).failures >= 1; }));
+  EXPECT_FALSE(watch_->status().synced());
+  EXPECT_FALSE(watch_->status().kind(ObjectKind::ResourceClaimTemplate).not_served);
+  api_->set_stalled("resourceclaimtemplates", false);
+  EXPECT_TRUE(watch_->wait_synced(5s));
+}
+
+TEST_F(KubeWatchTest, DraOffWatchesNoDraPaths) {
+  WatchOptions options = fast_options();
+  options.dra_api_version = "off";
+  start(kubeconfig(), options);
+  ASSERT_TRUE(watch_->wait_synced(5s)) << watch_->status().to_json().dump(2);
+  ASSERT_TRUE(eventually([&] { return api_->open_watches("namespaces") == 1; }));
+  std::this_thread::sleep_for(300ms);  // more than backoff_max: a retry would have come
+  EXPECT_EQ(api_->count_requests([](const auto& r) { return r.path.rfind("/apis/", 0) == 0; }), 0u);
+  EXPECT_EQ(api_->count_requests([](const auto& r) { return r.path.rfind("/api/v1/", 0) == 0; }),
+            api_->requests().size());
+  EXPECT_TRUE(watch_->status().kind(ObjectKind::ResourceClaim).not_served);
+  EXPECT_FALSE(watch_->status().stale(30s));
+  EXPECT_EQ(sink_.lists(ObjectKind::ResourceClaim), 0);
+}
+
+TEST_F(KubeWatchTest, ADraApiVersionThatIsNoVersionIsRefused) {
+  for (const char* version : {"", "v", "1", "v1beta", "v1gamma1", "V1", "v1/../../api", "v1beta2x"}) {
+    WatchOptions options = fast_options();
+    options.dra_api_version = version;
+    EXPECT_THROW(ClusterWatch(kubeconfig(), sink_, options), KubeConfigError) << version;
+  }
+  for (const char* version : {"v1", "v1beta1", "v1beta2", "v1alpha3", "v2", "off"}) {
+    WatchOptions options = fast_options();
+    options.dra_api_version = version;
+    EXPECT_NO_THROW(ClusterWatch(kubeconfig(), sink_, options)) << version;
+  }
+}
+
+// A kind not served is never stale, however long ago it was last asked for; a served one is.
+TEST(KubeWatchStatus, AKindNotServedIsNeverStale) {
+  WatchStatus status;
+  const auto now = Clock::now();
+  for (ObjectKind kind : kWatchedKinds)
+    status.update(kind, [&](KindStatus& k) {
+      k.synced = true;
+      k.last_heard = now;
+    });
+  status.update(ObjectKind::ResourceClaim, [&](KindStatus& k) {
+    k.not_served = true;
+    k.last_heard = now - 1h;
+  });
+  EXPECT_FALSE(status.stale(30s, now));
+  EXPECT_EQ(status.seconds_since_last_heard(ObjectKind::ResourceClaim, now), -1);
+  EXPECT_TRUE(status.synced());
+  status.update(ObjectKind::ResourceClaim, [](KindStatus& k) { k.not_served = false; });
+  EXPECT_TRUE(status.stale(30s, now));
+  // Every kind has its own status, the DRA kinds included.
+  status.update(ObjectKind::ResourceClaimTemplate, [](KindStatus& k) { k.objects = 7; });
+  EXPECT_EQ(status.kind(ObjectKind::ResourceClaimTemplate).objects, 7u);
+  EXPECT_EQ(status.to_json().size(), std::size(kWatchedKinds));
 }
 
 TEST_F(KubeWatchTest, StopReturnsPromptly) {

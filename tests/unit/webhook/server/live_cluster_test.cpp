@@ -22,6 +22,9 @@ using capacity::ClusterModel;
 using testing::fake_namespace;
 using testing::fake_node;
 using testing::fake_pod;
+using testing::fake_resource_claim;
+using testing::fake_resource_claim_template;
+using Claims = k8s::ClaimCatalog;
 using testing::e2e::eventually;
 using testing::e2e::TempDir;
 
@@ -257,7 +260,8 @@ TEST_F(LiveClusterTest, SilenceBeyondTheBoundIsStale) {
   EXPECT_NE(why.find("(bound 1 s)"), std::string::npos) << why;
   // A bookmark on every kind is news again.
   api_->set_events_suppressed(false);
-  for (const char* resource : {"nodes", "pods", "namespaces"}) api_->bookmark(resource);
+  for (const char* resource : {"nodes", "pods", "namespaces", "resourceclaims", "resourceclaimtemplates"})
+    api_->bookmark(resource);
   EXPECT_TRUE(eventually([&] { return live_->staleness().empty(); }));
 }
 
@@ -334,6 +338,59 @@ TEST_F(LiveClusterTest, ObjectsTheModelCannotReadAreCountedAndSkipped) {
   webhook::WebhookMetrics metrics;
   metrics.add_collectable(live_->metrics());
   EXPECT_NE(metrics.serialize().find("gpuadmit_cluster_rejected_objects_total 1"), std::string::npos);
+}
+
+// ---- DRA claims ----------------------------------------------------------------------------
+
+TEST_F(LiveClusterTest, ClaimsAndTemplatesReachTheModel) {
+  api_->apply("resourceclaims", fake_resource_claim("ml", "c1", "gpu.nvidia.com", 2));
+  api_->apply("resourceclaims", fake_resource_claim("ml", "gone-soon", "gpu.nvidia.com", 1));
+  api_->apply("resourceclaimtemplates", fake_resource_claim_template("ml", "t1", "gpu.nvidia.com", 1));
+  json bad = fake_resource_claim("ml", "bad", "gpu.nvidia.com", 1);
+  bad["spec"]["devices"]["requests"] = "all of them";
+  api_->apply("resourceclaims", bad);
+  start({});
+  ASSERT_TRUE(eventually([&] { return live_->readiness().ready; })) << live_->readiness().detail;
+  {
+    auto view = live_->model()->read();
+    ASSERT_NE(view.claims().find(Claims::Kind::Claim, "ml", "c1"), nullptr);
+    EXPECT_EQ(view.claims().find(Claims::Kind::Claim, "ml", "c1")->requests.at(0).alternatives.at(0).count, 2);
+    EXPECT_NE(view.claims().find(Claims::Kind::Template, "ml", "t1"), nullptr);
+    EXPECT_EQ(view.claims().find(Claims::Kind::Claim, "ml", "bad"), nullptr);
+    EXPECT_EQ(view.claims().size(), 3u);
+  }
+  webhook::WebhookMetrics metrics;
+  metrics.add_collectable(live_->metrics());
+  const std::string text = metrics.serialize();
+  for (const char* line : {"gpuadmit_cluster_rejected_objects_total 1", "gpuadmit_watch_objects{kind=\"resourceclaim\"} 3",
+                           "gpuadmit_watch_synced{kind=\"resourceclaimtemplate\"} 1"})
+    EXPECT_NE(text.find(line), std::string::npos) << line << "\n" << text;
+
+  api_->remove("resourceclaims", "ml/gone-soon");
+  api_->apply("resourceclaimtemplates", fake_resource_claim_template("ml", "t2", "gpu.nvidia.com", 1));
+  EXPECT_TRUE(eventually([&] {
+    auto view = live_->model()->read();
+    return view.claims().find(Claims::Kind::Claim, "ml", "gone-soon") == nullptr &&
+           view.claims().find(Claims::Kind::Template, "ml", "t2") != nullptr;
+  }));
+}
+
+// A cluster without resource.k8s.io (before 1.32, or DRA disabled): ready, fresh, and no DRA
+// kind named as silent.
+TEST_F(LiveClusterTest, AClusterWithoutDraIsReadyAndFresh) {
+  api_->set_dra_api_version("");
+  start({});
+  ASSERT_TRUE(eventually([&] { return live_->readiness().ready; })) << live_->readiness().detail;
+  EXPECT_EQ(live_->readiness().detail, "synced: 1 nodes, 1 pods, 1 namespaces");
+  EXPECT_EQ(live_->staleness(), "");
+  EXPECT_EQ(live_->model()->read().namespace_usage("ml").devices(), 2);
+  webhook::WebhookMetrics metrics;
+  metrics.add_collectable(live_->metrics());
+  const std::string text = metrics.serialize();
+  for (const char* line : {"gpuadmit_watch_synced{kind=\"resourceclaim\"} 1",
+                           "gpuadmit_watch_seconds_since_last_event{kind=\"resourceclaim\"} -1",
+                           "gpuadmit_watch_failures_total{kind=\"resourceclaimtemplate\"} 0", "gpuadmit_cluster_stale 0"})
+    EXPECT_NE(text.find(line), std::string::npos) << line << "\n" << text;
 }
 
 }  // namespace
