@@ -88,7 +88,7 @@ void add_pods(const json& object, const WorkloadKinds::Declaration& kind, const 
     const json& at = object.at(match.pointer);
     PodTarget pod;
     if (pods.inline_spec) {
-      pod = {match.pointer, match.pointer, match.field, match.field, 1, 0, {}};
+      pod = {match.pointer, match.pointer, match.field, match.field, 1, 0, {}, {}};
       for (std::size_t i = 0; i < pods.shorthand.size(); ++i) {
         const std::string& key = pods.shorthand[i];
         auto it = at.find(key);
@@ -122,7 +122,7 @@ void add_pods(const json& object, const WorkloadKinds::Declaration& kind, const 
       auto spec = at.find("spec");
       if (spec == at.end() || !spec->is_object()) continue;
       pod = {match.pointer / "spec", match.pointer / "metadata", field_path(match.field, "spec"),
-             field_path(match.field, "metadata"), 1, 0, {}};
+             field_path(match.field, "metadata"), 1, 0, {}, {}};
     }
     pod.replicas = pods.replicas.evaluate(object, match.bindings, 1);
     if (kind.gang) {
@@ -178,7 +178,7 @@ Workload locate_workload(const json& object, const WorkloadKinds& kinds) {
     if (auto spec = object.find("spec"); spec != object.end() && !spec->is_null() && !spec->is_object())
       workload.malformed = "spec must be an object";
     if (object.contains("spec") && object["spec"].is_object())
-      workload.pods.push_back({Pointer("/spec"), Pointer("/metadata"), "spec", "metadata", 1, 0, {}});
+      workload.pods.push_back({Pointer("/spec"), Pointer("/metadata"), "spec", "metadata", 1, 0, {}, {}});
     const std::string restart = object.contains("spec") && object["spec"].is_object()
                                     ? string_at(object["spec"], "restartPolicy")
                                     : std::string();
