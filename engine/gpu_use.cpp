@@ -165,6 +165,7 @@ PodGpuUse resolve_gpu_use(const json& spec, const json* metadata, const std::str
   // Pod claim name -> whether it gives GPUs (an unresolved one is taken to).
   std::map<std::string, bool> gpu_claims;
   std::optional<capacity::ClusterModel::View> view;
+  // The API server admits at most 32 claims a pod, as many as device requests a claim.
   for (std::size_t i = 0; i < claims->size() && i < k8s::kMaxDeviceRequests; ++i) {
     const json& entry = (*claims)[i];
     const json* source = member(&entry, "source");  // before 1.28
