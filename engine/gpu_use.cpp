@@ -7,6 +7,7 @@
 #include "engine/capacity/cluster_model.h"
 #include "engine/k8s/resource_claims.h"
 #include "engine/resources.h"
+#include "gpuadmit/review.h"
 
 namespace gpuadmit {
 namespace {
@@ -108,9 +109,9 @@ void read_kai(const json& spec, const json* annotations, const std::string& anno
   }
   std::optional<std::int64_t> milli, memory;
   if (!fraction_text.empty() && !(milli = fraction_milli(fraction_text)))
-    problem(kKaiFraction, "must be a number above 0 and at most 1, got \"" + fraction_text + "\"");
+    problem(kKaiFraction, "must be a number above 0 and at most 1, got \"" + shorten(fraction_text, 40) + "\"");
   if (!memory_text.empty() && !(memory = positive_integer(memory_text)))
-    problem(kKaiMemory, "must be a whole number of MiB, 1 or more, got \"" + memory_text + "\"");
+    problem(kKaiMemory, "must be a whole number of MiB, 1 or more, got \"" + shorten(memory_text, 40) + "\"");
   if (!fraction_text.empty() && !memory_text.empty())
     problem(kKaiFraction, "asks for both gpu-fraction and gpu-memory; the KAI scheduler takes one");
   if (limits_gpu(spec))
@@ -123,7 +124,7 @@ void read_kai(const json& spec, const json* annotations, const std::string& anno
   }
   std::string name = string_member(annotations, kKaiContainer);
   if (!name.empty() && !has_container(spec, name)) {
-    problem(kKaiContainer, "names container \"" + name + "\", which the pod does not have");
+    problem(kKaiContainer, "names container \"" + shorten(name, 80) + "\", which the pod does not have");
     name.clear();
   }
   if (name.empty())

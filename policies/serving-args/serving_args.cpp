@@ -254,7 +254,7 @@ class ServingArgs final : public Policy {
       if (is_variable(*value)) return;
       const std::optional<std::int64_t> count = small_count(*value);
       if (!count) {
-        report(context, config_.parallelism, field, flag + " " + *value + " is not a whole number of GPUs, 1 or more");
+        report(context, config_.parallelism, field, flag + " " + shorten(*value, 40) + " is not a whole number of GPUs, 1 or more");
         return;
       }
       any = true;
@@ -296,11 +296,11 @@ class ServingArgs final : public Policy {
                           model->find('/') != std::string::npos;
     if (from_hub && !has_flag(words, server.revision))
       report(context, config_.unpinned_models, field,
-             server.name + " loads " + *model + " from the model hub without " + server.revision.front() +
+             server.name + " loads " + shorten(*model, 120) + " from the model hub without " + server.revision.front() +
                  ": a new upload changes what the service runs at its next restart; pin a commit");
     if (from_hub && !mounts_cache(spec, container))
       report(context, config_.model_cache, field,
-             server.name + " downloads " + *model + " on every start: no persistent volume (PVC, hostPath, CSI) is "
+             server.name + " downloads " + shorten(*model, 120) + " on every start: no persistent volume (PVC, hostPath, CSI) is "
              "mounted; mount one as its model cache (HF_HOME)");
     if (config_.token_caps != CheckLevel::Off && !server.caps.empty() && !has_flag(words, server.caps))
       report(context, config_.token_caps, field,

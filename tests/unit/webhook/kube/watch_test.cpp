@@ -487,9 +487,11 @@ TEST_F(KubeWatchTest, ClaimsAndTemplatesAreListedAndWatchedAtTheDraVersion) {
   EXPECT_FALSE(listed.contains("status"));
   EXPECT_EQ(sink_.get(ObjectKind::ResourceClaimTemplate, "ml/t0")["spec"]["spec"],
             testing::fake_claim_spec("gpu.nvidia.com", 1));
-  for (const auto& r : api_->requests())
-    if (r.resource == "resourceclaims" || r.resource == "resourceclaimtemplates")
+  for (const auto& r : api_->requests()) {
+    if (r.resource == "resourceclaims" || r.resource == "resourceclaimtemplates") {
       EXPECT_EQ(r.path, "/apis/resource.k8s.io/v1beta2/" + r.resource);
+    }
+  }
   EXPECT_EQ(watch_->status().kind(ObjectKind::ResourceClaim).objects, 3u);
   EXPECT_TRUE(watch_->status().to_json()["ResourceClaim"]["served"]);
 
@@ -542,8 +544,11 @@ TEST_F(KubeWatchTest, ADraApiTheClusterDoesNotServeIsSyncedEmptyAndAskedForAgain
   auto at = claim_lists();
   for (size_t i = 0; i + 1 < at.size(); ++i) EXPECT_GE(at[i + 1] - at[i], 190ms) << i;
   EXPECT_EQ(watches_of("resourceclaims"), 0u);
-  for (const auto& r : api_->requests())
-    if (r.resource == "resourceclaims") EXPECT_EQ(r.path, "/apis/resource.k8s.io/v1/resourceclaims");
+  for (const auto& r : api_->requests()) {
+    if (r.resource == "resourceclaims") {
+      EXPECT_EQ(r.path, "/apis/resource.k8s.io/v1/resourceclaims");
+    }
+  }
   options.logger->flush();
   EXPECT_EQ(count_of(log.str(), "kube resource not served"), 2u) << log.str();  // once per kind
   EXPECT_NE(log.str().find(R"("path":"/apis/resource.k8s.io/v1/resourceclaims")"), std::string::npos) << log.str();
