@@ -89,19 +89,19 @@ bool limits_gpu(const json& spec) {
 // KAI's annotations, checked as its admission plugin checks them (ValidateGPUFractionRequest):
 // the fraction or the memory, not both, not beside a whole nvidia.com/gpu, a device count only
 // with one of them, and a target container that exists.
-void read_kai(const json& spec, const json* annotations, const std::string& annotations_field, PodGpuUse* use,
+void read_kai(const json& spec, const json* annotations, const std::string& annotations_field, PodGpuUse& use,
               GpuShares& shares, std::string* target) {
   const std::string fraction_text = string_member(annotations, kKaiFraction);
   const std::string memory_text = string_member(annotations, kKaiMemory);
   const bool has_devices = member(annotations, kKaiDevices) != nullptr;
   auto problem = [&](const char* key, std::string message) {
-    if (use) use->problems.push_back({annotations_field + "." + key, std::move(message)});
+    use.problems.push_back({annotations_field + "." + key, std::move(message)});
   };
   if (fraction_text.empty() && memory_text.empty()) {
     if (has_devices) problem(kKaiDevices, "asks for several fractional GPUs without gpu-fraction or gpu-memory");
     return;
   }
-  if (use) use->kai = true;
+  use.kai = true;
   std::optional<std::int64_t> devices = 1;
   if (has_devices) {
     devices = positive_integer(string_member(annotations, kKaiDevices));
@@ -145,7 +145,7 @@ GpuShares pod_gpu_shares(const json& spec, const json* annotations) {
   GpuShares shares;
   std::string target;
   PodGpuUse scratch;
-  read_kai(spec, annotations, "", &scratch, shares, &target);
+  read_kai(spec, annotations, "", scratch, shares, &target);
   if (!scratch.problems.empty()) shares = {};
   add_hami_shares(spec, shares);
   return shares;
@@ -157,7 +157,7 @@ PodGpuUse resolve_gpu_use(const json& spec, const json* metadata, const std::str
   PodGpuUse use;
   if (!spec.is_object()) return use;
   std::string kai_container;
-  read_kai(spec, member(metadata, "annotations"), metadata_field + ".annotations", &use, use.shares, &kai_container);
+  read_kai(spec, member(metadata, "annotations"), metadata_field + ".annotations", use, use.shares, &kai_container);
   if (use.kai && !kai_container.empty()) use.containers.insert(kai_container);
   add_hami_shares(spec, use.shares);
 

@@ -106,13 +106,17 @@ class GpuShape final : public Policy {
     check_other_ways(context, pod);
   }
 
+  bool may_share(const std::string& ns) const {
+    return std::any_of(config_.sharing_namespaces.begin(), config_.sharing_namespaces.end(),
+                       [&](const std::string& glob) { return namespace_matches(glob, ns); });
+  }
+
   // GPUs asked for besides resources: KAI's annotations as its admission plugin checks them, a
   // KAI fraction as sharing, and the devices of DRA claims against maxGpusPerPod.
   void check_other_ways(PolicyContext& context, const PodTarget& pod) const {
     const PodGpuUse& use = context.gpu_use(pod);
     for (const PodGpuUse::Problem& problem : use.problems) context.violation(problem.field, problem.message);
-    if (use.kai && !std::any_of(config_.sharing_namespaces.begin(), config_.sharing_namespaces.end(),
-                                [&](const std::string& glob) { return namespace_matches(glob, context.workload.namespace_); }))
+    if (use.kai && !may_share(context.workload.namespace_))
       context.violation(field_path(pod.metadata_field, "annotations"),
                         "namespace " + context.workload.namespace_ + " may not use shared GPUs, but the pod asks the KAI "
                         "scheduler for a GPU fraction; a fraction gives no fault isolation between tenants. Request a "
@@ -234,10 +238,7 @@ class GpuShape final : public Policy {
     for (const NodeChoice& choice : node_choices(spec, pod.field))
       for (const std::string& value : choice.values)
         if (!pool && selects_sharing(choice.key, value)) pool = choice;
-    const bool ns_may_share = std::any_of(config_.sharing_namespaces.begin(), config_.sharing_namespaces.end(),
-                                          [&](const std::string& glob) {
-                                            return namespace_matches(glob, context.workload.namespace_);
-                                          });
+    const bool ns_may_share = may_share(context.workload.namespace_);
     for (const ContainerGpus& c : containers) {
       Quantity shared;
       std::string resource;
