@@ -692,8 +692,7 @@ NamespaceUsage ClusterModel::View::namespace_usage(std::string_view ns) const {
   NamespaceUsage usage = it == state_.usage.end() ? NamespaceUsage{} : it->second;
   state_.claims.for_each_claim(ns, [&](const k8s::ClaimSpec& claim) {
     for (const k8s::DeviceRequest& request : claim.requests) {
-      k8s::ClaimSpec one{{request}};
-      const auto devices = one.devices([&](std::string_view c) { return gpu_.is_gpu_device_class(c); });
+      const auto devices = request.devices([&](std::string_view c) { return gpu_.is_gpu_device_class(c); });
       if (!devices.devices) continue;
       // The class of its first GPU alternative names it.
       for (const auto& alternative : request.alternatives)

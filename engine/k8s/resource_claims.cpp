@@ -29,21 +29,30 @@ DeviceRequest::Alternative parse_exact(const json& request, const std::string& p
 
 }  // namespace
 
+ClaimDevices DeviceRequest::devices(const std::function<bool(std::string_view)>& is_gpu_class) const {
+  ClaimDevices out;
+  std::optional<std::int64_t> least;  // over the alternatives; a non-GPU one takes none
+  for (const Alternative& alternative : alternatives) {
+    std::int64_t taken = 0;
+    if (is_gpu_class(alternative.device_class)) {
+      out.any = true;
+      if (!alternative.count) out.exact = false;
+      taken = alternative.count.value_or(1);
+    }
+    if (alternatives.size() > 1 && taken != (least ? *least : taken)) out.exact = false;
+    least = std::min(least.value_or(taken), taken);
+  }
+  out.devices = least.value_or(0);
+  return out;
+}
+
 ClaimSpec::Devices ClaimSpec::devices(const std::function<bool(std::string_view)>& is_gpu_class) const {
   Devices out;
   for (const DeviceRequest& request : requests) {
-    std::optional<std::int64_t> least;  // over the alternatives; a non-GPU one takes none
-    for (const DeviceRequest::Alternative& alternative : request.alternatives) {
-      std::int64_t taken = 0;
-      if (is_gpu_class(alternative.device_class)) {
-        out.any = true;
-        if (!alternative.count) out.exact = false;
-        taken = alternative.count.value_or(1);
-      }
-      if (request.alternatives.size() > 1 && taken != (least ? *least : taken)) out.exact = false;
-      least = std::min(least.value_or(taken), taken);
-    }
-    out.devices += least.value_or(0);  // at most 32 × 2^63 would overflow: counts are capped below
+    const Devices one = request.devices(is_gpu_class);
+    out.any |= one.any;
+    out.exact &= one.exact;
+    out.devices += one.devices;  // at most 32 × 2^40: counts are capped when parsed
   }
   return out;
 }

@@ -24,6 +24,16 @@ namespace gpuadmit::k8s {
 
 // One device request: the alternatives it may be satisfied with, in order (one unless
 // firstAvailable). count nullopt: allocationMode All.
+// What a request or a claim takes of the device classes `is_gpu_class` names, whichever
+// alternative the scheduler picks: `devices` is the least it can take (an All request counts
+// one), `exact` whether that number is certain, `any` whether any alternative asks for such a
+// device.
+struct ClaimDevices {
+  bool any = false;
+  bool exact = true;
+  std::int64_t devices = 0;
+};
+
 struct DeviceRequest {
   struct Alternative {
     std::string device_class;
@@ -31,20 +41,13 @@ struct DeviceRequest {
   };
   std::string name;
   std::vector<Alternative> alternatives;
+  ClaimDevices devices(const std::function<bool(std::string_view)>& is_gpu_class) const;
 };
 
 struct ClaimSpec {
   std::vector<DeviceRequest> requests;
-
-  // What the claim takes of the device classes `is_gpu_class` names, whichever alternative the
-  // scheduler picks: `devices` is the least it can take (an All request counts one), `exact`
-  // whether that number is certain, `any` whether any alternative asks for such a device.
-  struct Devices {
-    bool any = false;
-    bool exact = true;
-    std::int64_t devices = 0;
-  };
-  Devices devices(const std::function<bool(std::string_view)>& is_gpu_class) const;
+  using Devices = ClaimDevices;
+  Devices devices(const std::function<bool(std::string_view)>& is_gpu_class) const;  // the sum over requests
 };
 
 // Throws JsonFieldError naming the field. `spec` is a claim's spec (a template's spec.spec);
