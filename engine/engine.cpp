@@ -229,12 +229,12 @@ std::string skip_reason(const Request& request, const EngineConfig& config, Revi
 class PolicyRun {
  public:
   PolicyRun(const Request& request, const EngineConfig& config, const capacity::ClusterModel* cluster,
-            std::string_view cluster_stale, const k8s::ClaimCatalog* manifest_claims, ReviewOutcome& outcome)
+            std::string_view cluster_stale, const k8s::ObjectCatalog* manifests, ReviewOutcome& outcome)
       : request_(request),
         config_(config),
         cluster_(cluster),
         cluster_stale_(cluster_stale),
-        manifest_claims_(manifest_claims),
+        manifests_(manifests),
         outcome_(outcome),
         working_(request.object),
         shorthand_(outcome.workload, working_) {
@@ -242,7 +242,7 @@ class PolicyRun {
     requested_exemptions_ = exemptions_requested(probe);
     // Once per review: no policy changes how a pod gets its GPUs.
     probe.cluster = cluster_;
-    probe.manifest_claims = manifest_claims_;
+    probe.manifests = manifests_;
     for (const PodTarget& pod : outcome_.workload.pods) gpu_uses_.push_back(probe.gpu_use_of(working_, pod));
   }
 
@@ -306,7 +306,7 @@ class PolicyRun {
     json& target = mutating && !applies ? (scratch = working_) : working_;
     PolicyContext context(request_, outcome_.workload, config_.gpu, target);
     context.cluster = cluster_;
-    context.manifest_claims = manifest_claims_;
+    context.manifests = manifests_;
     context.gpu_uses = &gpu_uses_;
     try {
       configured.policy->run(context);
@@ -346,7 +346,7 @@ class PolicyRun {
   const EngineConfig& config_;
   const capacity::ClusterModel* cluster_;
   std::string_view cluster_stale_;
-  const k8s::ClaimCatalog* manifest_claims_;
+  const k8s::ObjectCatalog* manifests_;
   std::vector<PodGpuUse> gpu_uses_;  // workload.pods order
   ReviewOutcome& outcome_;
   json working_;
@@ -360,7 +360,7 @@ class PolicyRun {
 
 ReviewOutcome Engine::review(const Request& request, const capacity::ClusterModel* cluster,
                               ReviewPhases phases, std::string_view cluster_stale,
-                              const k8s::ClaimCatalog* manifest_claims) const {
+                              const k8s::ObjectCatalog* manifests) const {
   ReviewOutcome outcome;
   outcome.response.uid = request.uid;
   outcome.operation = request.operation;
@@ -378,7 +378,7 @@ ReviewOutcome Engine::review(const Request& request, const capacity::ClusterMode
       const ShorthandContainers moved(old, with_old_moved->old_object);
     }
   }
-  PolicyRun run(with_old_moved ? *with_old_moved : request, config_, cluster, cluster_stale, manifest_claims, outcome);
+  PolicyRun run(with_old_moved ? *with_old_moved : request, config_, cluster, cluster_stale, manifests, outcome);
   // A partial pod spec (a TrainJob's) is completed by its operator: a patch could add fields its
   // schema does not have, so nothing is mutated.
   if (request.operation == "CREATE" && phases != ReviewPhases::ValidateOnly && !outcome.workload.partial_pod_spec)

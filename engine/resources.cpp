@@ -1,6 +1,7 @@
 #include "engine/resources.h"
 
 #include "engine/gpu_use.h"
+#include "engine/k8s/scheduling_objects.h"
 
 #include <functional>
 
@@ -101,7 +102,7 @@ PodGpuUse PolicyContext::gpu_use_of(const json& other, const PodTarget& pod) con
   const json* spec = at_pointer(other, pod.spec);
   if (!spec) return {};
   return resolve_gpu_use(*spec, at_pointer(other, pod.metadata), workload.namespace_, pod.field, pod.metadata_field, gpu,
-                         {manifest_claims, cluster});
+                         {manifests ? &manifests->claims : nullptr, cluster});
 }
 
 const PodGpuUse& PolicyContext::gpu_use(const PodTarget& pod) const {

@@ -662,6 +662,44 @@ std::size_t ClusterModel::remove_claims_except(k8s::ClaimCatalog::Kind kind, con
   return state_.claims.remove_except(kind, keys);
 }
 
+void ClusterModel::upsert_disruption_budget(const json& object) {
+  std::unique_lock lock(mutex_);
+  try {
+    state_.disruption_budgets.upsert(object);
+  } catch (const std::exception& error) {
+    throw SnapshotError(describe(object) + ": " + error.what());
+  }
+}
+
+bool ClusterModel::delete_disruption_budget(std::string_view namespace_, std::string_view name) {
+  std::unique_lock lock(mutex_);
+  return state_.disruption_budgets.remove(namespace_, name);
+}
+
+std::size_t ClusterModel::remove_disruption_budgets_except(const std::unordered_set<std::string>& keys) {
+  std::unique_lock lock(mutex_);
+  return state_.disruption_budgets.remove_except(keys);
+}
+
+void ClusterModel::upsert_priority_class(const json& object) {
+  std::unique_lock lock(mutex_);
+  try {
+    state_.priority_classes.upsert(object);
+  } catch (const std::exception& error) {
+    throw SnapshotError(describe(object) + ": " + error.what());
+  }
+}
+
+bool ClusterModel::delete_priority_class(std::string_view name) {
+  std::unique_lock lock(mutex_);
+  return state_.priority_classes.remove(name);
+}
+
+std::size_t ClusterModel::remove_priority_classes_except(const std::unordered_set<std::string>& names) {
+  std::unique_lock lock(mutex_);
+  return state_.priority_classes.remove_except(names);
+}
+
 void ClusterModel::apply(const json& object) {
   if (!object.is_object()) throw SnapshotError("expected a Kubernetes object, got " + std::string(object.type_name()));
   const std::string kind = object.contains("kind") && object["kind"].is_string() ? object["kind"].get<std::string>() : "";
@@ -669,6 +707,8 @@ void ClusterModel::apply(const json& object) {
   if (kind == "Pod") return upsert_pod(object);
   if (kind == "Namespace") return upsert_namespace(object);
   if (k8s::ClaimCatalog::kind_of(kind)) return upsert_claim(object);
+  if (kind == "PodDisruptionBudget") return upsert_disruption_budget(object);
+  if (kind == "PriorityClass") return upsert_priority_class(object);
   if (kind.ends_with("List") && object.contains("items")) {
     if (!object["items"].is_array()) throw SnapshotError(kind + ": items must be a list");
     for (std::size_t i = 0; i < object["items"].size(); ++i) {

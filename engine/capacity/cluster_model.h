@@ -19,6 +19,10 @@
 //   upsert_claim(json)             add or replace a resource.k8s.io ResourceClaim or
 //                                  ResourceClaimTemplate (any version)
 //   delete_claim(kind, ns, name)   false when unknown
+//   upsert_disruption_budget(json) add or replace a policy/v1 (or v1beta1) PodDisruptionBudget
+//   delete_disruption_budget(ns, name)  false when unknown
+//   upsert_priority_class(json)    add or replace a scheduling.k8s.io PriorityClass
+//   delete_priority_class(name)    false when unknown
 //   apply(json)                    one of the above by kind; a v1 List applies its items
 // Each throws SnapshotError naming the object and field and leaves the model unchanged.
 //   remove_*_except(keys)          after a full list: what it did not name is gone
@@ -49,6 +53,7 @@
 #include "engine/k8s/pod_resources.h"
 #include "engine/k8s/taints.h"
 #include "engine/k8s/resource_claims.h"
+#include "engine/k8s/scheduling_objects.h"
 #include "gpuadmit/gpu_resources.h"
 #include "gpuadmit/gpu_use.h"
 
@@ -213,6 +218,12 @@ class ClusterModel {
   void upsert_claim(const nlohmann::json& claim);
   bool delete_claim(k8s::ClaimCatalog::Kind kind, std::string_view namespace_, std::string_view name);
   std::size_t remove_claims_except(k8s::ClaimCatalog::Kind kind, const std::unordered_set<std::string>& keys);
+  void upsert_disruption_budget(const nlohmann::json& pdb);
+  bool delete_disruption_budget(std::string_view namespace_, std::string_view name);
+  std::size_t remove_disruption_budgets_except(const std::unordered_set<std::string>& keys);  // "namespace/name"
+  void upsert_priority_class(const nlohmann::json& priority_class);
+  bool delete_priority_class(std::string_view name);
+  std::size_t remove_priority_classes_except(const std::unordered_set<std::string>& names);
   void apply(const nlohmann::json& object);
 
   // After a full list from the API server (its objects upserted one by one): everything of the
@@ -249,6 +260,8 @@ class ClusterModel {
     std::map<std::string, NamespaceUsage, std::less<>> usage;
     std::map<std::string, k8s::Labels, std::less<>> namespaces;
     k8s::ClaimCatalog claims;
+    k8s::DisruptionBudgetCatalog disruption_budgets;
+    k8s::PriorityClassCatalog priority_classes;
     std::map<std::string, std::unique_ptr<Pool>> pools;  // by signature
     std::vector<Pool*> pool_list;                        // sorted by name
     std::unordered_set<std::string> pool_names;
@@ -270,6 +283,8 @@ class ClusterModel {
     const std::map<std::string, k8s::Labels, std::less<>>& namespaces() const { return state_.namespaces; }
     const GpuResources& gpu() const { return gpu_; }
     const k8s::ClaimCatalog& claims() const { return state_.claims; }
+    const k8s::DisruptionBudgetCatalog& disruption_budgets() const { return state_.disruption_budgets; }
+    const k8s::PriorityClassCatalog& priority_classes() const { return state_.priority_classes; }
 
    private:
     friend class ClusterModel;

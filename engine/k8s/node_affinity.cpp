@@ -366,6 +366,39 @@ std::optional<LabelSelector> label_selector_from_requirements(const json& match_
   return LabelSelector(std::move(reqs));
 }
 
+std::optional<LabelSelector> metav1_label_selector(const json& selector, const std::string& path,
+                                                   std::vector<FieldError>& errors) {
+  if (selector.is_null()) return LabelSelector::nothing();
+  if (!selector.is_object()) jf::fail(path, "an object", selector);
+  const std::size_t before = errors.size();
+  std::vector<LabelRequirement> reqs;
+  const std::string lpath = jf::join(path, "matchLabels");
+  if (auto it = selector.find("matchLabels"); it != selector.end())
+    for (const auto& [key, value] : labels_from(*it, lpath))
+      if (auto r = LabelRequirement::create(key, LabelOperator::In, {value}, lpath + "[" + key + "]", errors))
+        reqs.push_back(std::move(*r));
+  const std::string epath = jf::join(path, "matchExpressions");
+  if (const json* exprs = jf::array_or_null(selector, path, "matchExpressions"))
+    for (std::size_t i = 0; i < exprs->size(); ++i) {
+      const std::string p = jf::index(epath, i);
+      RawRequirement raw = raw_requirement((*exprs)[i], p);
+      static const std::pair<std::string_view, LabelOperator> kOps[] = {
+          {"In", LabelOperator::In}, {"NotIn", LabelOperator::NotIn},
+          {"Exists", LabelOperator::Exists}, {"DoesNotExist", LabelOperator::DoesNotExist}};
+      auto op = std::find_if(std::begin(kOps), std::end(kOps), [&](const auto& o) { return o.first == raw.op; });
+      if (op == std::end(kOps)) {
+        errors.push_back(not_supported(jf::join(p, "operator"), raw.op, {"In", "NotIn", "Exists", "DoesNotExist"}));
+        continue;
+      }
+      if (auto r = LabelRequirement::create(std::move(raw.key), op->second, std::move(raw.values), p, errors))
+        reqs.push_back(std::move(*r));
+    }
+  if (errors.size() != before) return std::nullopt;
+  return LabelSelector(std::move(reqs));  // no requirements: everything
+}
+
+Labels labels_of(const json& labels, const std::string& path) { return labels_from(labels, path); }
+
 // ---- NodeSelectorTerm, NodeSelector -----------------------------------------------------
 
 bool NodeSelectorTerm::is_empty(const json& term, const std::string& path) {

@@ -91,6 +91,16 @@ std::optional<LabelSelector> label_selector_from_requirements(
     const nlohmann::json& match_expressions, const std::string& path,
     std::vector<FieldError>& errors);
 
+// metav1.LabelSelectorAsSelector (a PodDisruptionBudget's or a Deployment's spec.selector):
+// null selects nothing, `{}` everything; matchLabels are equality requirements, matchExpressions
+// take In, NotIn, Exists and DoesNotExist only. nullopt with the errors under `path`. Throws
+// JsonFieldError when a field has the wrong JSON type.
+std::optional<LabelSelector> metav1_label_selector(const nlohmann::json& selector, const std::string& path,
+                                                   std::vector<FieldError>& errors);
+// labels_from for callers outside: a map of label values (null values are absent); throws
+// JsonFieldError for a non-string value.
+Labels labels_of(const nlohmann::json& labels, const std::string& path);
+
 // A parsed NodeSelectorTerm: matchExpressions and matchFields, ANDed.
 class NodeSelectorTerm {
  public:

@@ -87,11 +87,12 @@ class Engine {
   // `cluster_stale`, when not empty, says why the cluster state cannot be trusted now (a live
   // watch that stopped hearing from the API server): the policies that read it warn instead of
   // denying, and say why. The webhook never denies on data it cannot trust.
-  // `manifest_claims`: the ResourceClaims and templates `check` read beside the object, which
-  // a pod's spec.resourceClaims resolve against before the cluster's (engine/gpu_use.h).
+  // `manifests`: the objects `check` read beside the object (ResourceClaims and templates,
+  // PodDisruptionBudgets, PriorityClasses), consulted before the cluster's (a pod's
+  // spec.resourceClaims resolve against them first: engine/gpu_use.h).
   ReviewOutcome review(const Request& request, const capacity::ClusterModel* cluster = nullptr,
                        ReviewPhases phases = ReviewPhases::All, std::string_view cluster_stale = {},
-                       const k8s::ClaimCatalog* manifest_claims = nullptr) const;
+                       const k8s::ObjectCatalog* manifests = nullptr) const;
   const EngineConfig& config() const { return config_; }
 
  private:

@@ -20,7 +20,7 @@ namespace capacity {
 class ClusterModel;  // engine/capacity/cluster_model.h
 }
 namespace k8s {
-class ClaimCatalog;  // engine/k8s/resource_claims.h
+struct ObjectCatalog;  // engine/k8s/scheduling_objects.h
 }
 
 enum class PolicyKind { Mutating, Validating };
@@ -51,8 +51,9 @@ class PolicyContext {
   // configured, and then the capacity and quota policies have nothing to check.
   const capacity::ClusterModel* cluster = nullptr;
 
-  // The ResourceClaims and templates `check` read beside the object; null at admission.
-  const k8s::ClaimCatalog* manifest_claims = nullptr;
+  // The objects `check` read beside the object (ResourceClaims and templates,
+  // PodDisruptionBudgets, PriorityClasses); null at admission, where the cluster model holds them.
+  const k8s::ObjectCatalog* manifests = nullptr;
   // Each pod template's GPU use besides GPU resources, in workload.pods order: worked out once
   // per review by the engine; when null, on first use.
   const std::vector<PodGpuUse>* gpu_uses = nullptr;

@@ -6,7 +6,7 @@
 
 #include "engine/manifests.h"
 #include "engine/k8s/json_fields.h"
-#include "engine/k8s/resource_claims.h"
+#include "engine/k8s/scheduling_objects.h"
 #include "webhook/cli/commands.h"
 
 namespace gpuadmit::cli {
@@ -75,16 +75,19 @@ void print_text(const ManifestDocument& document, const ReviewOutcome& outcome, 
   }
 }
 
-// Whether the file's bytes hold `word`, read a chunk at a time.
-bool mentions(const std::string& file, std::string_view word) {
+// Whether the file's bytes hold any of `words`, read a chunk at a time.
+bool mentions(const std::string& file, std::initializer_list<std::string_view> words) {
   std::ifstream in(file, std::ios::binary);
   std::string chunk(1 << 20, '\0');
   std::string window;
+  std::size_t longest = 1;
+  for (std::string_view word : words) longest = std::max(longest, word.size());
   while (in) {
     in.read(chunk.data(), static_cast<std::streamsize>(chunk.size()));
     window.append(chunk.data(), static_cast<std::size_t>(in.gcount()));
-    if (window.find(word) != std::string::npos) return true;
-    window.erase(0, window.size() - std::min(window.size(), word.size() - 1));
+    for (std::string_view word : words)
+      if (window.find(word) != std::string::npos) return true;
+    window.erase(0, window.size() - std::min(window.size(), longest - 1));
   }
   return false;
 }
@@ -121,28 +124,28 @@ int check(const Args& args) {
     });
   }
 
-  // ResourceClaims and ResourceClaimTemplates among the manifests: the pods that use them are
-  // reviewed with their GPU devices, wherever in the input the claims come. Files that do not
-  // mention them are not parsed twice; stdin's count from where they are read.
-  k8s::ClaimCatalog claims;
-  auto note_claim = [&](const ManifestDocument& document) {
-    if (!document.object.is_object() || !k8s::ClaimCatalog::kind_of(k8s::json_fields::string_or(document.object, "kind")))
+  // The objects a review consults beside its object (ResourceClaims and templates,
+  // PodDisruptionBudgets, PriorityClasses: k8s::ObjectCatalog) count wherever in the input they
+  // come: a pod is reviewed with the claims of a later file. Files that mention none of those
+  // kinds are not parsed twice; stdin's count from where they are read.
+  k8s::ObjectCatalog catalog;
+  auto note_object = [&](const ManifestDocument& document) {
+    if (!document.object.is_object() || !k8s::ObjectCatalog::holds(k8s::json_fields::string_or(document.object, "kind")))
       return false;
     json object = document.object;
     if (!object["metadata"].is_object()) object["metadata"] = json::object();
     if (k8s::json_fields::string_or(object["metadata"], "namespace").empty()) object["metadata"]["namespace"] = ns;
     try {
-      claims.upsert(object);
+      return catalog.upsert(object);
     } catch (const std::exception& error) {
       return false;  // reported when the document is reviewed
     }
-    return true;
   };
   for (const std::string& file : files) {
     if (file == "-") continue;
-    if (!mentions(file, "ResourceClaim")) continue;
+    if (!mentions(file, {"ResourceClaim", "PodDisruptionBudget", "PriorityClass"})) continue;
     try {
-      for_each_manifest(file, [&](ManifestDocument&& document) { note_claim(document); });
+      for_each_manifest(file, [&](ManifestDocument&& document) { note_object(document); });
     } catch (const ManifestError&) {
       // reported by the pass below
     }
@@ -178,9 +181,9 @@ int check(const Args& args) {
         return;
       }
     } else {
-      if (document.file == "<stdin>" || document.file == "-") note_claim(document);
+      if (document.file == "<stdin>" || document.file == "-") note_object(document);
       outcome = engine->review(request_for_manifest(document.object, ns, engine->config().kinds), cluster.get(),
-                               ReviewPhases::All, {}, &claims);
+                               ReviewPhases::All, {}, &catalog);
     }
     ++objects;
     if (!outcome.skipped.empty())

@@ -629,3 +629,37 @@ TEST(GpuQuotaPolicy, MigProfileBudget) {
 
 }  // namespace
 }  // namespace gpuadmit
+
+namespace gpuadmit {
+namespace {
+
+// Disruption budgets and priority classes reach the model through apply() (a snapshot's List)
+// as well as through their own calls (the live watch); a bad one names itself and changes nothing.
+TEST(ClusterModel, KeepsDisruptionBudgetsAndPriorityClasses) {
+  capacity::ClusterModel model;
+  model.apply(json::parse(R"({"kind":"List","items":[
+      {"apiVersion":"policy/v1","kind":"PodDisruptionBudget","metadata":{"namespace":"serve","name":"vllm"},
+       "spec":{"selector":{"matchLabels":{"app":"vllm"}},"maxUnavailable":1}},
+      {"apiVersion":"scheduling.k8s.io/v1","kind":"PriorityClass","metadata":{"name":"inference"},"value":1000}]})"));
+  {
+    auto view = model.read();
+    ASSERT_EQ(view.disruption_budgets().selecting("serve", {{"app", "vllm"}}).size(), 1u);
+    EXPECT_EQ(view.disruption_budgets().selecting("serve", {{"app", "vllm"}})[0]->max_unavailable, "1");
+    ASSERT_TRUE(view.priority_classes().find("inference"));
+    EXPECT_EQ(view.priority_classes().find("inference")->value, 1000);
+  }
+  try {
+    model.apply(json::parse(R"({"apiVersion":"scheduling.k8s.io/v1","kind":"PriorityClass","metadata":{"name":"inference"},"value":"high"})"));
+    FAIL() << "accepted a string value";
+  } catch (const capacity::SnapshotError& error) {
+    EXPECT_NE(std::string(error.what()).find("PriorityClass inference"), std::string::npos) << error.what();
+    EXPECT_NE(std::string(error.what()).find("value"), std::string::npos) << error.what();
+  }
+  EXPECT_EQ(model.read().priority_classes().find("inference")->value, 1000);
+  EXPECT_TRUE(model.delete_disruption_budget("serve", "vllm"));
+  EXPECT_EQ(model.remove_priority_classes_except({}), 1u);
+  EXPECT_TRUE(model.read().disruption_budgets().selecting("serve", {{"app", "vllm"}}).empty());
+}
+
+}  // namespace
+}  // namespace gpuadmit
