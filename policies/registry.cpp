@@ -12,6 +12,7 @@ PolicyInfo dev_shm_info();                // policies/dev-shm/dev_shm.cpp
 PolicyInfo probe_defaults_info();         // policies/probe-defaults/probe_defaults.cpp
 PolicyInfo requests_equal_limits_info();  // policies/requests-equal-limits/requests_equal_limits.cpp
 PolicyInfo smoke_test_info();             // policies/smoke-test/smoke_test.cpp
+PolicyInfo default_priority_class_info(); // policies/default-priority-class/default_priority_class.cpp
 PolicyInfo gpu_affinity_info();           // policies/gpu-affinity/gpu_affinity.cpp
 PolicyInfo void_visible_devices_info();   // policies/void-visible-devices/void_visible_devices.cpp
 PolicyInfo image_registries_info();       // policies/image-registries/image_registries.cpp
@@ -21,6 +22,7 @@ PolicyInfo serving_args_info();           // policies/serving-args/serving_args.
 PolicyInfo gpu_device_env_info();         // policies/gpu-device-env/gpu_device_env.cpp
 PolicyInfo gpu_shape_info();              // policies/gpu-shape/gpu_shape.cpp
 PolicyInfo pod_security_info();           // policies/pod-security/pod_security.cpp
+PolicyInfo gpu_priority_info();           // policies/gpu-priority/gpu_priority.cpp
 PolicyInfo gpu_capacity_info();           // policies/gpu-capacity/gpu_capacity.cpp
 PolicyInfo gpu_quota_info();              // policies/gpu-quota/gpu_quota.cpp
 
@@ -33,6 +35,7 @@ const std::vector<PolicyInfo>& policy_registry() {
       policies::probe_defaults_info(),
       policies::requests_equal_limits_info(),
       policies::smoke_test_info(),
+      policies::default_priority_class_info(),
       policies::gpu_affinity_info(),
       policies::void_visible_devices_info(),
       policies::image_registries_info(),
@@ -42,6 +45,7 @@ const std::vector<PolicyInfo>& policy_registry() {
       policies::gpu_device_env_info(),
       policies::gpu_shape_info(),
       policies::pod_security_info(),
+      policies::gpu_priority_info(),
       policies::gpu_capacity_info(),
       policies::gpu_quota_info(),
   };

@@ -303,6 +303,7 @@ void ClusterModel::insert_node_locked(std::unique_ptr<NodeState> node) {
     node->used = std::move(it->second.used);
     node->daemon_used = std::move(it->second.daemon_used);
     node->bound_pods = it->second.pods;
+    node->by_priority = std::move(it->second.by_priority);
     state_.unknown_nodes.erase(it);
   }
   const std::string signature = signature_of(*node, gpu_);
@@ -450,6 +451,7 @@ void ClusterModel::upsert_node_locked(std::unique_ptr<NodeState> node) {
     node->used = std::move(removed->used);
     node->daemon_used = std::move(removed->daemon_used);
     node->bound_pods = removed->bound_pods;
+    node->by_priority = std::move(removed->by_priority);
   }
   insert_node_locked(std::move(node));
 }
@@ -464,9 +466,25 @@ bool ClusterModel::delete_node_locked(const std::string& name) {
   if (!removed) return false;
   // Its pods still exist until the watch deletes them: keep their usage for a returning node.
   if (removed->bound_pods)
-    state_.unknown_nodes[removed->name] = {std::move(removed->used), std::move(removed->daemon_used), removed->bound_pods};
+    state_.unknown_nodes[removed->name] = {std::move(removed->used), std::move(removed->daemon_used), removed->bound_pods,
+                                           std::move(removed->by_priority)};
   return true;
 }
+
+namespace {
+
+// DaemonSet pods are left out: preempted, they come back on the same node, and the scheduler
+// rarely needs them gone.
+void add_to_level(PriorityLevels& levels, const ClusterModel::PodRecord& record, int sign) {
+  auto level = levels.try_emplace(record.priority).first;
+  level->second.used.add(record.requests, sign);
+  level->second.pods += sign;
+  auto ns = level->second.namespaces.try_emplace(record.namespace_).first;
+  if ((ns->second += sign) <= 0) level->second.namespaces.erase(ns);
+  if (level->second.pods <= 0) levels.erase(level);
+}
+
+}  // namespace
 
 void ClusterModel::add_pod_locked(const std::string& key, PodRecord record) {
   if (!record.node.empty()) {
@@ -476,12 +494,14 @@ void ClusterModel::add_pod_locked(const std::string& key, PodRecord record) {
       node.used.add(record.requests);
       if (record.daemon) node.daemon_used.add(record.requests);
       ++node.bound_pods;
+      if (!record.daemon) add_to_level(node.by_priority, record, 1);
       if (!node.pool->stale) node.pool->free[node.pool_index] = free_slot_of(node);
     } else {
       UnknownNodeUsage& usage = state_.unknown_nodes[record.node];
       usage.used.add(record.requests);
       if (record.daemon) usage.daemon_used.add(record.requests);
       ++usage.pods;
+      if (!record.daemon) add_to_level(usage.by_priority, record, 1);
     }
   }
   add_usage(state_.usage[record.namespace_], record, 1, gpu_);
@@ -499,11 +519,13 @@ void ClusterModel::remove_pod_locked(const std::string& key) {
       known.used.add(record.requests, -1);
       if (record.daemon) known.daemon_used.add(record.requests, -1);
       --known.bound_pods;
+      if (!record.daemon) add_to_level(known.by_priority, record, -1);
       if (!known.pool->stale) known.pool->free[known.pool_index] = free_slot_of(known);
     } else {
       auto usage = state_.unknown_nodes.find(record.node);
       usage->second.used.add(record.requests, -1);
       if (record.daemon) usage->second.daemon_used.add(record.requests, -1);
+      if (!record.daemon) add_to_level(usage->second.by_priority, record, -1);
       if (--usage->second.pods == 0) state_.unknown_nodes.erase(usage);
     }
   }
@@ -543,6 +565,11 @@ ParsedPod parse_pod(const json& object) {
     record.requests = Amounts::from_resource_list(k8s::pod_requests(defaulted ? *defaulted : *spec));
     record.requests.pods = 1;
     record.shares = pod_gpu_shares(*spec, jf::member(object["metadata"], "metadata", "annotations"));
+    if (auto priority = spec->find("priority"); priority != spec->end() && !priority->is_null()) {
+      const std::int64_t value = jf::int64_at(*priority, "spec.priority");
+      if (value < INT32_MIN || value > INT32_MAX) jf::fail("spec.priority", "a 32-bit integer", *priority);
+      record.priority = static_cast<std::int32_t>(value);
+    }
   } catch (const SnapshotError&) {
     throw;
   } catch (const std::exception& error) {

@@ -98,6 +98,15 @@ struct Amounts {
 
 struct Pool;
 
+// The pods bound to a node at one priority (spec.priority), DaemonSet pods aside: what
+// preempting them would free.
+struct PriorityLevel {
+  Amounts used;
+  std::int64_t pods = 0;
+  std::map<std::string, std::int64_t, std::less<>> namespaces;  // pods per namespace
+};
+using PriorityLevels = std::map<std::int32_t, PriorityLevel>;  // by priority, ascending
+
 struct NodeState {
   std::string name;
   k8s::Node selection;  // name and labels, for node affinity
@@ -112,6 +121,9 @@ struct NodeState {
   // gets scheduled, so a GPU's share is counted from what they leave.
   Amounts daemon_used;
   std::int64_t bound_pods = 0;
+  // `used` by the priority of its pods, for "fits after preemption": a handful of levels per
+  // node in practice (the PriorityClasses in use), kept O(log levels) per pod.
+  PriorityLevels by_priority;
   Pool* pool = nullptr;
   std::size_t pool_index = 0;  // position in pool->nodes and pool->free
 
@@ -248,10 +260,12 @@ class ClusterModel {
     Amounts requests;
     GpuShares shares;
     bool daemon = false;  // owned by a DaemonSet
+    std::int32_t priority = 0;  // spec.priority, which the API server sets from the PriorityClass
   };
   struct UnknownNodeUsage {
     Amounts used, daemon_used;
     std::int64_t pods = 0;
+    PriorityLevels by_priority;
   };
   struct State {
     std::unordered_map<std::string, std::unique_ptr<NodeState>> nodes;

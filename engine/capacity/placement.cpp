@@ -1,6 +1,7 @@
 #include "engine/capacity/placement.h"
 
 #include <algorithm>
+#include <set>
 
 #include "engine/k8s/json_fields.h"
 
@@ -434,6 +435,54 @@ std::vector<const NodeState*> capable_nodes(const Placement& placement) {
     return a->pool != b->pool ? a->pool->name < b->pool->name : a->pool_index < b->pool_index;
   });
   return nodes;
+}
+
+namespace {
+
+// Copies of `want` that `room` holds (its pods counts slots), at most `limit`.
+std::int64_t copies_in(const Amounts& room, const Amounts& want, std::int64_t limit) {
+  std::int64_t n = std::min(limit, room.pods);
+  auto bound = [&](std::int64_t have, std::int64_t need) {
+    if (need > 0) n = std::min(n, have > 0 ? have / need : 0);
+  };
+  bound(room.cpu_milli, want.cpu_milli);
+  bound(room.memory, want.memory);
+  bound(room.ephemeral_storage, want.ephemeral_storage);
+  for (const auto& [resource, amount] : want.extended)
+    if (n > 0) bound(room.get(resource), amount);
+  return std::max<std::int64_t>(n, 0);
+}
+
+}  // namespace
+
+PreemptionFit fit_with_preemption(const Placement& placement, const PodShape& shape, std::int32_t priority) {
+  PreemptionFit out;
+  std::set<std::string> namespaces;
+  for (const NodeState* node : capable_nodes(placement)) {
+    if (out.fit >= placement.replicas) break;
+    Amounts room = node->allocatable;
+    room.add(node->used, -1);
+    room.pods = node->allocatable.pods - node->bound_pods;
+    const std::int64_t wanted = placement.replicas - out.fit;
+    std::int64_t copies = copies_in(room, shape.requests, wanted);
+    auto counted = node->by_priority.begin();  // levels before it are counted as victims
+    for (auto level = node->by_priority.begin();
+         copies < wanted && level != node->by_priority.end() && level->first < priority; ++level) {
+      room.add(level->second.used);  // its cpu, memory, GPUs and pod slots
+      const std::int64_t more = copies_in(room, shape.requests, wanted);
+      if (more == copies) continue;  // this level alone frees too little; a higher one may add to it
+      copies = more;
+      // Every level up to this one is taken: the scheduler evicts the lowest priorities first.
+      for (; counted != std::next(level); ++counted) {
+        out.victims = saturating_add(out.victims, counted->second.pods);
+        out.highest_victim_priority = std::max(out.highest_victim_priority, counted->first);
+        for (const auto& [ns, pods] : counted->second.namespaces) namespaces.insert(ns);
+      }
+    }
+    out.fit += copies;
+  }
+  out.namespaces.assign(namespaces.begin(), namespaces.end());
+  return out;
 }
 
 Placement place(const ClusterModel::View& cluster, const json& pod_spec, const PodShape& shape,

@@ -95,6 +95,17 @@ Placement place(const ClusterModel::View& cluster, const nlohmann::json& pod_spe
 // The nodes that could ever hold one pod of the placement, each once, in pool order.
 std::vector<const NodeState*> capable_nodes(const Placement& placement);
 
+// Room a pod of `priority` could make by preemption: the scheduler may evict pods of lower
+// priority (NodeState::by_priority) from a node to fit it. Counted per capable node, taking the
+// lowest levels first and only as many levels as the copies need.
+struct PreemptionFit {
+  std::int64_t fit = 0;      // copies that fit free capacity plus what lower-priority pods hold
+  std::int64_t victims = 0;  // pods of the levels taken: at most this many are preempted
+  std::int32_t highest_victim_priority = INT32_MIN;  // of the pods taken (when victims > 0)
+  std::vector<std::string> namespaces;  // of those pods, sorted
+};
+PreemptionFit fit_with_preemption(const Placement& placement, const PodShape& shape, std::int32_t priority);
+
 // GPUs a pod of `shape` leaves without their share of cpu or memory on a node with `allocatable`
 // and `gpu_devices` GPUs: (G - g) - min(G - g, ⌊left cpu × G / cpu⌋, ⌊left memory × G / memory⌋).
 std::int64_t stranded_gpus(const Amounts& allocatable, std::int64_t gpu_devices, const PodShape& shape);

@@ -13,6 +13,8 @@
 #include "engine/text.h"
 #include "engine/resources.h"
 #include "policies/policies.h"
+#include "policies/priority.h"
+#include "policies/rollout.h"
 
 namespace gpuadmit::policies {
 namespace {
@@ -32,7 +34,10 @@ struct PoolRuleConfig {
   capacity::PoolRules rules;
 };
 
+enum class SurgeCheck { Off, Warn, Deny };
+
 struct CapacityConfig {
+  SurgeCheck rollout_surge = SurgeCheck::Warn;
   std::int64_t deny_stranded = 2;
   std::int64_t warn_stranded = 1;
   bool current_capacity = true;
@@ -94,7 +99,7 @@ std::int64_t nearest(const std::vector<std::int64_t>& allowed, std::int64_t want
 
 class GpuCapacity final : public Policy {
  public:
-  explicit GpuCapacity(CapacityConfig config) : config_(std::move(config)) {}
+  GpuCapacity(CapacityConfig config, const WorkloadKinds& kinds) : config_(std::move(config)), kinds_(kinds) {}
 
   void run(PolicyContext& context) const override {
     // Where a partial pod spec's pods may run (taints, affinity) is in its operator's runtime.
@@ -103,8 +108,16 @@ class GpuCapacity final : public Policy {
     const capacity::ClusterModel::View view = context.cluster->read();
     std::vector<GangPod> gang;
     bool every_pod_can_run = true;
-    for (const PodTarget& pod : context.workload.pods)
-      every_pod_can_run &= check_pod(context, view, pod, context.workload.gang ? &gang : nullptr);
+    std::optional<Workload> old;
+    if (context.request.operation == "UPDATE") old = locate_workload(context.request.old_object, kinds_);
+    for (const PodTarget& pod : context.workload.pods) {
+      std::optional<RolloutDemand> rollout;
+      if (old) {
+        auto same = std::find_if(old->pods.begin(), old->pods.end(), [&](const PodTarget& p) { return p.field == pod.field; });
+        rollout = rollout_demand(context, pod, same == old->pods.end() ? nullptr : &*same);
+      }
+      every_pod_can_run &= check_pod(context, view, pod, rollout, context.workload.gang ? &gang : nullptr);
+    }
     if (context.workload.gang && every_pod_can_run) check_gang(context, gang);
   }
 
@@ -129,14 +142,18 @@ class GpuCapacity final : public Policy {
 
   // Whether the pod could ever run, and its requirements could be read. A gang member that can
   // is added to `gang`.
+  // `rollout`: on UPDATE, the pods it adds at once (its running pods already hold their room).
   bool check_pod(PolicyContext& context, const capacity::ClusterModel::View& view, const PodTarget& pod,
-                 std::vector<GangPod>* gang) const {
+                 const std::optional<RolloutDemand>& rollout, std::vector<GangPod>* gang) const {
     const json& spec = context.pod_spec(pod);
     const std::string& field = pod.field;
     capacity::GpuRequirements requirements;
     if (!read_requirements(context, pod, requirements)) return false;
     const capacity::PodShape shape = capacity::PodShape::from_pod_spec(spec, context.gpu);
-    const Placement placement = capacity::place(view, spec, shape, requirements, pod.replicas,
+    // Room now is for the pods created at once: all replicas on CREATE, an UPDATE's new ones.
+    std::int64_t now_pods = pod.replicas;
+    if (rollout) now_pods = rollout->added_pods + (rollout->surge_must_fit ? rollout->surge_pods : 0);
+    const Placement placement = capacity::place(view, spec, shape, requirements, std::max<std::int64_t>(1, now_pods),
                                                 [this](const capacity::Pool& p) { return rules_for(p); });
     const std::string asks = "the pod asks for " + describe_shape(shape, context.gpu);
 
@@ -156,7 +173,12 @@ class GpuCapacity final : public Policy {
     // is not known, and it is no "pod without GPUs".
     if (shape.gpu_devices > 0 || !other_ways.any()) check_stranding(context, field, placement, shape);
     if (!check_claimed_devices(context, pod, placement)) return false;
-    if (config_.current_capacity && !placement.fits_now()) check_current(context, field, placement, shape);
+    if (config_.current_capacity && now_pods > 0 && !placement.fits_now()) {
+      if (rollout && rollout->added_pods == 0)
+        check_surge(context, placement, *rollout);
+      else
+        check_current(context, view, spec, field, placement, shape);
+    }
     return true;
   }
 
@@ -417,8 +439,8 @@ class GpuCapacity final : public Policy {
     }
   }
 
-  void check_current(PolicyContext& context, const std::string& field, const Placement& placement,
-                     const capacity::PodShape& shape) const {
+  void check_current(PolicyContext& context, const capacity::ClusterModel::View& view, const json& spec,
+                     const std::string& field, const Placement& placement, const capacity::PodShape& shape) const {
     std::string where;
     if (placement.largest_free_node) {
       const bool gpu = shape.gpu_devices > 0;
@@ -430,6 +452,23 @@ class GpuCapacity final : public Policy {
     std::string room = placement.replicas > 1 ? "room for " + std::to_string(placement.fit_now) + " of " +
                                                     std::to_string(placement.replicas) + " replicas right now"
                                               : "no eligible node has room for it right now";
+    // The scheduler makes room by evicting pods of lower priority: capacity they hold is
+    // reclaimable for this pod, so it would not stay Pending.
+    const PodPriority priority = pod_priority(context, &view, spec);
+    if (priority.preempts && priority.resolved) {
+      const capacity::PreemptionFit preemption = capacity::fit_with_preemption(placement, shape, priority.value);
+      if (preemption.fit >= placement.replicas && preemption.victims > 0) {
+        std::vector<std::string> namespaces(preemption.namespaces.begin(),
+                                            preemption.namespaces.begin() + std::min<std::size_t>(preemption.namespaces.size(), 5));
+        if (preemption.namespaces.size() > 5) namespaces.push_back(std::to_string(preemption.namespaces.size() - 5) + " more");
+        context.advise(field, room + where + "; it fits after preempting up to " + std::to_string(preemption.victims) +
+                                  (preemption.victims == 1 ? " pod" : " pods") + " of priority " +
+                                  std::to_string(preemption.highest_victim_priority) + " or lower in " +
+                                  join(namespaces, ", ") + " (its priority is " +
+                                  std::to_string(priority.value) + ")");
+        return;
+      }
+    }
     bool autoscaled = std::any_of(placement.pools.begin(), placement.pools.end(), [](const PoolVerdict& v) {
       return v.outcome == PoolVerdict::Outcome::Capable && v.rules.autoscaled;
     });
@@ -440,7 +479,24 @@ class GpuCapacity final : public Policy {
     }
   }
 
+  // A template change whose surge pods must start before any old pod stops (maxUnavailable 0):
+  // without room for them the rollout stalls with the old pods still serving.
+  void check_surge(PolicyContext& context, const Placement& placement,
+                   const RolloutDemand& rollout) const {
+    if (config_.rollout_surge == SurgeCheck::Off) return;
+    const std::string message =
+        "this rollout (" + rollout.surge_text + ", maxUnavailable 0) starts " + std::to_string(rollout.surge_pods) +
+        (rollout.surge_pods == 1 ? " new pod" : " new pods") + " beside the old ones before any old pod stops, and "
+        "there is room for " + std::to_string(placement.fit_now) + " right now; the rollout stalls until room frees up. "
+        "Allow maxUnavailable 1, or free capacity first";
+    if (config_.rollout_surge == SurgeCheck::Deny)
+      context.violation("spec.strategy", message);
+    else
+      context.advise("spec.strategy", message);
+  }
+
   CapacityConfig config_;
+  WorkloadKinds kinds_;  // a copy (shared declarations): the config it came from is moved
 };
 
 CapacityConfig parse_config(const ConfigNode& node) {
@@ -450,6 +506,11 @@ CapacityConfig parse_config(const ConfigNode& node) {
   if (config.deny_stranded < 0) node.child("denyStrandedGpus").fail("must be 0 (never deny) or more");
   if (config.warn_stranded < 0) node.child("warnStrandedGpus").fail("must be 0 (never warn) or more");
   config.current_capacity = node.boolean("checkCurrentCapacity", true);
+  const std::string surge = node.string("rolloutSurge", "warn");
+  if (surge == "off") config.rollout_surge = SurgeCheck::Off;
+  else if (surge == "warn") config.rollout_surge = SurgeCheck::Warn;
+  else if (surge == "deny") config.rollout_surge = SurgeCheck::Deny;
+  else node.child("rolloutSurge").fail("must be off, warn or deny");
   config.default_autoscaled = node.boolean("autoscaled", true);
   for (const ConfigNode& item : node.child("pools").items()) {
     item.allow_only({"pool", "nodeLabels", "allowedGpuCounts", "autoscaled", "runtimeClassName"});
@@ -485,12 +546,14 @@ PolicyInfo gpu_capacity_info() {
             "warn when it strands at least this many GPUs in some pool; 0: never"},
            {"checkCurrentCapacity", "bool", "true",
             "check the free capacity now (step 6)"},
+           {"rolloutSurge", "off, warn or deny", "`warn`",
+            "on UPDATE of a Deployment's pod template with maxUnavailable 0: what to do when its maxSurge pods find no room now (the rollout would stall)"},
            {"autoscaled", "bool", "true",
             "whether pools grow on demand (then step 6 only warns)"},
            {"pools", "list of pool rules", "",
             "rules for some pools, first match wins: `pool` (a glob on the pool name shown by `inventory`) and/or `nodeLabels` (labels the pool's nodes carry), with `allowedGpuCounts`, `autoscaled` and `runtimeClassName` (the RuntimeClass GPU pods must name to run there, where the NVIDIA runtime is not the nodes' default)"}},
-          [](const ConfigNode& node, const PolicyBuildContext&) -> std::unique_ptr<Policy> {
-            return std::make_unique<GpuCapacity>(parse_config(node));
+          [](const ConfigNode& node, const PolicyBuildContext& build) -> std::unique_ptr<Policy> {
+            return std::make_unique<GpuCapacity>(parse_config(node), build.kinds);
           },
           /*reads_cluster=*/true};
 }

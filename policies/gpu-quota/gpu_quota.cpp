@@ -9,6 +9,7 @@
 
 #include "engine/capacity/placement.h"
 #include "policies/policies.h"
+#include "policies/rollout.h"
 
 namespace gpuadmit::policies {
 namespace {
@@ -78,9 +79,12 @@ std::string milli_text(std::int64_t milli) {
   return text;
 }
 
+enum class SurgeCheck { Off, Warn, Deny };
+
 class GpuQuota final : public Policy {
  public:
-  GpuQuota(std::vector<Budget> budgets, const WorkloadKinds& kinds) : budgets_(std::move(budgets)), kinds_(kinds) {}
+  GpuQuota(std::vector<Budget> budgets, SurgeCheck surge, const WorkloadKinds& kinds)
+      : budgets_(std::move(budgets)), surge_(surge), kinds_(kinds) {}
 
   void run(PolicyContext& context) const override {
     if (!context.cluster) return;
@@ -93,9 +97,24 @@ class GpuQuota final : public Policy {
       }
     if (!budget) return;
     Demand wanted = demand(context, context.object, context.workload, true);
-    // An update only adds what it asks beyond the object it replaces (whose pods already count).
+    // An update only adds what it asks beyond the object it replaces (whose pods already count),
+    // and a rollout's surge pods that must start before old ones stop (policies/rollout.h).
+    std::int64_t surge_devices = 0;
+    std::string surge_text;
     if (context.request.operation == "UPDATE") {
-      const Demand old = demand(context, context.request.old_object, locate_workload(context.request.old_object, kinds_), false);
+      const Workload old_workload = locate_workload(context.request.old_object, kinds_);
+      const Demand old = demand(context, context.request.old_object, old_workload, false);
+      for (const PodTarget& pod : context.workload.pods) {
+        auto same = std::find_if(old_workload.pods.begin(), old_workload.pods.end(),
+                                 [&](const PodTarget& p) { return p.field == pod.field; });
+        const RolloutDemand rollout = rollout_demand(context, pod, same == old_workload.pods.end() ? nullptr : &*same);
+        if (!rollout.surge_must_fit) continue;
+        const PodGpuUse& use = context.gpu_use(pod);
+        const std::int64_t per_pod = capacity::saturating_add(
+            capacity::PodShape::from_pod_spec(context.pod_spec(pod), context.gpu).gpu_devices, use.template_claim_devices);
+        surge_devices = capacity::saturating_add(surge_devices, capacity::saturating_mul(per_pod, rollout.surge_pods));
+        surge_text = rollout.surge_text;
+      }
       for (const auto& [resource, amount] : old.devices)
         wanted.devices[resource] = capacity::saturating_add(wanted.devices[resource], -std::max<std::int64_t>(amount, -INT64_MAX));
       wanted.shares.add(old.shares, -1);
@@ -106,11 +125,23 @@ class GpuQuota final : public Policy {
         context.advise(unresolved.field, unresolved.message + "; its devices are not counted against the namespace's GPU budget");
     std::int64_t total = 0;
     for (const auto& [resource, amount] : wanted.devices) total = capacity::saturating_add(total, std::max<std::int64_t>(0, amount));
-    if (total <= 0 && !wanted.shares.any()) return;
+    if (total <= 0 && !wanted.shares.any() && surge_devices == 0) return;
 
     const capacity::ClusterModel::View view = context.cluster->read();
     const capacity::NamespaceUsage usage = view.namespace_usage(ns);
     check_shares(context, *budget, usage.shares, wanted.shares, field);
+    if (surge_devices > 0 && surge_ != SurgeCheck::Off && budget->gpus &&
+        capacity::saturating_add(usage.devices(), capacity::saturating_add(std::max<std::int64_t>(total, 0), surge_devices)) > *budget->gpus) {
+      const std::string message = "namespace " + ns + " uses " + std::to_string(usage.devices()) + " of its " +
+                                  gpus_text(*budget->gpus) + ", and this rollout (" + surge_text +
+                                  ", maxUnavailable 0) needs " + gpus_text(surge_devices) +
+                                  " more for its new pods before any old pod stops; the rollout stalls. "
+                                  "Allow maxUnavailable 1, or free GPUs in " + ns + " first";
+      if (surge_ == SurgeCheck::Deny)
+        context.violation("spec.strategy", message);
+      else
+        context.advise("spec.strategy", message);
+    }
     if (total <= 0) return;
     const std::string adds = "this " + context.workload.kind + " adds " + gpus_text(total) +
                              (wanted.replicas > 1 ? " (" + std::to_string(wanted.replicas) + " replicas × " + std::to_string(wanted.per_pod) + ")" : "");
@@ -195,6 +226,7 @@ class GpuQuota final : public Policy {
   }
 
   std::vector<Budget> budgets_;
+  SurgeCheck surge_;
   WorkloadKinds kinds_;  // a copy (shared declarations): the config it came from is moved
 };
 
@@ -241,9 +273,15 @@ PolicyInfo gpu_quota_info() {
           "checks a namespace's GPU budget (total, per product, per MIG profile, and the shares of KAI and HAMi) against its current usage",
           {
            {"budgets", "list of budgets", "",
-            "list, first matching entry wins: `namespace` (name or glob), `gpus` (GPU devices of every kind, DRA claims' included), `products` (map `nvidia.com/gpu.product` → GPUs), `migProfiles` (map profile such as `1g.10gb` → devices of `nvidia.com/mig-<profile>`), `gpuFractions` (GPUs in KAI `gpu-fraction` shares, e.g. 2.5), `gpuMemoryMiB` (KAI `gpu-memory` and HAMi `nvidia.com/gpumem`), `gpuCores` (HAMi `nvidia.com/gpucores`, percent of a GPU)"}},
+            "list, first matching entry wins: `namespace` (name or glob), `gpus` (GPU devices of every kind, DRA claims' included), `products` (map `nvidia.com/gpu.product` → GPUs), `migProfiles` (map profile such as `1g.10gb` → devices of `nvidia.com/mig-<profile>`), `gpuFractions` (GPUs in KAI `gpu-fraction` shares, e.g. 2.5), `gpuMemoryMiB` (KAI `gpu-memory` and HAMi `nvidia.com/gpumem`), `gpuCores` (HAMi `nvidia.com/gpucores`, percent of a GPU)"},
+           {"rolloutSurge", "off, warn or deny", "`warn`",
+            "on UPDATE of a Deployment's pod template with maxUnavailable 0: what to do when its maxSurge pods' GPUs would exceed the namespace's `gpus` budget (the rollout would stall)"}},
           [](const ConfigNode& node, const PolicyBuildContext& build) -> std::unique_ptr<Policy> {
-            return std::make_unique<GpuQuota>(parse_budgets(node), build.kinds);
+            const std::string surge = node.string("rolloutSurge", "warn");
+            if (surge != "off" && surge != "warn" && surge != "deny") node.child("rolloutSurge").fail("must be off, warn or deny");
+            return std::make_unique<GpuQuota>(parse_budgets(node),
+                                              surge == "off" ? SurgeCheck::Off : surge == "deny" ? SurgeCheck::Deny : SurgeCheck::Warn,
+                                              build.kinds);
           },
           /*reads_cluster=*/true};
 }
