@@ -210,6 +210,16 @@ TEST_F(LiveClusterE2e, DisruptionBudgetsFallBackToPolicyV1beta1AndPriorityClasse
   EXPECT_GE(api_->count_requests([](const auto& r) { return r.path == "/apis/policy/v1beta1/poddisruptionbudgets"; }), 1u);
 }
 
+TEST_F(LiveClusterE2e, DisruptionBudgetsAndPriorityClassesCanBeTurnedOff) {
+  start_server({"--disruption-budgets", "off", "--priority-classes=off"});
+  ASSERT_TRUE(eventually([&] { return readyz_status() == 200; }, 15s)) << server_->log();
+  EXPECT_NE(metrics().find("gpuadmit_watch_synced{kind=\"poddisruptionbudget\"} 1"), std::string::npos) << metrics();
+  EXPECT_EQ(api_->count_requests([](const auto& r) {
+              return r.resource == "poddisruptionbudgets" || r.resource == "priorityclasses";
+            }),
+            0u);
+}
+
 TEST_F(LiveClusterE2e, BadInvocationsAreRefused) {
   const std::string binary = kBinary + " serve --tls-cert " + (dir_.path() / "tls.crt").string() + " --tls-key " +
                              (dir_.path() / "tls.key").string();
@@ -219,6 +229,9 @@ TEST_F(LiveClusterE2e, BadInvocationsAreRefused) {
         " --kubeconfig " + kubeconfig + " --in-cluster", std::string(" --cluster-stale-after 30"),
         " --kubeconfig " + kubeconfig + " --cluster-stale-after 0",
         " --kubeconfig " + kubeconfig + " --dra-api-version v1beta", std::string(" --dra-api-version off"),
+        " --kubeconfig " + kubeconfig + " --disruption-budgets yes",
+        " --kubeconfig " + kubeconfig + " --priority-classes false",
+        std::string(" --disruption-budgets off"), std::string(" --priority-classes on"),
         " --kubeconfig " + (dir_.path() / "missing").string()}) {
     const std::string out = (dir_.path() / "out.txt").string();
     const int status = std::system((binary + extra + " >" + out + " 2>&1").c_str());
