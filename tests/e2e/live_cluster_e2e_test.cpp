@@ -160,7 +160,8 @@ TEST_F(LiveClusterE2e, AnswersFollowTheLiveCluster) {
 
   // News again: a bookmark on every kind, and denials are trusted once more.
   api_->set_events_suppressed(false);
-  for (const char* resource : {"nodes", "pods", "namespaces", "resourceclaims", "resourceclaimtemplates"})
+  for (const char* resource : {"nodes", "pods", "namespaces", "resourceclaims", "resourceclaimtemplates",
+                               "poddisruptionbudgets", "priorityclasses"})
     api_->bookmark(resource);
   EXPECT_TRUE(eventually([&] { return !validate(pod_review("huge", 16)).allowed; }));
 
@@ -191,7 +192,32 @@ TEST_F(LiveClusterE2e, DraApiVersionOffListsNoClaims) {
   start_server({"--dra-api-version", "off"});
   ASSERT_TRUE(eventually([&] { return readyz_status() == 200; }, 15s)) << server_->log();
   EXPECT_NE(metrics().find("gpuadmit_watch_synced{kind=\"resourceclaim\"} 1"), std::string::npos) << metrics();
-  EXPECT_EQ(api_->count_requests([](const auto& r) { return r.path.rfind("/apis/", 0) == 0; }), 0u);
+  EXPECT_EQ(api_->count_requests([](const auto& r) { return r.path.rfind("/apis/resource.k8s.io/", 0) == 0; }), 0u);
+}
+
+// As Kubernetes 1.20: the budgets are read from policy/v1beta1 once policy/v1 answers 404.
+TEST_F(LiveClusterE2e, DisruptionBudgetsFallBackToPolicyV1beta1AndPriorityClassesAreWatched) {
+  api_->set_policy_api_version("v1beta1");
+  api_->apply("poddisruptionbudgets", gpuadmit::testing::fake_disruption_budget("ml", "b1", nlohmann::json::object(), 1));
+  api_->apply("priorityclasses", gpuadmit::testing::fake_priority_class("gpu-high", 1000));
+  start_server();
+  ASSERT_TRUE(eventually([&] { return readyz_status() == 200; }, 15s)) << server_->log();
+  const std::string text = metrics();
+  for (const char* line : {"gpuadmit_watch_objects{kind=\"poddisruptionbudget\"} 1",
+                           "gpuadmit_watch_objects{kind=\"priorityclass\"} 1",
+                           "gpuadmit_watch_failures_total{kind=\"poddisruptionbudget\"} 0"})
+    EXPECT_NE(text.find(line), std::string::npos) << line << "\n" << text;
+  EXPECT_GE(api_->count_requests([](const auto& r) { return r.path == "/apis/policy/v1beta1/poddisruptionbudgets"; }), 1u);
+}
+
+TEST_F(LiveClusterE2e, DisruptionBudgetsAndPriorityClassesCanBeTurnedOff) {
+  start_server({"--disruption-budgets", "off", "--priority-classes=off"});
+  ASSERT_TRUE(eventually([&] { return readyz_status() == 200; }, 15s)) << server_->log();
+  EXPECT_NE(metrics().find("gpuadmit_watch_synced{kind=\"poddisruptionbudget\"} 1"), std::string::npos) << metrics();
+  EXPECT_EQ(api_->count_requests([](const auto& r) {
+              return r.resource == "poddisruptionbudgets" || r.resource == "priorityclasses";
+            }),
+            0u);
 }
 
 TEST_F(LiveClusterE2e, BadInvocationsAreRefused) {
@@ -203,6 +229,9 @@ TEST_F(LiveClusterE2e, BadInvocationsAreRefused) {
         " --kubeconfig " + kubeconfig + " --in-cluster", std::string(" --cluster-stale-after 30"),
         " --kubeconfig " + kubeconfig + " --cluster-stale-after 0",
         " --kubeconfig " + kubeconfig + " --dra-api-version v1beta", std::string(" --dra-api-version off"),
+        " --kubeconfig " + kubeconfig + " --disruption-budgets yes",
+        " --kubeconfig " + kubeconfig + " --priority-classes false",
+        std::string(" --disruption-budgets off"), std::string(" --priority-classes on"),
         " --kubeconfig " + (dir_.path() / "missing").string()}) {
     const std::string out = (dir_.path() / "out.txt").string();
     const int status = std::system((binary + extra + " >" + out + " 2>&1").c_str());

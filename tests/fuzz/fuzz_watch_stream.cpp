@@ -59,6 +59,13 @@ void handle_line(kube::ObjectKind kind, const std::string& line, gpuadmit::capac
         removal ? (void)model.delete_claim(claim_kind, ns, name) : model.upsert_claim(trimmed);
         break;
       }
+      case kube::ObjectKind::PodDisruptionBudget:
+        if (ns.empty()) ns = "default";
+        removal ? (void)model.delete_disruption_budget(ns, name) : model.upsert_disruption_budget(trimmed);
+        break;
+      case kube::ObjectKind::PriorityClass:
+        removal ? (void)model.delete_priority_class(name) : model.upsert_priority_class(trimmed);
+        break;
     }
   } catch (const gpuadmit::capacity::SnapshotError&) {
   }

@@ -36,12 +36,13 @@ foreach(target IN ITEMS kubeconfig quantity image_reference node_affinity glob a
 endforeach()
 
 # The watch: the sample cluster's objects as ADDED events, one stream per kind. The first byte
-# picks the kind ('0' nodes, '1' pods, '2' namespaces; see fuzz_watch_stream.cpp).
+# picks the kind, kWatchedKinds[byte % 7] ('1' = 49 nodes, '2' pods, '3' namespaces, '6'
+# disruption budgets, '7' priority classes; see fuzz_watch_stream.cpp).
 file(READ ${SRC}/manifests/examples/cluster.json cluster)
 string(JSON count LENGTH "${cluster}" items)
-set(streams_Node "0")
-set(streams_Pod "1")
-set(streams_Namespace "2")
+set(streams_Node "1")
+set(streams_Pod "2")
+set(streams_Namespace "3")
 math(EXPR last "${count} - 1")
 foreach(i RANGE ${last})
   string(JSON item GET "${cluster}" items ${i})
@@ -56,6 +57,12 @@ set(bookmark "{\"type\":\"BOOKMARK\",\"object\":{\"kind\":\"Node\",\"metadata\":
 write_seed(watch_stream nodes "${streams_Node}${bookmark}\n")
 write_seed(watch_stream pods "${streams_Pod}")
 write_seed(watch_stream namespaces "${streams_Namespace}")
+set(pdb "{\"kind\":\"PodDisruptionBudget\",\"apiVersion\":\"policy/v1beta1\",\"metadata\":{\"name\":\"b\",\"namespace\":\"ml\",\"resourceVersion\":\"5\"},\"spec\":{\"minAvailable\":1,\"selector\":{\"matchLabels\":{\"app\":\"a\"}}}}")
+set(priority_class "{\"kind\":\"PriorityClass\",\"apiVersion\":\"scheduling.k8s.io/v1\",\"metadata\":{\"name\":\"high\",\"resourceVersion\":\"6\"},\"value\":1000,\"globalDefault\":true,\"preemptionPolicy\":\"Never\"}")
+write_seed(watch_stream disruption_budgets "6{\"type\":\"ADDED\",\"object\":${pdb}}\n{\"type\":\"DELETED\",\"object\":${pdb}}\n")
+write_seed(watch_stream priority_classes "7{\"type\":\"ADDED\",\"object\":${priority_class}}\n")
+write_seed(list_page list_PodDisruptionBudget "6{\"kind\":\"PodDisruptionBudgetList\",\"apiVersion\":\"policy/v1\",\"metadata\":{\"resourceVersion\":\"7\"},\"items\":[${pdb}]}")
+write_seed(list_page list_PriorityClass "7{\"kind\":\"PriorityClassList\",\"apiVersion\":\"scheduling.k8s.io/v1\",\"metadata\":{\"resourceVersion\":\"7\"},\"items\":[${priority_class}]}")
 
 # The list pages: the same objects as one page per kind (first byte as above).
 foreach(kind IN ITEMS Node Pod Namespace)

@@ -14,6 +14,9 @@
 //       one DRA version it serves (set_dra_api_version, v1 unless set), with apiVersion
 //       resource.k8s.io/VERSION; any other version, or all of them once set to "", → 404 with a
 //       metav1.Status, as a cluster without that API answers
+//   GET /apis/policy/VERSION/poddisruptionbudgets → the same, at the one policy version it serves
+//       (set_policy_api_version: v1 unless set; v1beta1 as Kubernetes 1.20; "" none)
+//   GET /apis/scheduling.k8s.io/v1/priorityclasses → the same (other versions → 404)
 //   401 with a metav1.Status unless the bearer token matches or a client certificate signed by
 //   the test CA was presented.
 // Lists page through the current state in key order (not a frozen snapshot); continue tokens are
@@ -317,6 +320,37 @@ inline nlohmann::json fake_resource_claim_template(const std::string& ns, const 
   return object;
 }
 
+// A PodDisruptionBudget with `selector` as written (a metav1.LabelSelector, or null for none) and
+// spec.minAvailable, with the status the disruption controller adds.
+inline nlohmann::json fake_disruption_budget(const std::string& ns, const std::string& name, nlohmann::json selector,
+                                             int min_available) {
+  nlohmann::json spec = {{"minAvailable", min_available}};
+  if (!selector.is_null()) spec["selector"] = std::move(selector);
+  return {{"metadata",
+           {{"name", name},
+            {"namespace", ns},
+            {"uid", "7a8b9c0d-0000-4000-8000-" + std::to_string(std::hash<std::string>{}(ns + "/" + name) % 1000000000000ULL)},
+            {"generation", 1},
+            {"creationTimestamp", "2025-09-01T10:00:00Z"},
+            {"labels", {{"app", "inference"}}},
+            {"managedFields", fake_managed_fields()}}},
+          {"spec", spec},
+          {"status", {{"observedGeneration", 1}, {"disruptionsAllowed", 0}, {"currentHealthy", 1},
+                      {"desiredHealthy", min_available}, {"expectedPods", 1}}}};
+}
+
+inline nlohmann::json fake_priority_class(const std::string& name, int value, bool global_default = false) {
+  return {{"metadata",
+           {{"name", name},
+            {"uid", "1b2c3d4e-0000-4000-8000-" + std::to_string(std::hash<std::string>{}(name) % 1000000000000ULL)},
+            {"creationTimestamp", "2025-09-01T10:00:00Z"},
+            {"managedFields", fake_managed_fields()}}},
+          {"value", value},
+          {"globalDefault", global_default},
+          {"description", "GPU training jobs"},
+          {"preemptionPolicy", "PreemptLowerPriority"}};
+}
+
 class FakeApiServer {
  public:
   struct RecordedRequest {
@@ -348,6 +382,10 @@ class FakeApiServer {
     });
     server_->Get(R"(/apis/resource\.k8s\.io/([^/]+)/(resourceclaims|resourceclaimtemplates))",
                  [this](const httplib::Request& req, httplib::Response& res) { handle(req.matches[2], req.matches[1], req, res); });
+    server_->Get(R"(/apis/policy/([^/]+)/(poddisruptionbudgets))",
+                 [this](const httplib::Request& req, httplib::Response& res) { handle(req.matches[2], req.matches[1], req, res); });
+    server_->Get(R"(/apis/scheduling\.k8s\.io/([^/]+)/(priorityclasses))",
+                 [this](const httplib::Request& req, httplib::Response& res) { handle(req.matches[2], req.matches[1], req, res); });
     port_ = server_->bind_to_any_port("127.0.0.1");
     if (port_ <= 0) throw std::runtime_error("fake apiserver: cannot bind 127.0.0.1");
     listener_ = std::thread([this] { server_->listen_after_bind(); });
@@ -376,6 +414,13 @@ class FakeApiServer {
   void set_dra_api_version(std::string version) {
     std::lock_guard<std::mutex> lock(mutex_);
     dra_api_version_ = std::move(version);
+  }
+
+  // The policy version PodDisruptionBudgets are served at ("v1beta1": as Kubernetes 1.20, which
+  // serves no policy/v1; "": none). Other versions answer 404.
+  void set_policy_api_version(std::string version) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    policy_api_version_ = std::move(version);
   }
 
   // The bearer token accepted from now on ("" accepts none; client certificates always work).
@@ -563,6 +608,8 @@ class FakeApiServer {
   static std::string kind_of(const std::string& resource) {
     if (resource == "resourceclaims") return "ResourceClaim";
     if (resource == "resourceclaimtemplates") return "ResourceClaimTemplate";
+    if (resource == "poddisruptionbudgets") return "PodDisruptionBudget";
+    if (resource == "priorityclasses") return "PriorityClass";
     return resource == "nodes" ? "Node" : resource == "pods" ? "Pod" : "Namespace";
   }
 
@@ -570,6 +617,8 @@ class FakeApiServer {
 
   // Called with mutex_ held.
   std::string api_version_of(const std::string& resource) const {
+    if (resource == "poddisruptionbudgets") return "policy/" + policy_api_version_;
+    if (resource == "priorityclasses") return "scheduling.k8s.io/v1";
     return is_dra(resource) ? "resource.k8s.io/" + dra_api_version_ : "v1";
   }
 
@@ -613,7 +662,7 @@ class FakeApiServer {
     return false;
   }
 
-  // `version`: the resource.k8s.io version asked for, "" for the core kinds.
+  // `version`: the version asked for (resource.k8s.io, policy, scheduling.k8s.io), "" for the core kinds.
   void handle(const std::string& resource, const std::string& version, const httplib::Request& req,
               httplib::Response& res) {
     std::unique_lock<std::mutex> lock(mutex_);
@@ -634,7 +683,11 @@ class FakeApiServer {
       res.set_content(status_json(401, "Unauthorized", "Unauthorized"), "application/json");
       return;
     }
-    if (is_dra(resource) && (dra_api_version_.empty() || version != dra_api_version_)) {
+    const bool served = is_dra(resource)                     ? !dra_api_version_.empty() && version == dra_api_version_
+                        : resource == "poddisruptionbudgets" ? !policy_api_version_.empty() && version == policy_api_version_
+                        : resource == "priorityclasses"      ? version == "v1"
+                                                             : true;
+    if (!served) {
       res.status = 404;
       res.set_content(status_json(404, "NotFound", "the server could not find the requested resource"), "application/json");
       return;
@@ -815,6 +868,7 @@ class FakeApiServer {
   bool stopping_ = false;
   std::string token_;
   std::string dra_api_version_ = "v1";
+  std::string policy_api_version_ = "v1";
   uint64_t rv_ = 1000;
   uint64_t compacted_rv_ = 0;
   std::map<std::string, std::map<std::string, std::string>> store_;  // resource → key → item JSON

@@ -162,10 +162,11 @@ json status(ObjectKind kind, element value) {
   return out;
 }
 
-// The DRA kinds, as trim_object() trims them: the last apiVersion when a non-empty string (list
-// items carry none), four metadata fields and the whole spec.
-json trim_dra(ObjectKind kind, element item, std::string_view dra_api_version) {
+// The kinds of a named API group, as trim_object() trims them: the last apiVersion when a
+// non-empty string (list items carry none), four metadata fields and the kind's few fields whole.
+json trim_grouped(ObjectKind kind, element item, std::string_view version) {
   json out = {{"kind", std::string(kind_name(kind))}, {"metadata", json::object()}};
+  const bool priority_class = kind == ObjectKind::PriorityClass;
   std::string own_api_version;
   each_field(item, [&](std::string_view key, element child) {
     if (key == "apiVersion") {
@@ -176,16 +177,16 @@ json trim_dra(ObjectKind kind, element item, std::string_view dra_api_version) {
         if (one_of(field, {"name", "namespace", "uid", "resourceVersion"})) keep(value, field, kept);
       });
       out["metadata"] = std::move(kept);
-    } else if (key == "spec") {
+    } else if (priority_class ? one_of(key, {"value", "globalDefault", "preemptionPolicy"}) : key == "spec") {
       keep(child, key, out);
     }
   });
-  out["apiVersion"] = own_api_version.empty() ? api_version(kind, dra_api_version) : own_api_version;
+  out["apiVersion"] = own_api_version.empty() ? api_version(kind, version) : own_api_version;
   return out;
 }
 
-json trim(ObjectKind kind, element item, std::string_view dra_api_version) {
-  if (is_dra_kind(kind)) return trim_dra(kind, item, dra_api_version);
+json trim(ObjectKind kind, element item, std::string_view version) {
+  if (!api_group(kind).empty()) return trim_grouped(kind, item, version);
   json out = json::object();
   out["kind"] = std::string(kind_name(kind));
   out["apiVersion"] = "v1";
@@ -215,8 +216,7 @@ struct ListPageReader::Parser {
   bool has_items = false;
 };
 
-ListPageReader::ListPageReader(std::string dra_api_version)
-    : parser_(std::make_unique<Parser>()), dra_api_version_(std::move(dra_api_version)) {}
+ListPageReader::ListPageReader(std::string version) : parser_(std::make_unique<Parser>()), version_(std::move(version)) {}
 ListPageReader::~ListPageReader() = default;
 
 bool ListPageReader::parse(std::string& body, ListPage& page, std::string& error) {
@@ -273,7 +273,7 @@ void ListPageReader::trim_items(ObjectKind kind, std::vector<json>& items) {
   if (!parser_->has_items) return;
   const simdjson::dom::array array = array_of(parser_->items);
   items.reserve(array.size());
-  for (element item : array) items.push_back(trim(kind, item, dra_api_version_));
+  for (element item : array) items.push_back(trim(kind, item, version_));
   parser_->has_items = false;
 }
 

@@ -24,9 +24,9 @@ struct ListPage {
 
 class ListPageReader {
  public:
-  // `dra_api_version`: the version the DRA kinds are listed at, their items' apiVersion
-  // (trim_object's parameter of the same name).
-  explicit ListPageReader(std::string dra_api_version = "v1");
+  // `version`: the version the kind is listed at, which gives its items their apiVersion
+  // (trim_object's parameter of the same name); set_version when a list falls back to another.
+  explicit ListPageReader(std::string version = "v1");
   ~ListPageReader();
   // Reads `body` (a list answer) into *page. On anything but a well-formed list (not JSON, over
   // the depth limit of engine/input_limits.h, no items array or metadata object) returns false
@@ -40,10 +40,12 @@ class ListPageReader {
   bool parse(std::string& body, ListPage& page, std::string& error);
   void trim_items(ObjectKind kind, std::vector<nlohmann::json>& items);
 
+  void set_version(std::string version) { version_ = std::move(version); }
+
  private:
   struct Parser;
   std::unique_ptr<Parser> parser_;
-  std::string dra_api_version_;
+  std::string version_;
 };
 
 }  // namespace gpuadmit::kube

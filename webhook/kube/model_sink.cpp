@@ -37,6 +37,8 @@ void ClusterModelSink::upsert(kube::ObjectKind kind, const json& object) {
       case kube::ObjectKind::Namespace: return model_.upsert_namespace(object);
       case kube::ObjectKind::ResourceClaim:
       case kube::ObjectKind::ResourceClaimTemplate: return model_.upsert_claim(object);
+      case kube::ObjectKind::PodDisruptionBudget: return model_.upsert_disruption_budget(object);
+      case kube::ObjectKind::PriorityClass: return model_.upsert_priority_class(object);
     }
   } catch (const std::exception& error) {
     reject(kind, error.what());
@@ -68,6 +70,12 @@ void ClusterModelSink::remove(kube::ObjectKind kind, const json& object) {
     case kube::ObjectKind::ResourceClaimTemplate:
       model_.delete_claim(claim_kind(kind), namespace_of(object), name);
       return;
+    case kube::ObjectKind::PodDisruptionBudget:
+      model_.delete_disruption_budget(namespace_of(object), name);
+      return;
+    case kube::ObjectKind::PriorityClass:
+      model_.delete_priority_class(name);
+      return;
   }
 }
 
@@ -81,6 +89,8 @@ void ClusterModelSink::list_complete(kube::ObjectKind kind, const std::unordered
     case kube::ObjectKind::ResourceClaimTemplate:
       removed = model_.remove_claims_except(claim_kind(kind), listed_keys);
       break;
+    case kube::ObjectKind::PodDisruptionBudget: removed = model_.remove_disruption_budgets_except(listed_keys); break;
+    case kube::ObjectKind::PriorityClass: removed = model_.remove_priority_classes_except(listed_keys); break;
   }
   if (removed)
     log_event(*logger_, spdlog::level::info, "cluster objects gone after a full list",

@@ -13,6 +13,8 @@ std::string_view kind_name(ObjectKind kind) {
     case ObjectKind::Namespace: return "Namespace";
     case ObjectKind::ResourceClaim: return "ResourceClaim";
     case ObjectKind::ResourceClaimTemplate: return "ResourceClaimTemplate";
+    case ObjectKind::PodDisruptionBudget: return "PodDisruptionBudget";
+    case ObjectKind::PriorityClass: return "PriorityClass";
   }
   return "";
 }
@@ -24,6 +26,8 @@ std::string_view resource_name(ObjectKind kind) {
     case ObjectKind::Namespace: return "namespaces";
     case ObjectKind::ResourceClaim: return "resourceclaims";
     case ObjectKind::ResourceClaimTemplate: return "resourceclaimtemplates";
+    case ObjectKind::PodDisruptionBudget: return "poddisruptionbudgets";
+    case ObjectKind::PriorityClass: return "priorityclasses";
   }
   return "";
 }
@@ -32,12 +36,26 @@ bool is_dra_kind(ObjectKind kind) {
   return kind == ObjectKind::ResourceClaim || kind == ObjectKind::ResourceClaimTemplate;
 }
 
-std::string api_version(ObjectKind kind, std::string_view dra_api_version) {
-  return is_dra_kind(kind) ? "resource.k8s.io/" + std::string(dra_api_version) : "v1";
+std::string_view api_group(ObjectKind kind) {
+  switch (kind) {
+    case ObjectKind::Node:
+    case ObjectKind::Pod:
+    case ObjectKind::Namespace: return "";
+    case ObjectKind::ResourceClaim:
+    case ObjectKind::ResourceClaimTemplate: return "resource.k8s.io";
+    case ObjectKind::PodDisruptionBudget: return "policy";
+    case ObjectKind::PriorityClass: return "scheduling.k8s.io";
+  }
+  return "";
 }
 
-std::string collection_path(ObjectKind kind, std::string_view dra_api_version) {
-  return (is_dra_kind(kind) ? "/apis/" : "/api/") + api_version(kind, dra_api_version) + "/" +
+std::string api_version(ObjectKind kind, std::string_view version) {
+  const std::string_view group = api_group(kind);
+  return group.empty() ? "v1" : std::string(group) + "/" + std::string(version);
+}
+
+std::string collection_path(ObjectKind kind, std::string_view version) {
+  return (api_group(kind).empty() ? "/api/" : "/apis/") + api_version(kind, version) + "/" +
          std::string(resource_name(kind));
 }
 
@@ -122,17 +140,22 @@ std::string metadata_string(const json& object, const char* key) {
 
 std::string resource_version_of(const json& object) { return metadata_string(object, "resourceVersion"); }
 
-json trim_object(ObjectKind kind, const json& object, std::string_view dra_api_version) {
+json trim_object(ObjectKind kind, const json& object, std::string_view version) {
   json out = json::object();
   out["kind"] = std::string(kind_name(kind));
-  if (is_dra_kind(kind)) {
+  if (!api_group(kind).empty()) {
+    // The object's own apiVersion decides how it reads (a policy/v1beta1 budget's empty selector
+    // selects nothing); list items carry none, so they get the version listed.
     const json& own = member(object, "apiVersion");
     const bool has_own = own.is_string() && !own.get_ref<const std::string&>().empty();
-    out["apiVersion"] = has_own ? own : json(api_version(kind, dra_api_version));
+    out["apiVersion"] = has_own ? own : json(api_version(kind, version));
     json kept_metadata = json::object();
     copy_if_present(member(object, "metadata"), kept_metadata, {"name", "namespace", "uid", "resourceVersion"});
     out["metadata"] = std::move(kept_metadata);
-    copy_if_present(object, out, {"spec"});
+    if (kind == ObjectKind::PriorityClass)
+      copy_if_present(object, out, {"value", "globalDefault", "preemptionPolicy"});
+    else
+      copy_if_present(object, out, {"spec"});
     return out;
   }
   out["apiVersion"] = "v1";
@@ -174,6 +197,8 @@ json trim_object(ObjectKind kind, const json& object, std::string_view dra_api_v
     }
     case ObjectKind::ResourceClaim:
     case ObjectKind::ResourceClaimTemplate:
+    case ObjectKind::PodDisruptionBudget:
+    case ObjectKind::PriorityClass:
       break;  // trimmed above
   }
   return out;

@@ -33,14 +33,15 @@ std::string resource_version_of(const nlohmann::json& object);
 //              resources, affinity.nodeAffinity, containers[] and initContainers[] as {name,
 //              resources, restartPolicy}}, status.{phase, conditions[].{type, status}}
 //   Namespace: status.phase
-// except the DRA kinds (is_dra_kind), whose spec the capacity model reads whole and whose status
-// it does not read:
-//   ResourceClaim, ResourceClaimTemplate: kind, apiVersion (the object's own; list items carry
-//              none and get resource.k8s.io/<dra_api_version>, the version listed),
-//              metadata.{name, namespace, uid, resourceVersion}, spec
+// except the kinds of a named API group (api_group), whose few fields the capacity model reads
+// whole and whose status it does not read: kind, apiVersion (the object's own; list items carry
+// none and get api_version(kind, version), the version listed), metadata.{name, namespace, uid,
+// resourceVersion}, and
+//   ResourceClaim, ResourceClaimTemplate, PodDisruptionBudget: spec
+//   PriorityClass: value, globalDefault, preemptionPolicy
 // Watch events are trimmed here; list pages by ListPageReader (list_page.h), which must give the
 // same result and is tested and fuzzed against this function.
-nlohmann::json trim_object(ObjectKind kind, const nlohmann::json& object, std::string_view dra_api_version = "v1");
+nlohmann::json trim_object(ObjectKind kind, const nlohmann::json& object, std::string_view version = "v1");
 
 // Splits a byte stream into newline-terminated lines as the bytes arrive in arbitrary pieces.
 // A line longer than `max_line_bytes` is an error (the stream is unusable past it).

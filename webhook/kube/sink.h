@@ -13,10 +13,23 @@
 namespace gpuadmit::kube {
 
 // Statuses are indexed by the kind's value: kWatchedKinds lists every kind, in this order.
-enum class ObjectKind { Node, Pod, Namespace, ResourceClaim, ResourceClaimTemplate };
+enum class ObjectKind {
+  Node,
+  Pod,
+  Namespace,
+  ResourceClaim,
+  ResourceClaimTemplate,
+  PodDisruptionBudget,
+  PriorityClass
+};
 
-inline constexpr ObjectKind kWatchedKinds[] = {ObjectKind::Node, ObjectKind::Pod, ObjectKind::Namespace,
-                                               ObjectKind::ResourceClaim, ObjectKind::ResourceClaimTemplate};
+inline constexpr ObjectKind kWatchedKinds[] = {ObjectKind::Node,
+                                               ObjectKind::Pod,
+                                               ObjectKind::Namespace,
+                                               ObjectKind::ResourceClaim,
+                                               ObjectKind::ResourceClaimTemplate,
+                                               ObjectKind::PodDisruptionBudget,
+                                               ObjectKind::PriorityClass};
 
 std::string_view kind_name(ObjectKind kind);      // "Node", "Pod", "Namespace", "ResourceClaim", ...
 std::string_view resource_name(ObjectKind kind);  // "nodes", "pods", "namespaces", "resourceclaims", ...
@@ -25,11 +38,15 @@ std::optional<ObjectKind> kind_from_name(std::string_view kind_or_resource);
 // Dynamic Resource Allocation kinds, in API group resource.k8s.io, whose version differs by
 // cluster (v1 from 1.34, v1beta2 in 1.33, v1beta1 in 1.32) and which a cluster may not serve.
 bool is_dra_kind(ObjectKind kind);
-// The kind's apiVersion: "v1", or "resource.k8s.io/<dra_api_version>" for the DRA kinds.
-std::string api_version(ObjectKind kind, std::string_view dra_api_version);
-// Where the kind is listed and watched across all namespaces: /api/v1/pods,
-// /apis/resource.k8s.io/v1/resourceclaims.
-std::string collection_path(ObjectKind kind, std::string_view dra_api_version);
+// The kind's API group: "" (the core group: nodes, pods, namespaces), "resource.k8s.io",
+// "policy" (PodDisruptionBudget) or "scheduling.k8s.io" (PriorityClass).
+std::string_view api_group(ObjectKind kind);
+// The kind's apiVersion when listed at `version`: "v1" for a core kind whatever `version` says,
+// "<group>/<version>" for the others ("resource.k8s.io/v1beta2", "policy/v1beta1").
+std::string api_version(ObjectKind kind, std::string_view version);
+// Where the kind is listed and watched across all namespaces at `version`: /api/v1/pods,
+// /apis/resource.k8s.io/v1/resourceclaims, /apis/policy/v1beta1/poddisruptionbudgets.
+std::string collection_path(ObjectKind kind, std::string_view version);
 
 // Objects arrive trimmed (see trim_object in objects.h) with kind and apiVersion set.
 // The watch serializes its calls: no two calls overlap, whatever the kind. Calls come from the

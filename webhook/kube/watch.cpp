@@ -33,6 +33,23 @@ json parse_or_discarded(std::string_view text, std::string* error = nullptr) {
   }
 }
 
+// The versions a kind is listed at, in order of preference: the first one served is used.
+std::vector<std::string> versions_to_try(ObjectKind kind, const WatchOptions& options) {
+  if (is_dra_kind(kind)) return {options.dra_api_version};
+  if (kind == ObjectKind::PodDisruptionBudget) return {"v1", "v1beta1"};  // policy/v1 is GA from 1.21
+  return {"v1"};
+}
+
+// A kind a cluster may not serve at all: a 404 at every version means it holds none.
+bool may_be_unserved(ObjectKind kind) { return is_dra_kind(kind) || kind == ObjectKind::PodDisruptionBudget; }
+
+bool watched(ObjectKind kind, const WatchOptions& options) {
+  if (is_dra_kind(kind)) return options.dra_api_version != "off";
+  if (kind == ObjectKind::PodDisruptionBudget) return options.watch_disruption_budgets;
+  if (kind == ObjectKind::PriorityClass) return options.watch_priority_classes;
+  return true;
+}
+
 }  // namespace
 
 bool is_api_version(std::string_view text) {
@@ -91,6 +108,7 @@ json WatchStatus::to_json(Clock::time_point now) const {
     out[std::string(kind_name(kind))] = {
         {"synced", k.synced},
         {"served", !k.not_served},
+        {"apiVersion", k.api_version},
         {"objects", k.objects},
         {"resourceVersion", k.resource_version},
         {"secondsSinceLastHeard", seconds_since_last_heard(kind, now)},
@@ -118,9 +136,10 @@ class ClusterWatch::KindWatcher {
       : kind_(kind),
         owner_(owner),
         client_(owner.config_, owner.options_.connect_timeout),
-        path_(collection_path(kind, owner.options_.dra_api_version)),
+        versions_(versions_to_try(kind, owner.options_)),
+        path_(collection_path(kind, versions_.front())),
         rng_(std::random_device{}()),
-        page_reader_(owner.options_.dra_api_version) {}
+        page_reader_(versions_.front()) {}
 
   void start() { thread_ = std::thread([this] { run(); }); }
 
@@ -143,6 +162,14 @@ class ClusterWatch::KindWatcher {
 
   const WatchOptions& options() const { return owner_.options_; }
   std::string_view resource() const { return resource_name(kind_); }
+  const std::string& version() const { return versions_[version_index_]; }
+
+  // Lists and watches at versions_[index] from now on.
+  void use_version(size_t index) {
+    version_index_ = index;
+    path_ = collection_path(kind_, version());
+    page_reader_.set_version(version());
+  }
 
   void run() {
     bool need_list = true;
@@ -212,8 +239,9 @@ class ClusterWatch::KindWatcher {
     });
   }
 
-  // A DRA kind the API server does not serve (a cluster before 1.32, DRA disabled, or another
-  // version): it holds nothing, which is all there is to know, so it counts as synced.
+  // A kind the API server does not serve at any version tried (DRA on a cluster before 1.32, DRA
+  // disabled, or another version; policy on a cluster without it): it holds nothing, which is all
+  // there is to know, so it counts as synced.
   void mark_not_served() {
     {
       std::lock_guard<std::mutex> lock(owner_.sink_mutex_);
@@ -228,17 +256,27 @@ class ClusterWatch::KindWatcher {
       k.not_served = true;
       k.objects = 0;
       k.resource_version.clear();
+      k.api_version.clear();
       k.last_heard = Clock::now();
     });
-    if (first)
-      log(spdlog::level::warn, "kube resource not served",
-          {{"path", path_},
-           {"detail", "HTTP 404: no DRA objects are served at this path; the kind counts as synced with none "
-                      "(--dra-api-version picks the version)"},
-           {"retrySeconds", std::chrono::duration<double>(options().backoff_max).count()}});
+    if (!first) return;
+    std::string detail;
+    if (is_dra_kind(kind_)) {
+      detail = "HTTP 404: no DRA objects are served at this path; the kind counts as synced with none "
+               "(--dra-api-version picks the version)";
+    } else {
+      detail = "HTTP 404 at every version tried (";
+      for (size_t i = 0; i < versions_.size(); ++i) detail += (i ? ", " : "") + api_version(kind_, versions_[i]);
+      detail += "); the kind counts as synced with none";
+    }
+    log(spdlog::level::warn, "kube resource not served",
+        {{"path", path_}, {"detail", detail},
+         {"retrySeconds", std::chrono::duration<double>(options().backoff_max).count()}});
   }
 
   Listing list_all() {
+    // Every list starts at the preferred version, so an upgraded cluster's newer one is taken up.
+    use_version(0);
     std::unordered_set<std::string> keys;
     std::string continue_token, list_rv;
     int expired_restarts = 0;
@@ -266,9 +304,19 @@ class ClusterWatch::KindWatcher {
         response = request_page(continue_token);
         continue;
       }
-      if (response.status == 404 && is_dra_kind(kind_) && continue_token.empty()) {
-        mark_not_served();
-        return Listing::NotServed;
+      if (response.status == 404 && may_be_unserved(kind_) && continue_token.empty()) {
+        if (version_index_ + 1 == versions_.size()) {
+          mark_not_served();
+          return Listing::NotServed;
+        }
+        // Not served at this version (policy/v1 before 1.21): the next one, at once.
+        if (!logged_fallback_)
+          log(spdlog::level::info, "kube resource not served at this version, trying the next",
+              {{"path", path_}, {"next", api_version(kind_, versions_[version_index_ + 1])}});
+        logged_fallback_ = true;
+        use_version(version_index_ + 1);
+        response = request_page(continue_token);
+        continue;
       }
       if (!response.ok()) {
         record_failure(describe_failure("list", response));
@@ -307,6 +355,7 @@ class ClusterWatch::KindWatcher {
     owner_.status_.update(kind_, [&](KindStatus& k) {
       k.synced = true;
       k.not_served = false;
+      k.api_version = api_version(kind_, version());
       ++k.lists;
       if (k.lists > 1) ++k.relists;
       k.objects = keys_.size();
@@ -360,8 +409,9 @@ class ClusterWatch::KindWatcher {
           {{"reason", "HTTP 410"}, {"resourceVersion", rv_}});
       return Outcome::Gone;
     }
-    if (response.status == 404 && is_dra_kind(kind_)) {
-      // The API went away (a downgrade, DRA disabled): the list finds out whether it is back.
+    if (response.status == 404 && may_be_unserved(kind_)) {
+      // The API went away (a downgrade, DRA disabled, policy/v1beta1 removed by an upgrade to
+      // 1.25): the list finds out what is served now.
       log(spdlog::level::info, "kube watch found nothing served, listing again", {{"reason", "HTTP 404"}});
       return Outcome::Gone;
     }
@@ -440,7 +490,7 @@ class ClusterWatch::KindWatcher {
       count_malformed(type_name + " event without metadata.name or metadata.resourceVersion");
       return Outcome::Ended;
     }
-    json trimmed = trim_object(kind_, *object, options().dra_api_version);
+    json trimmed = trim_object(kind_, *object, version());
     {
       std::lock_guard<std::mutex> lock(owner_.sink_mutex_);
       if (removal)
@@ -482,7 +532,10 @@ class ClusterWatch::KindWatcher {
   ObjectKind kind_;
   ClusterWatch& owner_;
   KubeClient client_;
-  const std::string path_;
+  const std::vector<std::string> versions_;  // versions_to_try; never empty
+  size_t version_index_ = 0;                 // the one listed and watched now
+  bool logged_fallback_ = false;
+  std::string path_;                         // collection_path at that version
   std::mt19937_64 rng_;
   std::thread thread_;
   std::atomic<bool> stopping_{false};
@@ -511,7 +564,7 @@ ClusterWatch::ClusterWatch(KubeConfig config, ClusterObjectSink& sink, WatchOpti
   // Its own logger follows the process-wide level (spdlog::set_level).
   if (!options_.logger) options_.logger = webhook::make_json_logger("gpu-admit", spdlog::get_level());
   for (ObjectKind kind : kWatchedKinds) {
-    if (watch_dra || !is_dra_kind(kind))
+    if (watched(kind, options_))
       watchers_.push_back(std::make_unique<KindWatcher>(kind, *this));
     else  // not watched: synced with nothing, as when not served
       status_.update(kind, [](KindStatus& k) { k.synced = k.not_served = true; });

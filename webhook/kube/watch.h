@@ -1,5 +1,5 @@
-// List then watch nodes, pods, namespaces and the DRA kinds (ResourceClaims and their
-// templates), feeding a ClusterObjectSink: paginated lists, watches resumed from the last
+// List then watch nodes, pods, namespaces, the DRA kinds (ResourceClaims and their templates),
+// PodDisruptionBudgets and PriorityClasses, feeding a ClusterObjectSink: paginated lists, watches resumed from the last
 // resourceVersion, bookmarks, relist on 410 Gone, jittered exponential backoff, bounded timeouts.
 // One thread per kind; WatchStatus tells the server whether the cache is synced and fresh.
 #pragma once
@@ -52,6 +52,12 @@ struct WatchOptions {
   // watch them. A cluster that does not serve them there (HTTP 404) is synced with none of them,
   // and asked again every backoff_max, so a version enabled later is picked up.
   std::string dra_api_version = "v1";
+  // PodDisruptionBudgets are listed at policy/v1 and, where that answers 404 (Kubernetes before
+  // 1.21), at policy/v1beta1; where neither is served they are synced with none and asked again
+  // every backoff_max, as the DRA kinds. false: not watched (synced with none).
+  bool watch_disruption_budgets = true;
+  // PriorityClasses, at scheduling.k8s.io/v1 (served since 1.14). false: not watched.
+  bool watch_priority_classes = true;
   // Where lists, relists and failures are logged, as JSON lines (webhook/log/json_log.h). Null: a
   // logger of its own on stderr, never stdout, which `gpu-admit watch` prints its events to.
   std::shared_ptr<spdlog::logger> logger;
@@ -63,9 +69,10 @@ bool is_api_version(std::string_view text);
 // What the server reads for /readyz, staleness and metrics. Thread-safe.
 struct KindStatus {
   bool synced = false;           // a full list has completed at least once
-  // A DRA kind the API server answered 404 for, or one not watched (dra_api_version "off"):
-  // synced with no objects, and never stale.
+  // A kind the API server answered 404 for at every version tried (the DRA kinds,
+  // PodDisruptionBudget), or one not watched: synced with no objects, and never stale.
   bool not_served = false;
+  std::string api_version;       // where the last full list was read: "policy/v1beta1" after a fallback
   Clock::time_point last_heard;  // last event, bookmark, completed list or watch opened/closed cleanly
   std::string resource_version;  // the last one applied
   uint64_t objects = 0;          // objects of this kind held now
@@ -96,8 +103,7 @@ class WatchStatus {
   std::array<KindStatus, std::size(kWatchedKinds)> kinds_;
 };
 
-// Lists and watches every kind in kWatchedKinds (the DRA kinds unless dra_api_version is "off")
-// until stopped.
+// Lists and watches every kind in kWatchedKinds (less those WatchOptions turns off) until stopped.
 class ClusterWatch {
  public:
   ClusterWatch(KubeConfig config, ClusterObjectSink& sink, WatchOptions options = {});

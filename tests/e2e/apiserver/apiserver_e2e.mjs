@@ -149,8 +149,17 @@ for (const resource of ["resourceclaims", "resourceclaimtemplates"]) {
   const r = await kube.request("GET", `/apis/resource.k8s.io/v1/${resource}?limit=1`, undefined, { token: saToken });
   check(r.status === 404, `the gpu-admit ServiceAccount may list ${resource} (not served here: 404)`, `${r.status}`);
 }
+// Disruption budgets: v1.20 serves policy/v1beta1 only, so policy/v1 is not served (404, not a
+// 403: the rule covers every version) and gpu-admit falls back. Priority classes at v1.
+for (const [apiPath, status] of [["/apis/policy/v1beta1/poddisruptionbudgets", 200], ["/apis/policy/v1/poddisruptionbudgets", 404],
+                                 ["/apis/scheduling.k8s.io/v1/priorityclasses", 200]]) {
+  const r = await kube.request("GET", `${apiPath}?limit=1`, undefined, { token: saToken });
+  check(r.status === status, `the gpu-admit ServiceAccount may list ${apiPath} (${status})`, `${r.status}`);
+}
 for (const [method, apiPath] of [["GET", "/api/v1/secrets"], ["GET", "/api/v1/configmaps"],
-                                 ["POST", "/api/v1/namespaces/default/pods"], ["DELETE", "/api/v1/nodes/any"]]) {
+                                 ["POST", "/api/v1/namespaces/default/pods"], ["DELETE", "/api/v1/nodes/any"],
+                                 ["GET", "/apis/policy/v1beta1/namespaces/default/poddisruptionbudgets/any"],
+                                 ["DELETE", "/apis/scheduling.k8s.io/v1/priorityclasses/any"]]) {
   const r = await kube.request(method, apiPath, method === "POST" ? { apiVersion: "v1", kind: "Pod" } : undefined, { token: saToken });
   check(r.status === 403, `the gpu-admit ServiceAccount is refused ${method} ${apiPath}`, `${r.status}`);
 }
@@ -301,8 +310,52 @@ await webhook.stop();
 // ---- 2. Live cluster: the examples, as `gpu-admit check` judges them offline ------------------
 // The sample cluster is in the API server; gpu-admit watches it with the ServiceAccount's
 // token and must answer each example as `gpu-admit check --cluster cluster.json` does in CI.
+// A PriorityClass and a policy/v1beta1 PodDisruptionBudget exist before gpu-admit starts.
+const priorityClass = (name) => ({ apiVersion: "scheduling.k8s.io/v1", kind: "PriorityClass", metadata: { name }, value: 1000 });
+const disruptionBudget = (name) => ({ apiVersion: "policy/v1beta1", kind: "PodDisruptionBudget",
+  metadata: { name, namespace: "default" }, spec: { minAvailable: 1, selector: { matchLabels: { app: name } } } });
+await kube.call("POST", "/apis/scheduling.k8s.io/v1/priorityclasses", priorityClass("e2e-before"));
+await kube.call("POST", "/apis/policy/v1beta1/namespaces/default/poddisruptionbudgets", disruptionBudget("e2e-before"));
 webhook = new Webhook(["--kubeconfig", saKubeconfig]);
 if (!check(await webhook.ready(), "gpu-admit serve --kubeconfig (the ServiceAccount's token) synced and ready")) process.exit(1);
+// What the watch holds equals what the API server lists (v1.20 adds two system priority classes),
+// then follows creations.
+const listed = async (apiPath) => (await kube.call("GET", apiPath)).body.items.length;
+const watched = (kind) => metricSum((l) => l.startsWith(`gpuadmit_watch_objects{kind="${kind}"}`));
+async function watchedWithin(seconds, kind, count) {
+  for (const deadline = Date.now() + seconds * 1000; Date.now() < deadline; await sleep(200))
+    if ((await watched(kind)) === count) return true;
+  return false;
+}
+const budgetsPath = "/apis/policy/v1beta1/poddisruptionbudgets", classesPath = "/apis/scheduling.k8s.io/v1/priorityclasses";
+let budgets = await listed(budgetsPath), classes = await listed(classesPath);
+check(budgets >= 1 && await watchedWithin(5, "poddisruptionbudget", budgets),
+      `watch: the policy/v1beta1 disruption budgets (${budgets}) are in the model, read after policy/v1's 404`,
+      `${await watched("poddisruptionbudget")}`);
+check(classes >= 3 && await watchedWithin(5, "priorityclass", classes),
+      `watch: the priority classes (${classes}) are in the model`, `${await watched("priorityclass")}`);
+await kube.call("POST", "/apis/scheduling.k8s.io/v1/priorityclasses", priorityClass("e2e-after"));
+await kube.call("POST", "/apis/policy/v1beta1/namespaces/default/poddisruptionbudgets", disruptionBudget("e2e-after"));
+check(await watchedWithin(20, "poddisruptionbudget", budgets + 1) && await watchedWithin(20, "priorityclass", classes + 1),
+      "watch: a disruption budget and a priority class created later reach the model",
+      `${await watched("poddisruptionbudget")} ${await watched("priorityclass")}`);
+check(await metricSum((l) => l.startsWith('gpuadmit_watch_failures_total{kind="poddisruptionbudget"}')) === 0,
+      "watch: the fallback to policy/v1beta1 is no failure");
+// `gpu-admit watch` says where it read them. Run without blocking this process's event loop,
+// which the lagging proxy of the running webhook needs; straight to the API server.
+const directKubeconfig = kube.writeKubeconfig(path.join(work, "gpu-admit-direct.kubeconfig"), saToken);
+const watchRun = await new Promise((resolve) => {
+  const child = spawn(path.join(build, "gpu-admit"), ["watch", "--kubeconfig", directKubeconfig, "--duration", "5", "--quiet"]);
+  let stdout = "", stderr = "";
+  child.stdout.on("data", (c) => (stdout += c));
+  child.stderr.on("data", (c) => (stderr += c));
+  child.on("close", (status) => resolve({ status, stdout, stderr }));
+});
+const watchStatus = JSON.parse(watchRun.stdout.trim().split("\n").pop() || "{}").status ?? {};
+check(watchRun.status === 0 && watchStatus.PodDisruptionBudget?.apiVersion === "policy/v1beta1" &&
+      watchStatus.PodDisruptionBudget?.served === true && watchStatus.PriorityClass?.apiVersion === "scheduling.k8s.io/v1",
+      "gpu-admit watch: synced, disruption budgets read at policy/v1beta1",
+      `${watchRun.status} ${JSON.stringify(watchStatus.PodDisruptionBudget)} ${watchRun.stderr.slice(-600)}`);
 const examplesDir = path.join(source, "manifests", "examples");
 const offline = JSON.parse(spawnSync(path.join(build, "gpu-admit"),
   ["check", "-o", "json", "--cluster", clusterFile, examplesDir], { encoding: "utf8" }).stdout);

@@ -68,6 +68,13 @@ ServerOptions configure_server(const Args& args, const Engine& engine) {
   return options;
 }
 
+// An on|off option's value, true for on.
+bool on_or_off(const Args& args, const std::string& name) {
+  const std::string value = args.text(name);
+  if (value != "on" && value != "off") throw UsageError(name + " must be on or off, not '" + value + "'");
+  return value == "on";
+}
+
 // --in-cluster or --kubeconfig F [--context C]: the cluster state from a live list/watch.
 // Null when neither is given.
 std::unique_ptr<webhook::LiveCluster> configure_live_cluster(const Args& args, const Engine& engine,
@@ -79,7 +86,8 @@ std::unique_ptr<webhook::LiveCluster> configure_live_cluster(const Args& args, c
     throw UsageError("--cluster F (a snapshot) and a live cluster (--in-cluster, --kubeconfig) are alternatives: give one");
   if (args.value("--context") && !kubeconfig) throw UsageError("--context only goes with --kubeconfig");
   if (!in_cluster && !kubeconfig) {
-    for (const char* name : {"--cluster-stale-after", "--admission-ttl", "--dra-api-version"})
+    for (const char* name : {"--cluster-stale-after", "--admission-ttl", "--dra-api-version",
+                             "--disruption-budgets", "--priority-classes"})
       if (args.value(name)) throw UsageError(std::string(name) + " only goes with --in-cluster or --kubeconfig");
     return nullptr;
   }
@@ -90,6 +98,8 @@ std::unique_ptr<webhook::LiveCluster> configure_live_cluster(const Args& args, c
   if (options.watch.dra_api_version != "off" && !kube::is_api_version(options.watch.dra_api_version))
     throw UsageError("--dra-api-version must be a resource.k8s.io version (v1, v1beta2, v1beta1) or off, not '" +
                      options.watch.dra_api_version + "'");
+  options.watch.watch_disruption_budgets = on_or_off(args, "--disruption-budgets");
+  options.watch.watch_priority_classes = on_or_off(args, "--priority-classes");
   options.gpu = engine.config().gpu;
   kube::KubeConfig config;
   try {
@@ -194,7 +204,8 @@ Command serve_command() {
                {"--metrics-addr", "HOST:PORT", "", "serve /metrics in plain HTTP here (default: on --addr)"},
                cluster_flag(),
                {"--in-cluster", "", "",
-                "watch the cluster's nodes, pods, namespaces and DRA claims with the pod's service account"},
+                "watch the cluster's nodes, pods, namespaces, DRA claims, disruption budgets and priority "
+                "classes with the pod's service account"},
                {"--kubeconfig", "F", "", "watch the cluster this kubeconfig names"},
                {"--context", "C", "", "the kubeconfig context (default: its current-context)"},
                {"--cluster-stale-after", "S", s(live.stale_after),
@@ -204,6 +215,10 @@ Command serve_command() {
                {"--dra-api-version", "VERSION", live.watch.dra_api_version,
                 "watch ResourceClaims and templates at resource.k8s.io/VERSION (v1beta2 in 1.33, v1beta1 in "
                 "1.32), or off; a cluster that does not serve them there counts as having none"},
+               {"--disruption-budgets", "on|off", live.watch.watch_disruption_budgets ? "on" : "off",
+                "watch PodDisruptionBudgets (policy/v1, else v1beta1; a cluster serving neither has none)"},
+               {"--priority-classes", "on|off", live.watch.watch_priority_classes ? "on" : "off",
+                "watch PriorityClasses (scheduling.k8s.io/v1)"},
                {"--max-body-bytes", "N", n(server.max_body_bytes), "largest request body"},
                {"--read-timeout", "S", s(server.read_timeout), "to read a request body"},
                {"--write-timeout", "S", s(server.write_timeout), "to write an answer"},

@@ -1,5 +1,5 @@
-// `gpu-admit watch`: list and watch nodes, pods, namespaces and DRA claims from a live API server
-// and print what arrives as JSON lines, for a bounded time. Debugs the connection, credentials and
+// `gpu-admit watch`: list and watch nodes, pods, namespaces, DRA claims, disruption budgets and
+// priority classes from a live API server and print what arrives as JSON lines, for a bounded time. Debugs the connection, credentials and
 // RBAC the webhook's live cluster state depends on.
 #include <iostream>
 #include <set>
@@ -78,7 +78,8 @@ int watch(const Args& args) {
 
 Command watch_command() {
   return {command_spec("watch", "",
-                       "    List and watch nodes, pods, namespaces and DRA claims for a while, printing JSON lines.\n"
+                       "    List and watch nodes, pods, namespaces, DRA claims, disruption budgets and priority classes\n"
+                       "    for a while, printing JSON lines.\n"
                        "    Exit 0 when every kind synced, 1 when not, 2 for a bad kubeconfig.",
                        {{"--kubeconfig", "F", "", "the API server and credentials (or --in-cluster)"},
                         {"--context", "C", "", "the kubeconfig context (default: its current-context)"},

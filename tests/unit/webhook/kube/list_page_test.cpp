@@ -84,6 +84,33 @@ TEST(ListPageReader, ClaimsAndTemplatesTrimAsTrimObject) {
                                     {"spec", claim["spec"]}}));
 }
 
+TEST(ListPageReader, DisruptionBudgetsAndPriorityClassesTrimAsTrimObject) {
+  std::vector<std::string> budgets, classes;
+  for (int i = 0; i < 10; ++i) {
+    json budget = testing::fake_disruption_budget("team-" + std::to_string(i), "b" + std::to_string(i),
+                                                  i % 2 ? json::object() : json{{"matchLabels", {{"app", "a"}}}}, i);
+    if (i % 3 == 0) budget["apiVersion"] = "policy/v1beta1";  // as in a watch event; list items carry none
+    if (i % 4 == 0) budget["spec"]["maxUnavailable"] = "25%";
+    budgets.push_back(budget.dump());
+    json priority_class = testing::fake_priority_class("pc-" + std::to_string(i), i * 1000 - 5000, i == 3);
+    if (i % 2) priority_class.erase("preemptionPolicy");
+    classes.push_back(priority_class.dump());
+  }
+  for (const char* version : {"v1", "v1beta1"}) {
+    expect_as_trim_object(ObjectKind::PodDisruptionBudget, budgets, "budgets", version);
+    expect_as_trim_object(ObjectKind::PriorityClass, classes, "classes", version);
+  }
+  // A list item gets the version listed.
+  std::string body = page_text({budgets[1]}, R"({"resourceVersion":"7"})", "policy/v1beta1");
+  ListPageReader reader("v1");
+  reader.set_version("v1beta1");  // a list that fell back from policy/v1
+  ListPage page;
+  std::string error;
+  ASSERT_TRUE(reader.read(ObjectKind::PodDisruptionBudget, body, page, error)) << error;
+  EXPECT_EQ(page.items.at(0)["apiVersion"], "policy/v1beta1");
+  EXPECT_EQ(page.items.at(0)["spec"], json::parse(budgets[1])["spec"]);
+}
+
 TEST(ListPageReader, EveryManifestAsAnyKindTrimsAsTrimObject) {
   // Manifests are not pods or nodes, but their shapes (templates, nested specs, numbers, nulls)
   // are what a hostile or unusual item could hold: read as each kind, both ways must agree.
@@ -114,6 +141,10 @@ TEST(ListPageReader, HostileShapesTrimAsTrimObject) {
       // Numbers as nlohmann reads them: unsigned, negative, floats, exponents.
       R"({"spec":{"priority":18446744073709551615,"tolerations":[{"tolerationSeconds":-3},{"x":1e3},{"y":-0.0},{"z":1.7976931348623157e308}]}})",
       R"({"metadata":{"name":"\u00e9\ud83d\ude00\n\"","labels":{"\u0061":"\u0062"}},"m\u0065tadata":{"uid":"u"}})",
+      // The fields kept whole of the kinds of a named group, repeated, null and mistyped.
+      R"({"apiVersion":"policy/v1beta1","apiVersion":5,"spec":{"selector":{}},"spec":null})",
+      R"({"apiVersion":"x/v1","apiVersion":"","value":7,"value":null,"globalDefault":true,"globalDefault":"yes"})",
+      R"({"value":-2147483649,"preemptionPolicy":null,"preemptionPolicy":"Never","description":"d"})",
   };
   for (ObjectKind kind : kWatchedKinds) expect_as_trim_object(kind, items, std::string(kind_name(kind)));
 }

@@ -15,6 +15,9 @@ TEST(KubeObjects, KindNames) {
   EXPECT_EQ(kind_from_name("Namespace"), ObjectKind::Namespace);
   EXPECT_EQ(kind_from_name("resourceclaims"), ObjectKind::ResourceClaim);
   EXPECT_EQ(kind_from_name("ResourceClaimTemplate"), ObjectKind::ResourceClaimTemplate);
+  EXPECT_EQ(kind_from_name("poddisruptionbudgets"), ObjectKind::PodDisruptionBudget);
+  EXPECT_EQ(kind_from_name("PriorityClass"), ObjectKind::PriorityClass);
+  EXPECT_EQ(kind_from_name("priorityclasses"), ObjectKind::PriorityClass);
   EXPECT_EQ(kind_from_name("deployments"), std::nullopt);
 }
 
@@ -26,6 +29,10 @@ TEST(KubeObjects, CollectionPaths) {
             "/apis/resource.k8s.io/v1beta1/resourceclaimtemplates");
   EXPECT_EQ(api_version(ObjectKind::ResourceClaim, "v1beta2"), "resource.k8s.io/v1beta2");
   EXPECT_EQ(api_version(ObjectKind::Node, "v1beta2"), "v1");
+  EXPECT_EQ(collection_path(ObjectKind::PodDisruptionBudget, "v1"), "/apis/policy/v1/poddisruptionbudgets");
+  EXPECT_EQ(collection_path(ObjectKind::PodDisruptionBudget, "v1beta1"), "/apis/policy/v1beta1/poddisruptionbudgets");
+  EXPECT_EQ(collection_path(ObjectKind::PriorityClass, "v1"), "/apis/scheduling.k8s.io/v1/priorityclasses");
+  EXPECT_EQ(api_version(ObjectKind::PodDisruptionBudget, "v1beta1"), "policy/v1beta1");
 }
 
 TEST(KubeObjects, KeysAndResourceVersions) {
@@ -118,9 +125,47 @@ TEST(KubeObjects, ClaimsKeepTheirApiVersionNamesAndWholeSpec) {
   EXPECT_FALSE(trimmed["metadata"].contains("labels"));
 }
 
+TEST(KubeObjects, DisruptionBudgetsKeepTheirApiVersionNamesAndSpec) {
+  json budget = testing::fake_disruption_budget("ml", "b1", {{"matchLabels", {{"app", "a"}}}}, 1);
+  budget["apiVersion"] = "policy/v1beta1";
+  budget["metadata"]["resourceVersion"] = "42";
+  json trimmed = trim_object(ObjectKind::PodDisruptionBudget, budget, "v1");
+  EXPECT_EQ(trimmed, (json{{"kind", "PodDisruptionBudget"},
+                           {"apiVersion", "policy/v1beta1"},  // its own, not the version listed
+                           {"metadata", {{"name", "b1"}, {"namespace", "ml"}, {"uid", budget["metadata"]["uid"]},
+                                         {"resourceVersion", "42"}}},
+                           {"spec", budget["spec"]}}));
+  // A list item carries no apiVersion: it gets the version listed, which decides what an empty
+  // selector means.
+  budget.erase("apiVersion");
+  EXPECT_EQ(trim_object(ObjectKind::PodDisruptionBudget, budget, "v1beta1")["apiVersion"], "policy/v1beta1");
+  EXPECT_EQ(trim_object(ObjectKind::PodDisruptionBudget, budget)["apiVersion"], "policy/v1");
+  budget["apiVersion"] = "";
+  EXPECT_EQ(trim_object(ObjectKind::PodDisruptionBudget, budget, "v1beta1")["apiVersion"], "policy/v1beta1");
+}
+
+TEST(KubeObjects, PriorityClassesKeepValueGlobalDefaultAndPreemptionPolicy) {
+  json priority_class = testing::fake_priority_class("gpu-high", 1000, true);
+  priority_class["preemptionPolicy"] = "Never";
+  json trimmed = trim_object(ObjectKind::PriorityClass, priority_class);
+  EXPECT_EQ(trimmed, (json{{"kind", "PriorityClass"},
+                           {"apiVersion", "scheduling.k8s.io/v1"},
+                           {"metadata", {{"name", "gpu-high"}, {"uid", priority_class["metadata"]["uid"]}}},
+                           {"value", 1000},
+                           {"globalDefault", true},
+                           {"preemptionPolicy", "Never"}}));
+  // Left out when absent or null, as the catalog reads them then.
+  priority_class.erase("globalDefault");
+  priority_class["preemptionPolicy"] = nullptr;
+  trimmed = trim_object(ObjectKind::PriorityClass, priority_class);
+  EXPECT_FALSE(trimmed.contains("globalDefault"));
+  EXPECT_FALSE(trimmed.contains("preemptionPolicy"));
+  EXPECT_FALSE(trimmed.contains("description"));
+}
+
 TEST(KubeObjects, MalformedObjectsTrimWithoutThrowing) {
   for (const json& bad : {json(nullptr), json::array(), json{{"metadata", 5}}, json{{"spec", {{"containers", "x"}}}},
-                          json{{"status", {{"conditions", {1, 2}}}}}})
+                          json{{"status", {{"conditions", {1, 2}}}}}, json{{"apiVersion", 5}, {"value", {1}}}})
     for (ObjectKind kind : kWatchedKinds) EXPECT_NO_THROW(trim_object(kind, bad)) << bad.dump();
 }
 

@@ -602,9 +602,7 @@ TEST_F(KubeWatchTest, DraOffWatchesNoDraPaths) {
   ASSERT_TRUE(watch_->wait_synced(5s)) << watch_->status().to_json().dump(2);
   ASSERT_TRUE(eventually([&] { return api_->open_watches("namespaces") == 1; }));
   std::this_thread::sleep_for(300ms);  // more than backoff_max: a retry would have come
-  EXPECT_EQ(api_->count_requests([](const auto& r) { return r.path.rfind("/apis/", 0) == 0; }), 0u);
-  EXPECT_EQ(api_->count_requests([](const auto& r) { return r.path.rfind("/api/v1/", 0) == 0; }),
-            api_->requests().size());
+  EXPECT_EQ(api_->count_requests([](const auto& r) { return r.path.rfind("/apis/resource.k8s.io/", 0) == 0; }), 0u);
   EXPECT_TRUE(watch_->status().kind(ObjectKind::ResourceClaim).not_served);
   EXPECT_FALSE(watch_->status().stale(30s));
   EXPECT_EQ(sink_.lists(ObjectKind::ResourceClaim), 0);
@@ -645,6 +643,198 @@ TEST(KubeWatchStatus, AKindNotServedIsNeverStale) {
   status.update(ObjectKind::ResourceClaimTemplate, [](KindStatus& k) { k.objects = 7; });
   EXPECT_EQ(status.kind(ObjectKind::ResourceClaimTemplate).objects, 7u);
   EXPECT_EQ(status.to_json().size(), std::size(kWatchedKinds));
+}
+
+// ---- PodDisruptionBudgets (policy) and PriorityClasses (scheduling.k8s.io) --------------------
+
+TEST_F(KubeWatchTest, DisruptionBudgetsAndPriorityClassesAreListedAndWatched) {
+  api_->apply("poddisruptionbudgets", testing::fake_disruption_budget("ml", "b0", {{"matchLabels", {{"app", "a"}}}}, 1));
+  api_->apply("poddisruptionbudgets", testing::fake_disruption_budget("ml", "b1", json::object(), 2));
+  api_->apply("priorityclasses", testing::fake_priority_class("gpu-high", 100000));
+  start(kubeconfig());
+  ASSERT_TRUE(watch_->wait_synced(5s)) << watch_->status().to_json().dump(2);
+  EXPECT_EQ(sink_.size(ObjectKind::PodDisruptionBudget), 2u);
+  EXPECT_EQ(sink_.size(ObjectKind::PriorityClass), 1u);
+  // List items carry no apiVersion: they get the version listed. Status, labels and the
+  // description are dropped.
+  const json budget = testing::fake_disruption_budget("ml", "b1", json::object(), 2);
+  json listed = sink_.get(ObjectKind::PodDisruptionBudget, "ml/b1");
+  EXPECT_EQ(listed["kind"], "PodDisruptionBudget");
+  EXPECT_EQ(listed["apiVersion"], "policy/v1");
+  EXPECT_EQ(listed["spec"], budget["spec"]);
+  EXPECT_FALSE(listed.contains("status"));
+  EXPECT_FALSE(listed["metadata"].contains("labels"));
+  json priority_class = sink_.get(ObjectKind::PriorityClass, "gpu-high");
+  EXPECT_EQ(priority_class, (json{{"kind", "PriorityClass"},
+                                  {"apiVersion", "scheduling.k8s.io/v1"},
+                                  {"metadata", {{"name", "gpu-high"},
+                                                {"uid", testing::fake_priority_class("gpu-high", 1)["metadata"]["uid"]},
+                                                {"resourceVersion", priority_class["metadata"]["resourceVersion"]}}},
+                                  {"value", 100000},
+                                  {"globalDefault", false},
+                                  {"preemptionPolicy", "PreemptLowerPriority"}}));
+  for (const auto& r : api_->requests()) {
+    if (r.resource == "poddisruptionbudgets") {
+      EXPECT_EQ(r.path, "/apis/policy/v1/poddisruptionbudgets");
+    }
+    if (r.resource == "priorityclasses") {
+      EXPECT_EQ(r.path, "/apis/scheduling.k8s.io/v1/priorityclasses");
+    }
+  }
+  EXPECT_EQ(watch_->status().to_json()["PodDisruptionBudget"]["apiVersion"], "policy/v1");
+  EXPECT_EQ(watch_->status().to_json()["PriorityClass"]["apiVersion"], "scheduling.k8s.io/v1");
+
+  ASSERT_TRUE(eventually([&] {
+    return api_->open_watches("poddisruptionbudgets") == 1 && api_->open_watches("priorityclasses") == 1;
+  }));
+  api_->apply("poddisruptionbudgets", testing::fake_disruption_budget("ml", "b0", {{"matchLabels", {{"app", "b"}}}}, 1));
+  api_->remove("poddisruptionbudgets", "ml/b1");
+  api_->apply("priorityclasses", testing::fake_priority_class("gpu-low", -5));
+  api_->remove("priorityclasses", "gpu-high");
+  ASSERT_TRUE(sink_.wait([&] {
+    return !sink_.has(ObjectKind::PodDisruptionBudget, "ml/b1") && !sink_.has(ObjectKind::PriorityClass, "gpu-high") &&
+           sink_.has(ObjectKind::PriorityClass, "gpu-low") &&
+           sink_.objects_[ObjectKind::PodDisruptionBudget]["ml/b0"]["spec"]["selector"]["matchLabels"]["app"] == "b";
+  }));
+  EXPECT_EQ(sink_.get(ObjectKind::PriorityClass, "gpu-low")["value"], -5);
+  // The status follows each event just after the sink has it.
+  ASSERT_TRUE(eventually([&] {
+    return watch_->status().kind(ObjectKind::PriorityClass).events["DELETED"] == 1 &&
+           watch_->status().kind(ObjectKind::PodDisruptionBudget).events["DELETED"] == 1;
+  }));
+  EXPECT_EQ(watch_->status().kind(ObjectKind::PodDisruptionBudget).objects, 1u);
+  EXPECT_EQ(watch_->status().kind(ObjectKind::PriorityClass).objects, 1u);
+  EXPECT_EQ(watch_->status().kind(ObjectKind::PodDisruptionBudget).failures, 0u);
+}
+
+// Kubernetes 1.20 serves policy/v1beta1 only: policy/v1 answers 404, and the list falls back at
+// once, without a failure; its items and its watch are at v1beta1.
+TEST_F(KubeWatchTest, DisruptionBudgetsFallBackToPolicyV1beta1) {
+  api_->set_policy_api_version("v1beta1");
+  api_->apply("poddisruptionbudgets", testing::fake_disruption_budget("ml", "b0", json::object(), 1));
+  std::ostringstream log;
+  WatchOptions options = fast_options();
+  options.logger = std::make_shared<spdlog::logger>("test", std::make_shared<spdlog::sinks::ostream_sink_mt>(log));
+  start(kubeconfig(), options);
+  ASSERT_TRUE(watch_->wait_synced(5s)) << watch_->status().to_json().dump(2);
+  EXPECT_EQ(sink_.get(ObjectKind::PodDisruptionBudget, "ml/b0")["apiVersion"], "policy/v1beta1");
+  KindStatus k = watch_->status().kind(ObjectKind::PodDisruptionBudget);
+  EXPECT_FALSE(k.not_served);
+  EXPECT_EQ(k.failures, 0u) << k.last_error;
+  EXPECT_EQ(k.api_version, "policy/v1beta1");
+  ASSERT_TRUE(eventually([&] { return api_->open_watches("poddisruptionbudgets") == 1; }));
+  std::vector<std::string> paths;
+  for (const auto& r : api_->requests())
+    if (r.resource == "poddisruptionbudgets") paths.push_back(r.path + (r.watch() ? " watch" : ""));
+  EXPECT_EQ(paths, (std::vector<std::string>{"/apis/policy/v1/poddisruptionbudgets", "/apis/policy/v1beta1/poddisruptionbudgets",
+                                             "/apis/policy/v1beta1/poddisruptionbudgets watch"}));
+  options.logger->flush();
+  EXPECT_EQ(count_of(log.str(), "kube resource not served at this version, trying the next"), 1u) << log.str();
+  EXPECT_EQ(count_of(log.str(), "kube resource not served\""), 0u) << log.str();
+
+  // Events on the v1beta1 watch carry their own apiVersion.
+  api_->apply("poddisruptionbudgets", testing::fake_disruption_budget("ml", "b1", json::object(), 1));
+  ASSERT_TRUE(sink_.wait([&] { return sink_.has(ObjectKind::PodDisruptionBudget, "ml/b1"); }));
+  EXPECT_EQ(sink_.get(ObjectKind::PodDisruptionBudget, "ml/b1")["apiVersion"], "policy/v1beta1");
+
+  // A 410 relists, starting again at policy/v1 (an upgraded cluster would serve it).
+  api_->compact_and_expire_watches("poddisruptionbudgets");
+  ASSERT_TRUE(eventually([&] { return watch_->status().kind(ObjectKind::PodDisruptionBudget).relists == 1; }));
+  EXPECT_EQ(api_->count_requests([](const auto& r) { return r.path == "/apis/policy/v1/poddisruptionbudgets"; }), 2u);
+  EXPECT_EQ(watch_->status().kind(ObjectKind::PodDisruptionBudget).objects, 2u);
+  EXPECT_EQ(watch_->status().kind(ObjectKind::PodDisruptionBudget).api_version, "policy/v1beta1");
+
+  // The upgrade: policy/v1 served (and v1beta1 gone, as in 1.25). The watch's 404 relists at v1.
+  ASSERT_TRUE(eventually([&] { return api_->open_watches("poddisruptionbudgets") == 1; }));
+  api_->set_policy_api_version("v1");
+  api_->close_watches("poddisruptionbudgets");
+  ASSERT_TRUE(eventually([&] { return watch_->status().kind(ObjectKind::PodDisruptionBudget).api_version == "policy/v1"; }));
+  EXPECT_EQ(sink_.get(ObjectKind::PodDisruptionBudget, "ml/b1")["apiVersion"], "policy/v1");
+  EXPECT_FALSE(watch_->status().kind(ObjectKind::PodDisruptionBudget).not_served);
+}
+
+// Neither policy version served: synced with none, never stale, logged once, and both versions
+// asked again every backoff_max until one is served.
+TEST_F(KubeWatchTest, DisruptionBudgetsServedAtNoVersionAreSyncedEmptyAndAskedForAgain) {
+  api_->set_policy_api_version("");
+  WatchOptions options = fast_options();
+  options.backoff_jitter = 0;
+  std::ostringstream log;
+  options.logger = std::make_shared<spdlog::logger>("test", std::make_shared<spdlog::sinks::ostream_sink_mt>(log));
+  start(kubeconfig(), options);
+  ASSERT_TRUE(watch_->wait_synced(5s)) << watch_->status().to_json().dump(2);
+  KindStatus k = watch_->status().kind(ObjectKind::PodDisruptionBudget);
+  EXPECT_TRUE(k.synced);
+  EXPECT_TRUE(k.not_served);
+  EXPECT_EQ(k.failures, 0u) << k.last_error;
+  EXPECT_EQ(k.api_version, "");
+  EXPECT_EQ(watch_->status().seconds_since_last_heard(ObjectKind::PodDisruptionBudget), -1);
+  EXPECT_FALSE(watch_->status().stale(30s));
+  EXPECT_FALSE(watch_->status().to_json()["PodDisruptionBudget"]["served"]);
+
+  auto lists_at = [&](const std::string& version) {
+    return api_->count_requests(
+        [&](const auto& r) { return r.path == "/apis/policy/" + version + "/poddisruptionbudgets" && !r.watch(); });
+  };
+  ASSERT_TRUE(eventually([&] { return lists_at("v1beta1") >= 3; }));
+  EXPECT_GE(lists_at("v1"), lists_at("v1beta1"));
+  EXPECT_EQ(watches_of("poddisruptionbudgets"), 0u);
+  options.logger->flush();
+  EXPECT_EQ(count_of(log.str(), "kube resource not served\""), 1u) << log.str();
+  EXPECT_NE(log.str().find("policy/v1, policy/v1beta1"), std::string::npos) << log.str();
+
+  api_->set_policy_api_version("v1beta1");
+  api_->apply("poddisruptionbudgets", testing::fake_disruption_budget("ml", "late", json::object(), 1));
+  ASSERT_TRUE(sink_.wait([&] { return sink_.has(ObjectKind::PodDisruptionBudget, "ml/late"); }));
+  ASSERT_TRUE(eventually([&] { return !watch_->status().kind(ObjectKind::PodDisruptionBudget).not_served; }));
+}
+
+// PriorityClasses (scheduling.k8s.io/v1 since 1.14) are never optional: until listed, the watch
+// is not synced, as for the core kinds.
+TEST_F(KubeWatchTest, APriorityClassFailureKeepsTheWatchUnsynced) {
+  api_->set_stalled("priorityclasses", true);
+  WatchOptions options = fast_options();
+  options.list_read_timeout = 150ms;
+  start(kubeconfig(), options);
+  ASSERT_TRUE(eventually([&] { return watch_->status().kind(ObjectKind::PriorityClass).failures >= 1; }));
+  EXPECT_FALSE(watch_->status().synced());
+  api_->set_stalled("priorityclasses", false);
+  EXPECT_TRUE(watch_->wait_synced(5s));
+}
+
+TEST_F(KubeWatchTest, DisruptionBudgetsAndPriorityClassesCanBeTurnedOff) {
+  WatchOptions options = fast_options();
+  options.watch_disruption_budgets = false;
+  options.watch_priority_classes = false;
+  start(kubeconfig(), options);
+  ASSERT_TRUE(watch_->wait_synced(5s)) << watch_->status().to_json().dump(2);
+  ASSERT_TRUE(eventually([&] { return api_->open_watches("resourceclaims") == 1; }));
+  std::this_thread::sleep_for(300ms);  // more than backoff_max: a retry would have come
+  EXPECT_EQ(api_->count_requests([](const auto& r) {
+              return r.resource == "poddisruptionbudgets" || r.resource == "priorityclasses";
+            }),
+            0u);
+  for (ObjectKind kind : {ObjectKind::PodDisruptionBudget, ObjectKind::PriorityClass}) {
+    EXPECT_TRUE(watch_->status().kind(kind).not_served);
+    EXPECT_TRUE(watch_->status().kind(kind).synced);
+    EXPECT_EQ(sink_.lists(kind), 0);
+  }
+  EXPECT_FALSE(watch_->status().stale(30s));
+}
+
+// Malformed events on the budgets' watch are counted and skipped, and the watch goes on.
+TEST_F(KubeWatchTest, MalformedDisruptionBudgetEventsAreSkipped) {
+  start(kubeconfig());
+  ASSERT_TRUE(watch_->wait_synced(5s));
+  ASSERT_TRUE(eventually([&] { return api_->open_watches("poddisruptionbudgets") == 1; }));
+  api_->send_raw_line("poddisruptionbudgets",
+                      R"({"type":"ADDED","object":{"kind":"PodDisruptionBudget","apiVersion":"policy/v1","metadata":{"resourceVersion":"1"}}})");
+  api_->send_raw_line("poddisruptionbudgets",
+                      R"({"type":"ADDED","object":{"kind":"PriorityClass","apiVersion":"policy/v1","metadata":{"name":"x","namespace":"ml","resourceVersion":"1"}}})");
+  api_->apply("poddisruptionbudgets", testing::fake_disruption_budget("ml", "after", json::object(), 1));
+  ASSERT_TRUE(sink_.wait([&] { return sink_.has(ObjectKind::PodDisruptionBudget, "ml/after"); }));
+  EXPECT_EQ(sink_.size(ObjectKind::PodDisruptionBudget), 1u);
+  EXPECT_EQ(watch_->status().kind(ObjectKind::PodDisruptionBudget).events["MALFORMED"], 2u);
 }
 
 TEST_F(KubeWatchTest, StopReturnsPromptly) {

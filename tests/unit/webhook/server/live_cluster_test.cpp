@@ -24,6 +24,8 @@ using testing::fake_node;
 using testing::fake_pod;
 using testing::fake_resource_claim;
 using testing::fake_resource_claim_template;
+using testing::fake_disruption_budget;
+using testing::fake_priority_class;
 using Claims = k8s::ClaimCatalog;
 using testing::e2e::eventually;
 using testing::e2e::TempDir;
@@ -260,7 +262,8 @@ TEST_F(LiveClusterTest, SilenceBeyondTheBoundIsStale) {
   EXPECT_NE(why.find("(bound 1 s)"), std::string::npos) << why;
   // A bookmark on every kind is news again.
   api_->set_events_suppressed(false);
-  for (const char* resource : {"nodes", "pods", "namespaces", "resourceclaims", "resourceclaimtemplates"})
+  for (const char* resource : {"nodes", "pods", "namespaces", "resourceclaims", "resourceclaimtemplates",
+                               "poddisruptionbudgets", "priorityclasses"})
     api_->bookmark(resource);
   EXPECT_TRUE(eventually([&] { return live_->staleness().empty(); }));
 }
@@ -390,6 +393,96 @@ TEST_F(LiveClusterTest, AClusterWithoutDraIsReadyAndFresh) {
   for (const char* line : {"gpuadmit_watch_synced{kind=\"resourceclaim\"} 1",
                            "gpuadmit_watch_seconds_since_last_event{kind=\"resourceclaim\"} -1",
                            "gpuadmit_watch_failures_total{kind=\"resourceclaimtemplate\"} 0", "gpuadmit_cluster_stale 0"})
+    EXPECT_NE(text.find(line), std::string::npos) << line << "\n" << text;
+}
+
+// ---- disruption budgets and priority classes -----------------------------------------------
+
+TEST_F(LiveClusterTest, DisruptionBudgetsAndPriorityClassesReachTheModel) {
+  api_->apply("poddisruptionbudgets", fake_disruption_budget("ml", "serving", {{"matchLabels", {{"app", "inference"}}}}, 1));
+  api_->apply("poddisruptionbudgets", fake_disruption_budget("ml", "gone-soon", json::object(), 1));
+  json bad = fake_disruption_budget("ml", "bad", json::object(), 1);
+  bad["spec"]["selector"] = {{"matchExpressions", {{{"key", "app"}, {"operator", "Near"}}}}};
+  api_->apply("poddisruptionbudgets", bad);
+  api_->apply("priorityclasses", fake_priority_class("gpu-high", 100000, true));
+  api_->apply("priorityclasses", fake_priority_class("gone-soon", 5));
+  json bad_class = fake_priority_class("bad", 1);
+  bad_class["value"] = "high";
+  api_->apply("priorityclasses", bad_class);
+  start({});
+  ASSERT_TRUE(eventually([&] { return live_->readiness().ready; })) << live_->readiness().detail;
+  {
+    auto view = live_->model()->read();
+    EXPECT_EQ(view.disruption_budgets().size(), 2u);  // the bad one skipped
+    // policy/v1: an empty selector selects every pod of the namespace.
+    EXPECT_EQ(view.disruption_budgets().selecting("ml", {{"app", "inference"}}).size(), 2u);
+    EXPECT_EQ(view.disruption_budgets().selecting("ml", {{"app", "other"}}).size(), 1u);
+    ASSERT_NE(view.priority_classes().find("gpu-high"), nullptr);
+    EXPECT_EQ(view.priority_classes().find("gpu-high")->value, 100000);
+    EXPECT_EQ(view.priority_classes().global_default(), view.priority_classes().find("gpu-high"));
+    EXPECT_EQ(view.priority_classes().find("bad"), nullptr);
+    EXPECT_EQ(view.priority_classes().size(), 2u);
+  }
+  webhook::WebhookMetrics metrics;
+  metrics.add_collectable(live_->metrics());
+  std::string text = metrics.serialize();
+  for (const char* line : {"gpuadmit_cluster_rejected_objects_total 2", "gpuadmit_watch_objects{kind=\"poddisruptionbudget\"} 3",
+                           "gpuadmit_watch_objects{kind=\"priorityclass\"} 3",
+                           "gpuadmit_watch_synced{kind=\"poddisruptionbudget\"} 1",
+                           "gpuadmit_watch_synced{kind=\"priorityclass\"} 1"})
+    EXPECT_NE(text.find(line), std::string::npos) << line << "\n" << text;
+
+  // Events: deletions, a new one, a change, and one more the model cannot read.
+  api_->remove("poddisruptionbudgets", "ml/gone-soon");
+  api_->remove("priorityclasses", "gone-soon");
+  api_->apply("priorityclasses", fake_priority_class("gpu-high", 200000, true));
+  api_->apply("poddisruptionbudgets", fake_disruption_budget("web", "new", json::object(), 1));
+  api_->apply("poddisruptionbudgets", bad);
+  EXPECT_TRUE(eventually([&] {
+    auto view = live_->model()->read();
+    return view.disruption_budgets().size() == 2 && view.disruption_budgets().selecting("web", {}).size() == 1 &&
+           view.priority_classes().find("gone-soon") == nullptr &&
+           view.priority_classes().find("gpu-high")->value == 200000;
+  }));
+  EXPECT_TRUE(eventually([&] { return metrics.serialize().find("gpuadmit_cluster_rejected_objects_total 3") != std::string::npos; }));
+  EXPECT_EQ(live_->staleness(), "");
+}
+
+// Kubernetes 1.20: the budgets come from policy/v1beta1, whose list items carry no apiVersion;
+// they are read as v1beta1, where an empty selector selects no pod.
+TEST_F(LiveClusterTest, DisruptionBudgetsFromPolicyV1beta1KeepItsEmptySelectorMeaning) {
+  api_->set_policy_api_version("v1beta1");
+  api_->apply("poddisruptionbudgets", fake_disruption_budget("ml", "empty", json::object(), 1));
+  api_->apply("poddisruptionbudgets", fake_disruption_budget("ml", "serving", {{"matchLabels", {{"app", "inference"}}}}, 1));
+  start({});
+  ASSERT_TRUE(eventually([&] { return live_->readiness().ready; })) << live_->readiness().detail;
+  auto selected = [&](const std::string& ns, const k8s::Labels& labels) {
+    std::vector<std::string> names;
+    for (const k8s::DisruptionBudget* budget : live_->model()->read().disruption_budgets().selecting(ns, labels))
+      names.push_back(budget->name);
+    return names;
+  };
+  EXPECT_EQ(selected("ml", {{"app", "inference"}}), std::vector<std::string>{"serving"});
+  // An event carries its own apiVersion: the same meaning.
+  api_->apply("poddisruptionbudgets", fake_disruption_budget("ml", "empty-2", json::object(), 1));
+  EXPECT_TRUE(eventually([&] { return live_->model()->read().disruption_budgets().size() == 3; }));
+  EXPECT_EQ(selected("ml", {{"app", "inference"}}), std::vector<std::string>{"serving"});
+  EXPECT_EQ(live_->status().kind(kube::ObjectKind::PodDisruptionBudget).failures, 0u);
+}
+
+// A cluster that serves no policy version at all: ready, fresh, and no budgets.
+TEST_F(LiveClusterTest, AClusterWithoutPolicyIsReadyAndFresh) {
+  api_->set_policy_api_version("");
+  start({});
+  ASSERT_TRUE(eventually([&] { return live_->readiness().ready; })) << live_->readiness().detail;
+  EXPECT_EQ(live_->staleness(), "");
+  EXPECT_EQ(live_->model()->read().disruption_budgets().size(), 0u);
+  webhook::WebhookMetrics metrics;
+  metrics.add_collectable(live_->metrics());
+  const std::string text = metrics.serialize();
+  for (const char* line : {"gpuadmit_watch_synced{kind=\"poddisruptionbudget\"} 1",
+                           "gpuadmit_watch_seconds_since_last_event{kind=\"poddisruptionbudget\"} -1",
+                           "gpuadmit_watch_failures_total{kind=\"poddisruptionbudget\"} 0", "gpuadmit_cluster_stale 0"})
     EXPECT_NE(text.find(line), std::string::npos) << line << "\n" << text;
 }
 
