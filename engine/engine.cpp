@@ -28,7 +28,18 @@ std::set<std::string> exemptions_requested(const PolicyContext& context) {
   std::vector<std::string> values;
   for (const PodTarget& pod : context.workload.pods)
     values.push_back(context.annotation(pod, kExemptAnnotation));
-  if (context.workload.pods.empty()) values.push_back({});
+  // An object without pod templates (an autoscaler) is exempted by its own annotation.
+  if (context.workload.pods.empty()) {
+    const json* annotations = context.object.is_object() && context.object.contains("metadata") &&
+                                      context.object["metadata"].is_object() &&
+                                      context.object["metadata"].contains("annotations")
+                                  ? &context.object["metadata"]["annotations"]
+                                  : nullptr;
+    values.push_back(annotations && annotations->is_object() && annotations->contains(std::string(kExemptAnnotation)) &&
+                             (*annotations)[std::string(kExemptAnnotation)].is_string()
+                         ? (*annotations)[std::string(kExemptAnnotation)].get<std::string>()
+                         : std::string());
+  }
   for (const std::string& value : values) {
     std::stringstream list(value);
     std::string name;

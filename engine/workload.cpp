@@ -157,7 +157,141 @@ std::string shape_error(const json& object) {
   return {};
 }
 
+// ---- autoscalers ----
+
+// A field read as the API server's decoder reads it: absent or null is unset; any other type than
+// the one declared makes the object malformed (the reason names the field).
+struct Reader {
+  Workload& workload;
+  bool ok() const { return workload.malformed.empty(); }
+  const json* object(const json& at, const char* key, const std::string& field) {
+    if (!ok() || !at.is_object()) return nullptr;
+    auto it = at.find(key);
+    if (it == at.end() || it->is_null()) return nullptr;
+    if (!it->is_object()) {
+      workload.malformed = field + " must be an object";
+      return nullptr;
+    }
+    return &*it;
+  }
+  std::optional<std::string> string(const json& at, const char* key, const std::string& field) {
+    if (!ok() || !at.is_object()) return std::nullopt;
+    auto it = at.find(key);
+    if (it == at.end() || it->is_null()) return std::nullopt;
+    if (!it->is_string()) {
+      workload.malformed = field + " must be a string";
+      return std::nullopt;
+    }
+    return it->get<std::string>();
+  }
+  // int32 fields: a value past int64 saturates; the API server's validation bounds them before a
+  // validating webhook sees them, `check` reads them as written.
+  std::optional<std::int64_t> integer(const json& at, const char* key, const std::string& field) {
+    if (!ok() || !at.is_object()) return std::nullopt;
+    auto it = at.find(key);
+    if (it == at.end() || it->is_null()) return std::nullopt;
+    if (!it->is_number_integer()) {
+      workload.malformed = field + " must be an integer";
+      return std::nullopt;
+    }
+    if (it->is_number_unsigned() && it->get<std::uint64_t>() > static_cast<std::uint64_t>(INT64_MAX)) return INT64_MAX;
+    return it->get<std::int64_t>();
+  }
+};
+
+// behavior.scaleDown of an HPA (v2, v2beta2) or of KEDA's horizontalPodAutoscalerConfig.
+void read_behavior(Reader& read, const json* behavior, const std::string& field, ScaleTarget& target) {
+  target.window_field = field + ".scaleDown.stabilizationWindowSeconds";
+  if (!behavior) return;
+  const json* down = read.object(*behavior, "scaleDown", field + ".scaleDown");
+  if (!down) return;
+  if (auto window = read.integer(*down, "stabilizationWindowSeconds", target.window_field)) {
+    target.scale_down_window = *window;
+    target.scale_down_window_written = true;
+  }
+  if (auto policy = read.string(*down, "selectPolicy", field + ".scaleDown.selectPolicy"))
+    target.scale_down_disabled = *policy == "Disabled";
+  if (read.ok() && down->contains("policies") && !(*down)["policies"].is_null() && !(*down)["policies"].is_array())
+    read.workload.malformed = field + ".scaleDown.policies must be a list";
+}
+
+void locate_autoscaler(const json& object, std::string_view version, bool keda, Workload& workload) {
+  Reader read{workload};
+  ScaleTarget target;
+  target.keda = keda;
+  const json empty = json::object();
+  const json* spec = read.object(object, "spec", "spec");
+  if (!spec) spec = &empty;
+  const json* ref = read.object(*spec, "scaleTargetRef", "spec.scaleTargetRef");
+  if (!ref) ref = &empty;
+  target.api_version = read.string(*ref, "apiVersion", "spec.scaleTargetRef.apiVersion").value_or(keda ? "apps/v1" : "");
+  target.kind = read.string(*ref, "kind", "spec.scaleTargetRef.kind").value_or(keda ? "Deployment" : "");
+  target.name = read.string(*ref, "name", "spec.scaleTargetRef.name").value_or("");
+  if (keda) {
+    // KEDA's documented defaults: minReplicaCount 0, maxReplicaCount 100.
+    target.min_field = "spec.minReplicaCount";
+    target.max_field = "spec.maxReplicaCount";
+    const auto min = read.integer(*spec, "minReplicaCount", target.min_field);
+    target.min_replicas_written = min.has_value();
+    target.min_replicas = min.value_or(0);
+    target.max_replicas = read.integer(*spec, "maxReplicaCount", target.max_field).value_or(100);
+    target.idle_replicas = read.integer(*spec, "idleReplicaCount", "spec.idleReplicaCount");
+    const json* advanced = read.object(*spec, "advanced", "spec.advanced");
+    const json* config =
+        advanced ? read.object(*advanced, "horizontalPodAutoscalerConfig", "spec.advanced.horizontalPodAutoscalerConfig")
+                 : nullptr;
+    const std::string field = "spec.advanced.horizontalPodAutoscalerConfig.behavior";
+    read_behavior(read, config ? read.object(*config, "behavior", field) : nullptr, field, target);
+  } else {
+    target.min_field = "spec.minReplicas";
+    target.max_field = "spec.maxReplicas";
+    const auto min = read.integer(*spec, "minReplicas", target.min_field);
+    target.min_replicas_written = min.has_value();
+    target.min_replicas = min.value_or(1);
+    target.max_replicas = read.integer(*spec, "maxReplicas", target.max_field).value_or(0);
+    // autoscaling/v1 and v2beta1 have no behavior: the window is always the default.
+    if (version == "v2" || version == "v2beta2")
+      read_behavior(read, read.object(*spec, "behavior", "spec.behavior"), "spec.behavior", target);
+    else
+      target.window_field = "spec.behavior.scaleDown.stabilizationWindowSeconds";
+    // KEDA makes an HPA for each ScaledObject and owns it (its controller reference).
+    if (const json* metadata = read.object(object, "metadata", "metadata"); metadata && metadata->contains("ownerReferences")) {
+      const json& owners = (*metadata)["ownerReferences"];
+      if (owners.is_array()) {
+        for (const json& owner : owners)
+          // json::value() would throw on a field of another type: each is tested instead.
+          if (owner.is_object() && owner.contains("controller") && owner["controller"] == true &&
+              k8s::json_fields::string_or(owner, "kind") == "ScaledObject" &&
+              k8s::json_fields::string_or(owner, "apiVersion").starts_with("keda.sh/"))
+            target.managed_by_keda = true;
+      } else if (!owners.is_null()) {
+        workload.malformed = "metadata.ownerReferences must be a list";
+      }
+    }
+  }
+  target.min_replicas = std::max<std::int64_t>(0, target.min_replicas);
+  target.max_replicas = std::max<std::int64_t>(0, target.max_replicas);
+  if (!read.ok()) return;
+  workload.scale_target = std::move(target);
+  workload.supported = true;
+}
+
 }  // namespace
+
+const std::vector<AutoscalerKind>& autoscaler_kinds() {
+  static const std::vector<AutoscalerKind> kinds = {
+      {"autoscaling", "HorizontalPodAutoscaler", "horizontalpodautoscalers", {"v1", "v2beta1", "v2beta2", "v2"}},
+      {"keda.sh", "ScaledObject", "scaledobjects", {"v1alpha1"}},
+  };
+  return kinds;
+}
+
+std::string workload_key(std::string_view namespace_, std::string_view kind, std::string_view name) {
+  std::string key;
+  key.reserve(namespace_.size() + kind.size() + name.size() + 2);
+  key.append(namespace_).append("/").append(kind).append("/").append(name);
+  return key;
+}
 
 Workload locate_workload(const json& object, const WorkloadKinds& kinds) {
   Workload workload;
@@ -192,6 +326,10 @@ Workload locate_workload(const json& object, const WorkloadKinds& kinds) {
     for (const auto& pods : declaration->pods) add_pods(object, *declaration, pods, workload);
     if (!workload.malformed.empty()) workload.pods.clear();
   } else {
+    for (const AutoscalerKind& autoscaler : autoscaler_kinds())
+      if (group == autoscaler.group && kind == autoscaler.kind &&
+          std::find(autoscaler.versions.begin(), autoscaler.versions.end(), version) != autoscaler.versions.end())
+        locate_autoscaler(object, version, autoscaler.group == "keda.sh", workload);
     return workload;
   }
   workload.supported = !workload.pods.empty();

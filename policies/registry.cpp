@@ -25,6 +25,7 @@ PolicyInfo pod_security_info();           // policies/pod-security/pod_security.
 PolicyInfo gpu_priority_info();           // policies/gpu-priority/gpu_priority.cpp
 PolicyInfo gpu_capacity_info();           // policies/gpu-capacity/gpu_capacity.cpp
 PolicyInfo gpu_quota_info();              // policies/gpu-quota/gpu_quota.cpp
+PolicyInfo gpu_autoscaling_info();        // policies/gpu-autoscaling/gpu_autoscaling.cpp
 
 }  // namespace policies
 
@@ -48,6 +49,7 @@ const std::vector<PolicyInfo>& policy_registry() {
       policies::gpu_priority_info(),
       policies::gpu_capacity_info(),
       policies::gpu_quota_info(),
+      policies::gpu_autoscaling_info(),
   };
   return registry;
 }

@@ -12,8 +12,10 @@
 #include "engine/gpu_use.h"
 #include "engine/input_limits.h"
 #include "engine/k8s/json_fields.h"
+#include "engine/k8s/model_load.h"
 #include "engine/manifests.h"
 #include "engine/resources.h"
+#include "gpuadmit/workload.h"
 
 namespace gpuadmit::capacity {
 namespace {
@@ -505,6 +507,13 @@ void ClusterModel::add_pod_locked(const std::string& key, PodRecord record) {
     }
   }
   add_usage(state_.usage[record.namespace_], record, 1, gpu_);
+  if (!record.workload.empty()) {
+    WorkloadPods& pods = state_.workloads[record.workload];
+    ++pods.pods;
+    ++pods.by_gpus[record.gpu_devices];
+    if (record.model_load_seconds) ++pods.by_load[*record.model_load_seconds];
+    pods.with_claims += record.dra_claims;
+  }
   state_.pods.emplace(key, std::move(record));
 }
 
@@ -529,6 +538,17 @@ void ClusterModel::remove_pod_locked(const std::string& key) {
       if (--usage->second.pods == 0) state_.unknown_nodes.erase(usage);
     }
   }
+  if (!record.workload.empty()) {
+    auto pods = state_.workloads.find(record.workload);
+    auto drop = [](std::map<std::int64_t, std::int64_t>& counts, std::int64_t value) {
+      auto it = counts.find(value);
+      if (--it->second == 0) counts.erase(it);
+    };
+    drop(pods->second.by_gpus, record.gpu_devices);
+    if (record.model_load_seconds) drop(pods->second.by_load, *record.model_load_seconds);
+    pods->second.with_claims -= record.dra_claims;
+    if (--pods->second.pods == 0) state_.workloads.erase(pods);
+  }
   auto usage = state_.usage.find(record.namespace_);
   add_usage(usage->second, record, -1, gpu_);
   if (usage->second.pods == 0) state_.usage.erase(usage);
@@ -542,7 +562,7 @@ struct ParsedPod {
   ClusterModel::PodRecord record;
 };
 
-ParsedPod parse_pod(const json& object) {
+ParsedPod parse_pod(const json& object, const GpuResources& gpu) {
   namespace jf = k8s::json_fields;
   // Named in errors only: a snapshot holds 150,000 pods, so the name is not built for each.
   const auto where = [&] { return describe(object); };
@@ -557,9 +577,21 @@ ParsedPod parse_pod(const json& object) {
     if (!spec) throw SnapshotError(where() + ": spec is missing");
     record.node = jf::string_or_empty(*spec, "spec", "nodeName");
     if (const json* owners = jf::array_or_null(object["metadata"], "metadata", "ownerReferences"))
-      for (const json& owner : *owners)
-        if (owner.is_object() && owner.value("kind", "") == "DaemonSet" && owner.value("controller", false))
-          record.daemon = true;
+      for (const json& owner : *owners) {
+        if (!owner.is_object() || owner.value("controller", false) != true) continue;
+        const std::string kind = jf::string_or(owner, "kind"), name = jf::string_or(owner, "name");
+        if (kind == "DaemonSet") record.daemon = true;
+        if (kind.empty() || name.empty()) continue;
+        record.workload = workload_key(record.namespace_, kind, name);
+        // A Deployment's ReplicaSet is named <deployment>-<pod-template-hash>, the hash also the
+        // pod's label: the autoscaler names the Deployment.
+        if (kind == "ReplicaSet") {
+          const json* labels = jf::member(object["metadata"], "metadata", "labels");
+          const std::string hash = labels ? jf::string_or(*labels, "pod-template-hash") : std::string();
+          if (!hash.empty() && name.size() > hash.size() + 1 && name.ends_with("-" + hash))
+            record.workload = workload_key(record.namespace_, "Deployment", name.substr(0, name.size() - hash.size() - 1));
+        }
+      }
     if (const json* status = jf::member(object, "", "status")) pod.phase = jf::string_or_empty(*status, "status", "phase");
     const auto defaulted = k8s::with_requests_defaulted_from_limits(*spec);
     record.requests = Amounts::from_resource_list(k8s::pod_requests(defaulted ? *defaulted : *spec));
@@ -569,6 +601,14 @@ ParsedPod parse_pod(const json& object) {
       const std::int64_t value = jf::int64_at(*priority, "spec.priority");
       if (value < INT32_MIN || value > INT32_MAX) jf::fail("spec.priority", "a 32-bit integer", *priority);
       record.priority = static_cast<std::int32_t>(value);
+    }
+    if (!record.workload.empty()) {
+      for (const auto& [resource, amount] : record.requests.extended)
+        if (gpu.is_gpu(resource)) record.gpu_devices = saturating_add(record.gpu_devices, amount);
+      record.model_load_seconds =
+          k8s::model_load_seconds(*spec, jf::member(object["metadata"], "metadata", "annotations"));
+      const json* claims = spec->is_object() ? jf::member(*spec, "spec", "resourceClaims") : nullptr;
+      record.dra_claims = claims && claims->is_array() && !claims->empty();
     }
   } catch (const SnapshotError&) {
     throw;
@@ -581,7 +621,7 @@ ParsedPod parse_pod(const json& object) {
 }  // namespace
 
 void ClusterModel::upsert_pod(const json& object) {
-  ParsedPod pod = parse_pod(object);
+  ParsedPod pod = parse_pod(object, gpu_);
   const std::string key = pod.record.namespace_ + "/" + pod.name;
   std::unique_lock lock(mutex_);
   remove_pod_locked(key);
@@ -598,7 +638,7 @@ void ClusterModel::upsert_pod(const json& object) {
 
 void ClusterModel::record_admission(const json& object) {
   if (!pending_.enabled()) return;
-  ParsedPod pod = parse_pod(object);
+  ParsedPod pod = parse_pod(object, gpu_);
   PendingAdmissions::Devices devices;
   for (const auto& [resource, amount] : pod.record.requests.extended)
     if (gpu_.is_gpu(resource) && amount > 0) devices[resource] = amount;
@@ -752,6 +792,20 @@ void ClusterModel::apply(const json& object) {
 const NodeState* ClusterModel::View::node(std::string_view name) const {
   auto it = state_.nodes.find(std::string(name));
   return it == state_.nodes.end() ? nullptr : it->second.get();
+}
+
+std::optional<k8s::WorkloadSummary> ClusterModel::View::workload(std::string_view key) const {
+  auto it = state_.workloads.find(std::string(key));
+  if (it == state_.workloads.end()) return std::nullopt;
+  const WorkloadPods& pods = it->second;
+  k8s::WorkloadSummary summary;
+  summary.pods = pods.pods;
+  if (!pods.by_gpus.empty()) summary.gpus_per_pod = pods.by_gpus.rbegin()->first;
+  for (const auto& [gpus, count] : pods.by_gpus)
+    summary.gpus_in_use = saturating_add(summary.gpus_in_use, saturating_mul(gpus, count));
+  if (!pods.by_load.empty()) summary.model_load_seconds = pods.by_load.rbegin()->first;
+  summary.gpus_unresolved = pods.with_claims > 0;
+  return summary;
 }
 
 NamespaceUsage ClusterModel::View::namespace_usage(std::string_view ns) const {

@@ -37,6 +37,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <shared_mutex>
 #include <stdexcept>
 #include <string>
@@ -261,6 +262,20 @@ class ClusterModel {
     GpuShares shares;
     bool daemon = false;  // owned by a DaemonSet
     std::int32_t priority = 0;  // spec.priority, which the API server sets from the PriorityClass
+    // The workload its controller owner stands for ("namespace/Kind/name": a ReplicaSet named
+    // <deployment>-<pod-template-hash> is its Deployment); "" when it has no controller.
+    std::string workload;
+    std::int64_t gpu_devices = 0;  // GPU devices of every kind in its requests
+    std::optional<std::int64_t> model_load_seconds;  // k8s/model_load.h
+    bool dra_claims = false;  // spec.resourceClaims: GPUs the model does not count per pod
+  };
+  // Per workload, what its pods hold, kept per pod upsert and delete: counts by value, so that a
+  // pod's removal takes away exactly what it added (a handful of values per workload).
+  struct WorkloadPods {
+    std::int64_t pods = 0;
+    std::map<std::int64_t, std::int64_t> by_gpus;        // GPU devices per pod -> pods
+    std::map<std::int64_t, std::int64_t> by_load;        // model-load seconds -> pods that have one
+    std::int64_t with_claims = 0;                        // pods with DRA claims
   };
   struct UnknownNodeUsage {
     Amounts used, daemon_used;
@@ -272,6 +287,7 @@ class ClusterModel {
     std::unordered_map<std::string, PodRecord> pods;  // "namespace/name"
     std::unordered_map<std::string, UnknownNodeUsage> unknown_nodes;  // pods bound before their node appears
     std::map<std::string, NamespaceUsage, std::less<>> usage;
+    std::unordered_map<std::string, WorkloadPods> workloads;  // "namespace/Kind/name"
     std::map<std::string, k8s::Labels, std::less<>> namespaces;
     k8s::ClaimCatalog claims;
     k8s::DisruptionBudgetCatalog disruption_budgets;
@@ -299,6 +315,10 @@ class ClusterModel {
     const k8s::ClaimCatalog& claims() const { return state_.claims; }
     const k8s::DisruptionBudgetCatalog& disruption_budgets() const { return state_.disruption_budgets; }
     const k8s::PriorityClassCatalog& priority_classes() const { return state_.priority_classes; }
+    // The pods of a workload ("namespace/Kind/name", workload_key) that the model holds; nullopt
+    // when it holds none.
+    std::optional<k8s::WorkloadSummary> workload(std::string_view key) const;
+    std::size_t workload_count() const { return state_.workloads.size(); }
 
    private:
     friend class ClusterModel;

@@ -68,13 +68,31 @@ class PriorityClassCatalog {
   std::map<std::string, PriorityClass, std::less<>> classes_;
 };
 
+// What an autoscaler's checks need of the workload it scales. From a manifest
+// (engine/workload_summary.h): the pods it asks for. From the cluster model: the pods of that
+// workload running now and what they hold.
+struct WorkloadSummary {
+  // GPU devices per pod: GPU resources plus the devices of DRA claims made from templates (the
+  // cluster model: GPU resources only). The largest among the running pods (a rollout may run two
+  // pod templates at once).
+  std::int64_t gpus_per_pod = 0;
+  bool gpus_unresolved = false;  // a DRA claim gpu-admit could not read: its devices count as none
+  std::int64_t pods = 0;
+  std::int64_t gpus_in_use = 0;  // the cluster model: the GPU devices its pods hold now
+  // gpu-admit.io/model-load-seconds, else the longest startupProbe budget (k8s/model_load.h).
+  std::optional<std::int64_t> model_load_seconds;
+};
+
 // What a review may consult beside its object: DRA claims and templates, disruption budgets and
-// priority classes. `check` fills one from every manifest it reads; the cluster model holds the
-// cluster's.
+// priority classes; and for autoscalers, the workloads of the manifests. `check` fills one from
+// every manifest it reads; the cluster model holds the cluster's.
 struct ObjectCatalog {
   ClaimCatalog claims;
   DisruptionBudgetCatalog disruption_budgets;
   PriorityClassCatalog priority_classes;
+  // "namespace/Kind/name" (workload_key) -> its summary; filled by `check` only when the input
+  // holds an autoscaler.
+  std::map<std::string, WorkloadSummary, std::less<>> workloads;
 
   // The kinds it keeps: ResourceClaim, ResourceClaimTemplate, PodDisruptionBudget, PriorityClass.
   static bool holds(std::string_view kind);

@@ -10,6 +10,7 @@
 #include "engine/capacity/placement.h"
 #include "policies/policies.h"
 #include "policies/rollout.h"
+#include "policies/scale_targets.h"
 
 namespace gpuadmit::policies {
 namespace {
@@ -96,6 +97,7 @@ class GpuQuota final : public Policy {
         break;
       }
     if (!budget) return;
+    if (context.workload.scale_target) return check_autoscaler(context, *budget, *context.workload.scale_target);
     Demand wanted = demand(context, context.object, context.workload, true);
     // An update only adds what it asks beyond the object it replaces (whose pods already count),
     // and a rollout's surge pods that must start before old ones stop (policies/rollout.h).
@@ -166,6 +168,37 @@ class GpuQuota final : public Policy {
   }
 
  private:
+  // An autoscaler may grow its target to maxReplicas: the namespace's GPU budget must hold that,
+  // beside everything else the namespace uses now (the target's own pods are counted once).
+  // Products, MIG profiles and shares are not checked here: the GPUs of every kind are.
+  void check_autoscaler(PolicyContext& context, const Budget& budget, const ScaleTarget& target) const {
+    if (!budget.gpus || target.managed_by_keda) return;
+    const ResolvedScaleTarget resolved = resolve_scale_target(context, target);
+    if (!resolved.found) {
+      context.advise("spec.scaleTargetRef", unresolved_text(context, target) + "; its maxReplicas is not checked against the namespace's GPU budget");
+      return;
+    }
+    if (resolved.gpus_unresolved)
+      context.advise("spec.scaleTargetRef", target_text(target) + "'s pods take devices through DRA claims gpu-admit could not count; "
+                                            "they are not in its GPUs per pod against the namespace's GPU budget");
+    if (resolved.gpus_per_pod <= 0) return;
+    const std::string& ns = context.workload.namespace_;
+    const capacity::NamespaceUsage usage = context.cluster->read().namespace_usage(ns);
+    const std::int64_t in_use = usage.devices();
+    const std::int64_t others = std::max<std::int64_t>(0, capacity::saturating_add(in_use, -resolved.gpus_now));
+    const std::int64_t at_max = capacity::saturating_mul(target.max_replicas, resolved.gpus_per_pod);
+    const std::int64_t would_use = capacity::saturating_add(others, at_max);
+    if (would_use <= *budget.gpus) return;
+    const std::int64_t room = std::max<std::int64_t>(0, *budget.gpus - others) / resolved.gpus_per_pod;
+    context.violation(target.max_field,
+                      "namespace " + ns + " uses " + std::to_string(in_use) + " of its " + gpus_text(*budget.gpus) +
+                          (resolved.gpus_now > 0 ? " (" + std::to_string(resolved.gpus_now) + " of them " + target_text(target) + "'s)" : "") +
+                          "; at " + std::to_string(target.max_replicas) + " replicas × " + gpus_text(resolved.gpus_per_pod) +
+                          " per pod " + target_text(target) + " would take it to " + std::to_string(would_use) +
+                          "; lower " + target.max_field.substr(target.max_field.rfind('.') + 1) + " to " +
+                          std::to_string(room) + " or ask the platform team for a larger budget");
+  }
+
   // The share dimensions: KAI fractions and memory, HAMi memory and cores, each its own budget.
   void check_shares(PolicyContext& context, const Budget& budget, const GpuShares& used, const GpuShares& adds,
                     const std::string& field) const {

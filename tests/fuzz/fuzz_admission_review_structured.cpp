@@ -52,7 +52,10 @@ const char* const kKeys[] = {
     "replicatedJobs", "parallelism", "pytorchReplicaSpecs", "mpiReplicaSpecs", "Worker", "tasks", "minAvailable",
     // GPUs requested another way (engine/gpu_use.h)
     "resourceClaims", "claims", "resourceClaimTemplateName", "resourceClaimName", "source", "gpu-fraction",
-    "gpu-memory", "gpu-fraction-num-devices", "gpu-fraction-container-name", "nvidia.com/gpumem", "nvidia.com/gpucores"};
+    "gpu-memory", "gpu-fraction-num-devices", "gpu-fraction-container-name", "nvidia.com/gpumem", "nvidia.com/gpucores",
+    // autoscalers (HorizontalPodAutoscaler, KEDA ScaledObject)
+    "scaleTargetRef", "maxReplicas", "behavior", "scaleDown", "stabilizationWindowSeconds", "selectPolicy",
+    "minReplicaCount", "maxReplicaCount", "idleReplicaCount", "advanced", "horizontalPodAutoscalerConfig"};
 
 json interesting(std::mt19937& rng) {
   static const json kValues = json::parse(R"([null, true, false, 0, 1, -1, 2, 8, 1.5, -0.0, 9223372036854775807,
@@ -62,6 +65,7 @@ json interesting(std::mt19937& rng) {
     "ubuntu", "nvcr.io/nvidia/pytorch:24.05-py3", "UPPER/case", "$IMAGE", "a@sha256:0000", "CREATE", "UPDATE",
     "DELETE", "Pod", "Deployment", "Job", "CronJob", "StatefulSet", "DaemonSet", "ReplicaSet", "status", "scale",
     "RayCluster", "InferenceService", "LeaderWorkerSet", "PyTorchJob", "ray.io/v1", "serving.kserve.io/v1beta1",
+    "HorizontalPodAutoscaler", "ScaledObject", "Disabled", "autoscaling/v2", "keda.sh/v1alpha1",
     [], {}, [{}], [null], {"name": "x"}, {"": ""}])");
   return kValues[std::uniform_int_distribution<std::size_t>(0, kValues.size() - 1)(rng)];
 }
@@ -123,7 +127,9 @@ void mutate(json& review, std::mt19937& rng) {
         ["batch","v1","CronJob"],["apps","v1","StatefulSet"],["apps","v1","DaemonSet"],["","v1","PodTemplate"],
         ["serving.kserve.io","v1beta1","InferenceService"],["ray.io","v1","RayCluster"],["ray.io","v1","RayJob"],
         ["leaderworkerset.x-k8s.io","v1","LeaderWorkerSet"],["jobset.x-k8s.io","v1alpha2","JobSet"],
-        ["kubeflow.org","v1","PyTorchJob"],["batch.volcano.sh","v1alpha1","Job"]])");
+        ["kubeflow.org","v1","PyTorchJob"],["batch.volcano.sh","v1alpha1","Job"],
+        ["autoscaling","v2","HorizontalPodAutoscaler"],["autoscaling","v1","HorizontalPodAutoscaler"],
+        ["keda.sh","v1alpha1","ScaledObject"]])");
       const json& kind = kinds[rng() % kinds.size()];
       request["kind"] = {{"group", kind[0]}, {"version", kind[1]}, {"kind", kind[2]}};
       if (object.is_object()) {

@@ -1,7 +1,8 @@
 // `--cluster` snapshots: ClusterModel::load() reads a file (JSON streamed item by item, or
 // YAML) and throws SnapshotError naming the file and object, nothing else. The extension is
 // picked by the first byte so both readers are reached. A snapshot that loads is then asked
-// about a GPU pod by gpu-capacity and gpu-quota, which walk every pool and namespace.
+// about a GPU pod by gpu-capacity and gpu-quota, which walk every pool and namespace, and about an
+// autoscaler of its workload "d" (the model's workload index).
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
@@ -19,6 +20,15 @@ constexpr std::string_view kReview = R"({"apiVersion":"admission.k8s.io/v1","kin
    "containers":[{"name":"c","image":"nvcr.io/nvidia/pytorch:24.05-py3",
    "resources":{"limits":{"nvidia.com/gpu":"4","nvidia.com/mig-3g.40gb":"1","memory":"64Gi","cpu":"16"}}}]}}}}}})";
 
+// An autoscaler of the snapshot's Deployment "d": gpu-autoscaling and gpu-quota read its pods
+// from the model's workload index (ReplicaSet owners and pod-template-hash labels).
+constexpr std::string_view kAutoscalerReview = R"({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview",
+ "request":{"uid":"u2","kind":{"group":"autoscaling","version":"v2","kind":"HorizontalPodAutoscaler"},
+ "resource":{"group":"autoscaling","version":"v2","resource":"horizontalpodautoscalers"},
+ "namespace":"ml-team","operation":"CREATE","userInfo":{"username":"fuzz"},
+ "object":{"apiVersion":"autoscaling/v2","kind":"HorizontalPodAutoscaler","metadata":{"name":"d","namespace":"ml-team"},
+  "spec":{"scaleTargetRef":{"apiVersion":"apps/v1","kind":"Deployment","name":"d"},"minReplicas":0,"maxReplicas":2147483647}}}})";
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -33,5 +43,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     return 0;
   }
   gpuadmit::answer_admission_review(gpuadmit::fuzz::default_engine(), kReview, model.get());
+  gpuadmit::answer_admission_review(gpuadmit::fuzz::default_engine(), kAutoscalerReview, model.get());
   return 0;
 }

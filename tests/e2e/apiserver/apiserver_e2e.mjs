@@ -172,6 +172,10 @@ const RESOURCES = {  // kind → its API path prefix and plural
 };
 // `what`: a built-in kind's name, or an object (a custom resource's path comes from its CRD).
 function collection(what, namespace) {
+  // Autoscalers are posted in the version they are written in (v1.20 serves autoscaling/v1,
+  // v2beta1 and v2beta2).
+  if (typeof what === "object" && what.kind === "HorizontalPodAutoscaler")
+    return `/apis/${what.apiVersion}/namespaces/${namespace}/horizontalpodautoscalers`;
   const group = typeof what === "object" ? what.apiVersion.split("/").slice(0, -1).join("/") : "";
   if (group.includes("."))
     return `/apis/${what.apiVersion}/namespaces/${namespace}/${customPlurals.get(`${group}/${what.kind}`)}`;

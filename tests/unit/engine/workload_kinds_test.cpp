@@ -369,18 +369,33 @@ TEST(WorkloadKinds, TheShippedWebhooksListEveryBuiltInCustomResource) {
   }
   EXPECT_EQ(declared.size(), 12u);
   EXPECT_EQ(mutable_kinds.size(), 11u);
+  // The autoscalers are validated only (nothing in them is patched), in every version: a v1.20
+  // API server serves autoscaling/v2beta2 and no v2, and a rule naming v2 alone would match none.
+  std::set<std::string> autoscalers;
+  for (const AutoscalerKind& kind : autoscaler_kinds()) {
+    autoscalers.insert(std::string(kind.group) + "/" + std::string(kind.plural));
+    if (std::string_view(kind.group).find('.') != std::string_view::npos)
+      declared.insert(std::string(kind.group) + "/" + std::string(kind.plural));
+  }
+  EXPECT_EQ(autoscalers, (std::set<std::string>{"autoscaling/horizontalpodautoscalers", "keda.sh/scaledobjects"}));
   const fs::path file = fs::path(GPUADMIT_SOURCE_DIR) / "manifests/base/webhooks.yaml";
   int configurations = 0;
   for (const YAML::Node& document : YAML::LoadAllFromFile(file.string())) {
-    std::set<std::string> listed;
+    std::set<std::string> listed, autoscalers_listed;
     for (const YAML::Node& hook : document["webhooks"])
       for (const YAML::Node& rule : hook["rules"])
         for (const YAML::Node& group : rule["apiGroups"])
-          if (group.as<std::string>().find('.') != std::string::npos)
-            for (const YAML::Node& resource : rule["resources"])
-              listed.insert(group.as<std::string>() + "/" + resource.as<std::string>());
+          for (const YAML::Node& resource : rule["resources"]) {
+            const std::string name = group.as<std::string>() + "/" + resource.as<std::string>();
+            if (group.as<std::string>().find('.') != std::string::npos) listed.insert(name);
+            if (!autoscalers.count(name)) continue;
+            autoscalers_listed.insert(name);
+            EXPECT_EQ(rule["apiVersions"].as<std::vector<std::string>>(), std::vector<std::string>{"*"}) << name;
+            EXPECT_EQ(rule["operations"].as<std::vector<std::string>>(), (std::vector<std::string>{"CREATE", "UPDATE"})) << name;
+          }
     const bool mutating = document["kind"].as<std::string>() == "MutatingWebhookConfiguration";
     EXPECT_EQ(listed, mutating ? mutable_kinds : declared) << document["kind"].as<std::string>();
+    EXPECT_EQ(autoscalers_listed, mutating ? std::set<std::string>{} : autoscalers) << document["kind"].as<std::string>();
     ++configurations;
   }
   EXPECT_EQ(configurations, 2);

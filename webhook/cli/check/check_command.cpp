@@ -7,6 +7,7 @@
 #include "engine/manifests.h"
 #include "engine/k8s/json_fields.h"
 #include "engine/k8s/scheduling_objects.h"
+#include "engine/workload_summary.h"
 #include "webhook/cli/commands.h"
 
 namespace gpuadmit::cli {
@@ -75,21 +76,27 @@ void print_text(const ManifestDocument& document, const ReviewOutcome& outcome, 
   }
 }
 
-// Whether the file's bytes hold any of `words`, read a chunk at a time.
-bool mentions(const std::string& file, std::initializer_list<std::string_view> words) {
+// Which of `words` the file's bytes hold (a bit each, in order), read a chunk at a time; stops
+// reading once every word is found.
+unsigned mentions(const std::string& file, std::initializer_list<std::string_view> words) {
   std::ifstream in(file, std::ios::binary);
   std::string chunk(1 << 20, '\0');
   std::string window;
   std::size_t longest = 1;
   for (std::string_view word : words) longest = std::max(longest, word.size());
-  while (in) {
+  const unsigned all = (1u << words.size()) - 1;
+  unsigned found = 0;
+  while (in && found != all) {
     in.read(chunk.data(), static_cast<std::streamsize>(chunk.size()));
     window.append(chunk.data(), static_cast<std::size_t>(in.gcount()));
-    for (std::string_view word : words)
-      if (window.find(word) != std::string::npos) return true;
+    unsigned bit = 1;
+    for (std::string_view word : words) {
+      if (window.find(word) != std::string::npos) found |= bit;
+      bit <<= 1;
+    }
     window.erase(0, window.size() - std::min(window.size(), longest - 1));
   }
-  return false;
+  return found;
 }
 
 int check(const Args& args) {
@@ -141,11 +148,31 @@ int check(const Args& args) {
       return false;  // reported when the document is reviewed
     }
   };
+  // An autoscaler names its target by kind and name: the target's GPUs per pod and model-load
+  // time come from wherever in the input it is written. Only when some file mentions an
+  // autoscaler is every workload summarized (a second parse of each file, after the claims are
+  // known); without one, a 10,000-Deployment file is parsed once, as before.
+  auto note_workload = [&](const ManifestDocument& document) {
+    if (!document.object.is_object()) return;
+    if (auto summary = summarize_workload(document.object, ns, engine->config().kinds, engine->config().gpu, &catalog.claims))
+      catalog.workloads.insert_or_assign(std::move(summary->first), summary->second);
+  };
+  bool autoscalers = false;
   for (const std::string& file : files) {
     if (file == "-") continue;
-    if (!mentions(file, {"ResourceClaim", "PodDisruptionBudget", "PriorityClass"})) continue;
+    const unsigned found = mentions(file, {"ResourceClaim", "PodDisruptionBudget", "PriorityClass", "HorizontalPodAutoscaler", "ScaledObject"});
+    autoscalers = autoscalers || (found & 0b11000u) != 0;
+    if ((found & 0b00111u) == 0) continue;
     try {
       for_each_manifest(file, [&](ManifestDocument&& document) { note_object(document); });
+    } catch (const ManifestError&) {
+      // reported by the pass below
+    }
+  }
+  for (const std::string& file : files) {
+    if (!autoscalers || file == "-") break;
+    try {
+      for_each_manifest(file, [&](ManifestDocument&& document) { note_workload(document); });
     } catch (const ManifestError&) {
       // reported by the pass below
     }
@@ -181,7 +208,10 @@ int check(const Args& args) {
         return;
       }
     } else {
-      if (document.file == "<stdin>" || document.file == "-") note_object(document);
+      if (document.file == "<stdin>" || document.file == "-") {
+        note_object(document);
+        note_workload(document);  // stdin is read once: its workloads count from where they are read
+      }
       outcome = engine->review(request_for_manifest(document.object, ns, engine->config().kinds), cluster.get(),
                                ReviewPhases::All, {}, &catalog);
     }

@@ -128,3 +128,57 @@ spec:
   EXPECT_NE(out.find(over), std::string::npos) << out;
   fs::remove_all(dir);
 }
+
+// An autoscaler's target is resolved from the manifests wherever it is written: the Deployment
+// in a later file gives the HPA its GPUs per pod and model-load time; without it, the HPA gets an
+// advice that it could not be checked (never a silent pass). On stdin, a target read before it.
+TEST(CheckCommand, AutoscalersFindTheirTargetInAnotherFile) {
+  const fs::path dir = fs::temp_directory_path() / ("gpuadmit-check-hpa-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  const std::string hpa = R"(apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata: {name: llm, namespace: ml-serving}
+spec:
+  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: llm}
+  minReplicas: 0
+  maxReplicas: 2
+)";
+  const std::string deployment = R"(apiVersion: apps/v1
+kind: Deployment
+metadata: {name: llm, namespace: ml-serving}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: llm}}
+  template:
+    metadata: {labels: {app: llm}, annotations: {gpu-admit.io/model-load-seconds: "900"}}
+    spec:
+      containers:
+      - name: c
+        image: nvcr.io/nvidia/tritonserver:24.05-py3
+        resources: {limits: {nvidia.com/gpu: 1, cpu: "4", memory: 16Gi}}
+)";
+  std::ofstream(dir / "a-hpa.yaml") << hpa;
+  std::ofstream(dir / "z-deployment.yaml") << deployment;
+  std::ofstream(dir / "stdin.yaml") << deployment << "---\n" << hpa;
+  const std::string binary = (fs::path(GPUADMIT_BINARY_DIR) / "gpu-admit").string();
+  const std::string cluster = " --cluster " + (fs::path(GPUADMIT_SOURCE_DIR) / "manifests/examples/cluster.json").string();
+  const std::string quota =
+      "[gpu-quota] spec.maxReplicas: namespace ml-serving uses 11 of its 12 GPUs; at 2 replicas × 1 GPU per pod "
+      "Deployment llm would take it to 13; lower maxReplicas to 1";
+  const std::string window = "[gpu-autoscaling] spec.behavior.scaleDown.stabilizationWindowSeconds: scale-down";
+  const std::string zero = "model-load budget is 900 s";
+  int status = -1;
+  std::string out = gpuadmit::testing::command_output(
+      binary + " check" + cluster + " " + (dir / "a-hpa.yaml").string() + " " + (dir / "z-deployment.yaml").string() + " 2>&1", status);
+  EXPECT_NE(out.find(quota), std::string::npos) << out;
+  EXPECT_NE(out.find(window), std::string::npos) << out;
+  EXPECT_NE(out.find(zero), std::string::npos) << out;
+  EXPECT_EQ(WEXITSTATUS(status), 1) << out;  // gpu-quota denies, gpu-autoscaling (warn) only warns
+  out = gpuadmit::testing::command_output(binary + " check" + cluster + " " + (dir / "a-hpa.yaml").string() + " 2>&1", status);
+  EXPECT_EQ(out.find(quota), std::string::npos) << out;
+  EXPECT_NE(out.find("could not check: Deployment llm is not in the manifests read nor the cluster's pods"), std::string::npos) << out;
+  EXPECT_EQ(WEXITSTATUS(status), 0) << out;
+  out = gpuadmit::testing::command_output(binary + " check" + cluster + " - < " + (dir / "stdin.yaml").string() + " 2>&1", status);
+  EXPECT_NE(out.find(quota), std::string::npos) << out;
+  fs::remove_all(dir);
+}
