@@ -23,6 +23,7 @@ PolicyInfo gpu_shape_info();              // policies/gpu-shape/gpu_shape.cpp
 PolicyInfo pod_security_info();           // policies/pod-security/pod_security.cpp
 PolicyInfo gpu_capacity_info();           // policies/gpu-capacity/gpu_capacity.cpp
 PolicyInfo gpu_quota_info();              // policies/gpu-quota/gpu_quota.cpp
+PolicyInfo gpu_availability_info();       // policies/gpu-availability/gpu_availability.cpp
 
 }  // namespace policies
 
@@ -44,6 +45,7 @@ const std::vector<PolicyInfo>& policy_registry() {
       policies::pod_security_info(),
       policies::gpu_capacity_info(),
       policies::gpu_quota_info(),
+      policies::gpu_availability_info(),
   };
   return registry;
 }
