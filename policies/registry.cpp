@@ -14,6 +14,7 @@ PolicyInfo requests_equal_limits_info();  // policies/requests-equal-limits/requ
 PolicyInfo smoke_test_info();             // policies/smoke-test/smoke_test.cpp
 PolicyInfo gpu_affinity_info();           // policies/gpu-affinity/gpu_affinity.cpp
 PolicyInfo void_visible_devices_info();   // policies/void-visible-devices/void_visible_devices.cpp
+PolicyInfo gpu_spread_info();             // policies/gpu-spread/gpu_spread.cpp
 PolicyInfo image_registries_info();       // policies/image-registries/image_registries.cpp
 PolicyInfo image_tags_info();             // policies/image-tags/image_tags.cpp
 PolicyInfo env_secrets_info();            // policies/env-secrets/env_secrets.cpp
@@ -36,6 +37,7 @@ const std::vector<PolicyInfo>& policy_registry() {
       policies::smoke_test_info(),
       policies::gpu_affinity_info(),
       policies::void_visible_devices_info(),
+      policies::gpu_spread_info(),
       policies::image_registries_info(),
       policies::image_tags_info(),
       policies::env_secrets_info(),

@@ -273,5 +273,78 @@ TEST(GpuAvailability, ConfigErrorsNameTheKey) {
       ConfigError);
 }
 
+// ---------------------------------------------------------------------------------------------
+// gpu-spread
+
+const std::string kSpread = "gpu-spread: {}";
+
+json preferred_of(const json& object, const std::string& templ = "/spec/template/spec") {
+  return object.at(json::json_pointer(templ + "/affinity/podAntiAffinity/preferredDuringSchedulingIgnoredDuringExecution"));
+}
+
+const json kAddedTerm = json::parse(R"({"weight":100,"podAffinityTerm":{
+    "labelSelector":{"matchLabels":{"app":"llm"}},"topologyKey":"kubernetes.io/hostname"}})");
+
+TEST(GpuSpread, AddsAPreferredAntiAffinityFromTheSelector) {
+  ReviewOutcome outcome = review(deployment(3), {}, kSpread);
+  ASSERT_TRUE(outcome.response.allowed);
+  EXPECT_EQ(preferred_of(outcome.mutated), json::array({kAddedTerm}));
+  EXPECT_NE(outcome.response.audit_annotations["gpu-spread"].find("spec.template.spec.affinity: added a preferred podAntiAffinity"),
+            std::string::npos);
+  // Reviewing what it made changes nothing more.
+  EXPECT_EQ(review(outcome.mutated, {}, kSpread).response.patch, json::array());
+  // And gpu-availability, run after it, sees the replicas spread.
+  expect_warnings(review(deployment(3), {}, kSpread + "\n  gpu-availability: {mode: warn}"), {});
+}
+
+TEST(GpuSpread, TheWeightIsConfigured) {
+  ReviewOutcome outcome = review(deployment(3), {}, "gpu-spread: {weight: 10}");
+  EXPECT_EQ(preferred_of(outcome.mutated)[0]["weight"], 10);
+  for (const char* bad : {"0", "101", "x"})
+    EXPECT_THROW(Engine::from_yaml(std::string("policies:\n  gpu-spread: {weight: ") + bad + "}\n", "c.yaml"), ConfigError)
+        << bad;
+}
+
+TEST(GpuSpread, MergesIntoTheAffinityThatIsThere) {
+  const json node_affinity = {{"requiredDuringSchedulingIgnoredDuringExecution", {{"nodeSelectorTerms",
+      {{{"matchExpressions", {{{"key", "gpu"}, {"operator", "Exists"}}}}}}}}}};
+  const json zone_term = {{"weight", 10}, {"podAffinityTerm", {{"labelSelector", {{"matchLabels", {{"app", "llm"}}}}},
+                                                             {"topologyKey", "topology.kubernetes.io/zone"}}}};
+  const json pod_affinity = {{"preferredDuringSchedulingIgnoredDuringExecution", {zone_term}}};
+  json spec = {{"affinity", {{"nodeAffinity", node_affinity}, {"podAffinity", pod_affinity},
+                             {"podAntiAffinity", {{"preferredDuringSchedulingIgnoredDuringExecution", {zone_term}}}}}}};
+  ReviewOutcome outcome = review(deployment(2, spec), {}, kSpread);
+  const json& affinity = outcome.mutated["spec"]["template"]["spec"]["affinity"];
+  EXPECT_EQ(affinity["nodeAffinity"], node_affinity);
+  EXPECT_EQ(affinity["podAffinity"], pod_affinity);
+  EXPECT_EQ(preferred_of(outcome.mutated), json::array({zone_term, kAddedTerm}));
+  // An affinity: null is no affinity.
+  outcome = review(deployment(2, {{"affinity", nullptr}}), {}, kSpread);
+  EXPECT_EQ(preferred_of(outcome.mutated), json::array({kAddedTerm}));
+}
+
+TEST(GpuSpread, LeavesAloneWhatItShouldNot) {
+  for (const json& object : {deployment(1), deployment(0), deployment(3, kSpreadByAntiAffinity), workload("Job", 3),
+                             deployment(3, {{"affinity", "x"}}), deployment(3, {{"affinity", {{"podAntiAffinity", 1}}}}),
+                             deployment(3, {{"affinity", {{"podAntiAffinity", {{"preferredDuringSchedulingIgnoredDuringExecution", "x"}}}}}})}) {
+    ReviewOutcome outcome = review(object, {}, kSpread);
+    EXPECT_TRUE(outcome.response.allowed);
+    EXPECT_EQ(outcome.response.patch, json::array()) << object.dump();
+  }
+}
+
+TEST(GpuSpread, SelectorFallsBackToTheTemplateLabels) {
+  // A selector by expressions only: the template's labels.
+  json object = deployment(2);
+  object["spec"]["selector"] = {{"matchExpressions", {{{"key", "app"}, {"operator", "In"}, {"values", {"llm"}}}}}};
+  ReviewOutcome outcome = review(object, {}, kSpread);
+  EXPECT_EQ(preferred_of(outcome.mutated)[0]["podAffinityTerm"]["labelSelector"],
+            json::parse(R"({"matchLabels":{"app":"llm","tier":"serve"}})"));
+  // A LeaderWorkerSet's pods also carry its name label.
+  outcome = review(workload("LeaderWorkerSet", 2), {}, kSpread);
+  EXPECT_EQ(preferred_of(outcome.mutated, "/spec/leaderWorkerTemplate/workerTemplate/spec")[0]["podAffinityTerm"]["labelSelector"],
+            json::parse(R"({"matchLabels":{"app":"llm","leaderworkerset.sigs.k8s.io/name":"llm","tier":"serve"}})"));
+}
+
 }  // namespace
 }  // namespace gpuadmit
