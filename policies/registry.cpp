@@ -15,6 +15,7 @@ PolicyInfo smoke_test_info();             // policies/smoke-test/smoke_test.cpp
 PolicyInfo default_priority_class_info(); // policies/default-priority-class/default_priority_class.cpp
 PolicyInfo gpu_affinity_info();           // policies/gpu-affinity/gpu_affinity.cpp
 PolicyInfo void_visible_devices_info();   // policies/void-visible-devices/void_visible_devices.cpp
+PolicyInfo gpu_spread_info();             // policies/gpu-spread/gpu_spread.cpp
 PolicyInfo image_registries_info();       // policies/image-registries/image_registries.cpp
 PolicyInfo image_tags_info();             // policies/image-tags/image_tags.cpp
 PolicyInfo env_secrets_info();            // policies/env-secrets/env_secrets.cpp
@@ -26,6 +27,7 @@ PolicyInfo gpu_priority_info();           // policies/gpu-priority/gpu_priority.
 PolicyInfo gpu_capacity_info();           // policies/gpu-capacity/gpu_capacity.cpp
 PolicyInfo gpu_quota_info();              // policies/gpu-quota/gpu_quota.cpp
 PolicyInfo gpu_autoscaling_info();        // policies/gpu-autoscaling/gpu_autoscaling.cpp
+PolicyInfo gpu_availability_info();       // policies/gpu-availability/gpu_availability.cpp
 
 }  // namespace policies
 
@@ -39,6 +41,7 @@ const std::vector<PolicyInfo>& policy_registry() {
       policies::default_priority_class_info(),
       policies::gpu_affinity_info(),
       policies::void_visible_devices_info(),
+      policies::gpu_spread_info(),
       policies::image_registries_info(),
       policies::image_tags_info(),
       policies::env_secrets_info(),
@@ -50,6 +53,7 @@ const std::vector<PolicyInfo>& policy_registry() {
       policies::gpu_capacity_info(),
       policies::gpu_quota_info(),
       policies::gpu_autoscaling_info(),
+      policies::gpu_availability_info(),
   };
   return registry;
 }

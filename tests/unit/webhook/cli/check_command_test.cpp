@@ -77,6 +77,51 @@ TEST(CheckCommand, DocumentsBeforeABadOneInTheFileAreStillReported) {
   EXPECT_NE(out.find("2 objects: 0 allowed (0 mutated), 0 denied, 2 skipped, 1 unreadable"), std::string::npos) << out;
 }
 
+// A PodDisruptionBudget in another file of the same run counts for gpu-availability, as on stdin
+// before the workload; a run without one says the pods have none.
+TEST(CheckCommand, DisruptionBudgetsAmongTheManifestsCountWhereverTheyAre) {
+  const fs::path dir = fs::temp_directory_path() / ("gpuadmit-check-pdb-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  const std::string deployment = R"(apiVersion: apps/v1
+kind: Deployment
+metadata: {name: chat, namespace: ml-serving}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: chat}}
+  template:
+    metadata: {labels: {app: chat}}
+    spec:
+      topologySpreadConstraints:
+      - {maxSkew: 1, topologyKey: kubernetes.io/hostname, whenUnsatisfiable: ScheduleAnyway, labelSelector: {matchLabels: {app: chat}}}
+      containers:
+      - name: c
+        image: nvcr.io/nvidia/tritonserver:24.05-py3
+        resources: {limits: {nvidia.com/gpu: 1, cpu: "4", memory: 16Gi}}
+)";
+  const std::string budget = R"(apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata: {name: chat}
+spec:
+  maxUnavailable: 1
+  selector: {matchLabels: {app: chat}}
+)";
+  std::ofstream(dir / "a-deployment.yaml") << deployment;
+  std::ofstream(dir / "z-budget.yaml") << budget;
+  std::ofstream(dir / "stdin.yaml") << budget << "---\n" << deployment;
+  const std::string binary = (fs::path(GPUADMIT_BINARY_DIR) / "gpu-admit").string();
+  const std::string none = "[gpu-availability] spec.template.metadata.labels: no PodDisruptionBudget selects these pods";
+  int status = -1;
+  // The budget names no namespace: the run's (-n) is taken.
+  std::string out = gpuadmit::testing::command_output(
+      binary + " check -n ml-serving " + (dir / "a-deployment.yaml").string() + " " + (dir / "z-budget.yaml").string() + " 2>&1", status);
+  EXPECT_EQ(out.find("gpu-availability"), std::string::npos) << out;
+  out = gpuadmit::testing::command_output(binary + " check " + (dir / "a-deployment.yaml").string() + " 2>&1", status);
+  EXPECT_NE(out.find(none), std::string::npos) << out;
+  out = gpuadmit::testing::command_output(binary + " check -n ml-serving - < " + (dir / "stdin.yaml").string() + " 2>&1", status);
+  EXPECT_EQ(out.find("gpu-availability"), std::string::npos) << out;
+  fs::remove_all(dir);
+}
+
 }  // namespace
 
 // A ResourceClaimTemplate among the manifests gives the pods that name it their GPU devices,
