@@ -209,6 +209,16 @@ std::shared_ptr<const Engine> Engine::from_default() {
   return from_yaml(embedded_default_config(), "<embedded policies/default.yaml>");
 }
 
+std::optional<std::int64_t> Engine::namespace_gpu_budget(std::string_view ns) const {
+  for (const std::string& pattern : config_.excluded_namespaces)
+    if (namespace_matches(pattern, ns)) return std::nullopt;
+  for (const ConfiguredPolicy& configured : config_.validating) {
+    if (configured.settings.mode_for(ns) == Mode::Off || configured.settings.exempt_namespace(ns)) continue;
+    if (auto budget = configured.policy->namespace_gpu_budget(ns)) return budget;
+  }
+  return std::nullopt;
+}
+
 std::string Denial::text() const {
   return "[" + policy + "] " + (field.empty() ? "" : field + ": ") + message;
 }
@@ -335,6 +345,7 @@ class PolicyRun {
       }
       const Finding& finding = shorthand_.empty() ? found : moved_back;
       verdict_.add(settings.name, verdict_mode, finding);
+      if (finding.severity == Finding::Severity::Violation) ++result.violations;
       if (finding.severity == Finding::Severity::Violation && verdict_mode == Mode::Enforce) result.denied = true;
       if (finding.severity == Finding::Severity::Violation && untrusted) result.degraded = true;
     }

@@ -2,7 +2,9 @@
 // The webhook server and the CLI are thin front doors over Engine::review().
 #pragma once
 
+#include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -41,6 +43,7 @@ struct PolicyOutcome {
   bool exempted = false;
   bool error = false;   // it threw; reported in the answer
   bool degraded = false;  // it would have denied, but the cluster state is stale: it warned
+  std::size_t violations = 0;  // its findings of severity Violation, whatever its mode made of them
 };
 
 // One reason a review was denied, kept apart from the others: `check` prints one a line, and
@@ -94,6 +97,9 @@ class Engine {
                        ReviewPhases phases = ReviewPhases::All, std::string_view cluster_stale = {},
                        const k8s::ObjectCatalog* manifests = nullptr) const;
   const EngineConfig& config() const { return config_; }
+  // The GPU devices a policy of this config holds namespace `ns` to (gpu-quota's `gpus`), for
+  // metrics; nullopt when none does (no budget matches, or the policy is off or exempt there).
+  std::optional<std::int64_t> namespace_gpu_budget(std::string_view ns) const;
 
  private:
   explicit Engine(EngineConfig config) : config_(std::move(config)) {}

@@ -2,8 +2,10 @@
 // the config loads, and one entry point; the pipeline does not know what a policy does.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -86,6 +88,9 @@ class Policy {
  public:
   virtual ~Policy() = default;
   virtual void run(PolicyContext& context) const = 0;
+  // The GPU devices this policy allows namespace `ns` in total, if it sets such a budget: how the
+  // server reports use against budget without knowing any policy's config.
+  virtual std::optional<std::int64_t> namespace_gpu_budget(std::string_view /*ns*/) const { return std::nullopt; }
 };
 
 // Everything a policy factory may need from the top-level config.

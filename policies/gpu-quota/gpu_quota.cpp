@@ -87,15 +87,15 @@ class GpuQuota final : public Policy {
   GpuQuota(std::vector<Budget> budgets, SurgeCheck surge, const WorkloadKinds& kinds)
       : budgets_(std::move(budgets)), surge_(surge), kinds_(kinds) {}
 
+  std::optional<std::int64_t> namespace_gpu_budget(std::string_view ns) const override {
+    const Budget* budget = budget_for(ns);
+    return budget ? budget->gpus : std::nullopt;
+  }
+
   void run(PolicyContext& context) const override {
     if (!context.cluster) return;
     const std::string& ns = context.workload.namespace_;
-    const Budget* budget = nullptr;
-    for (const Budget& b : budgets_)
-      if (namespace_matches(b.namespace_glob, ns)) {
-        budget = &b;
-        break;
-      }
+    const Budget* budget = budget_for(ns);
     if (!budget) return;
     if (context.workload.scale_target) return check_autoscaler(context, *budget, *context.workload.scale_target);
     Demand wanted = demand(context, context.object, context.workload, true);
@@ -256,6 +256,13 @@ class GpuQuota final : public Policy {
       context.advise(field, "if scheduled on " + list + ", namespace " + ns + " would exceed its budget there; pin "
                             "nvidia.com/gpu.product with a nodeSelector");
     }
+  }
+
+  // The first budget whose glob matches: the one run() and the metrics both use.
+  const Budget* budget_for(std::string_view ns) const {
+    for (const Budget& b : budgets_)
+      if (namespace_matches(b.namespace_glob, ns)) return &b;
+    return nullptr;
   }
 
   std::vector<Budget> budgets_;

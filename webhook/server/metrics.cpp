@@ -2,6 +2,7 @@
 
 #include <prometheus/text_serializer.h>
 
+#include <algorithm>
 #include <array>
 #include <string_view>
 
@@ -50,6 +51,12 @@ std::string mode_name(Mode mode) {
   return "unknown";
 }
 
+// A Kubernetes namespace name: a DNS label (RFC 1123), 63 characters at most.
+bool is_namespace_name(std::string_view ns) {
+  if (ns.empty() || ns.size() > 63 || ns.front() == '-' || ns.back() == '-') return false;
+  return std::all_of(ns.begin(), ns.end(), [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'; });
+}
+
 std::size_t result_of(const PolicyOutcome& policy) {
   if (policy.error) return 4;
   if (policy.denied) return 2;
@@ -60,7 +67,7 @@ std::size_t result_of(const PolicyOutcome& policy) {
 
 }  // namespace
 
-WebhookMetrics::WebhookMetrics()
+WebhookMetrics::WebhookMetrics(std::size_t max_namespace_labels)
     : registry_(std::make_shared<prometheus::Registry>()),
       review_seconds_(prometheus::BuildHistogram()
                           .Name("gpuadmit_review_duration_seconds")
@@ -70,6 +77,11 @@ WebhookMetrics::WebhookMetrics()
                             .Name("gpuadmit_policy_decisions_total")
                             .Help("Policy evaluations by policy, mode and result (passed, fired, denied, degraded, exempted, error)")
                             .Register(*registry_)),
+      violations_(prometheus::BuildCounter()
+                      .Name("gpuadmit_policy_violations_total")
+                      .Help("Violation findings by policy, namespace (at most 1,000 values a replica, then \"other\") and the "
+                            "mode the policy ran in: denied in enforce, warned in warn, annotated in audit")
+                      .Register(*registry_)),
       requests_(prometheus::BuildCounter()
                     .Name("gpuadmit_http_requests_total")
                     .Help("HTTP requests answered, by route and status code")
@@ -110,7 +122,8 @@ WebhookMetrics::WebhookMetrics()
       connections_closed_(prometheus::BuildCounter()
                               .Name("gpuadmit_connections_closed_total")
                               .Help("Client connections closed, by reason (limits, deadlines, bad input, or a normal end)")
-                              .Register(*registry_)) {
+                              .Register(*registry_)),
+      max_namespace_labels_(max_namespace_labels) {
   for (std::size_t i = 0; i < closed_by_reason_.size(); ++i)
     closed_by_reason_[i] = &connections_closed_.Add({{"reason", close_reason_name(static_cast<CloseReason>(i))}});
   // Present from the start, so that a dashboard sees zeros rather than no series.
@@ -144,12 +157,30 @@ void WebhookMetrics::observe_review(const std::string& route, const HttpAnswer& 
       cached(decision_series_[(p * kModes + mode) * kResults + result], policy_decisions_, labels).Increment();
     else
       policy_decisions_.Add(labels()).Increment();
+    // Only reviews with violations pay for the label lookup.
+    if (policy.violations > 0)
+      violations_
+          .Add({{"policy", policy.policy},
+                {"namespace", namespace_label(answer.outcome->workload.namespace_)},
+                {"mode", mode_name(policy.mode)}})
+          .Increment(static_cast<double>(policy.violations));
   }
   const auto& patch = answer.outcome->response.patch;
   if (answer.allowed && patch.is_array() && !patch.empty()) {
     patches_applied_.Increment();
     patch_operations_.Increment(static_cast<double>(patch.size()));
   }
+}
+
+std::string WebhookMetrics::namespace_label(std::string_view ns) {
+  if (ns.empty()) return {};
+  if (!is_namespace_name(ns)) return "other";
+  std::string name(ns);
+  std::lock_guard lock(namespaces_mutex_);
+  if (namespaces_.count(name)) return name;
+  if (namespaces_.size() >= max_namespace_labels_) return "other";
+  namespaces_.insert(name);
+  return name;
 }
 
 void WebhookMetrics::count_request(const std::string& route, int status) {

@@ -10,7 +10,10 @@
 #include <array>
 #include <atomic>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <string_view>
+#include <unordered_set>
 #include <vector>
 
 #include "gpuadmit/engine.h"
@@ -20,7 +23,11 @@ namespace gpuadmit::webhook {
 
 class WebhookMetrics {
  public:
-  WebhookMetrics();
+  // gpuadmit_policy_violations_total carries the request's namespace, which anyone who reaches
+  // the port can make up: past this many distinct values, and for a string that is no namespace
+  // name (a DNS label), the namespace label reads "other". A cluster's own are far fewer.
+  static constexpr std::size_t kMaxNamespaceLabels = 1000;
+  explicit WebhookMetrics(std::size_t max_namespace_labels = kMaxNamespaceLabels);
 
   // One answered review: latency from the parse of the body to the serialized answer.
   void observe_review(const std::string& route, const HttpAnswer& answer, double seconds);
@@ -42,10 +49,14 @@ class WebhookMetrics {
   // The Prometheus text exposition format of every metric.
   std::string serialize() const;
 
+  // The namespace label value for `ns`: itself, "" for a cluster-scoped object, or "other".
+  std::string namespace_label(std::string_view ns);
+
  private:
   std::shared_ptr<prometheus::Registry> registry_;
   prometheus::Family<prometheus::Histogram>& review_seconds_;
   prometheus::Family<prometheus::Counter>& policy_decisions_;
+  prometheus::Family<prometheus::Counter>& violations_;
   prometheus::Family<prometheus::Counter>& requests_;
   prometheus::Counter& patches_applied_;
   prometheus::Counter& patch_operations_;
@@ -57,6 +68,9 @@ class WebhookMetrics {
   prometheus::Family<prometheus::Counter>& connections_closed_;
   std::array<prometheus::Counter*, static_cast<std::size_t>(CloseReason::kCount)> closed_by_reason_{};
   std::vector<std::shared_ptr<const prometheus::Collectable>> collectables_;  // set before serving
+  const std::size_t max_namespace_labels_;
+  std::mutex namespaces_mutex_;
+  std::unordered_set<std::string> namespaces_;  // the namespace label values given out so far
 
   // The series the request path touches, found once: Family::Add builds a label map, hashes it and
   // takes the family's lock on every call. A slot is filled on first use by Family::Add itself, so

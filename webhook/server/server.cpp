@@ -3,8 +3,11 @@
 #include <set>
 #include <stdexcept>
 
+#include <prometheus/metric_family.h>
+
 #include "engine/capacity/cluster_model.h"
 #include "webhook/log/json_log.h"
+#include "webhook/server/capacity_metrics.h"
 #include "webhook/server/review_log.h"
 
 namespace gpuadmit::webhook {
@@ -54,6 +57,29 @@ ListenAddress parse_listen_address(const std::string& text) {
   return {host, port};
 }
 
+// Read at scrape time from what /readyz and the TLS handshakes use, so the two never disagree.
+class WebhookServer::StateMetrics final : public prometheus::Collectable {
+ public:
+  explicit StateMetrics(const WebhookServer& server) : server_(server) {}
+
+  std::vector<prometheus::MetricFamily> Collect() const override {
+    auto gauge = [](std::string name, std::string help, double value) {
+      prometheus::ClientMetric metric;
+      metric.gauge.value = value;
+      return prometheus::MetricFamily{std::move(name), std::move(help), prometheus::MetricType::Gauge, {metric}};
+    };
+    const auto not_after = server_.certificates_.current()->not_after;
+    return {gauge("gpuadmit_ready", "1 while /readyz answers 200: config loaded, certificate valid, cluster synced, not draining",
+                  server_.readiness().ready ? 1 : 0),
+            gauge("gpuadmit_certificate_expiry_timestamp_seconds",
+                  "The serving certificate's notAfter, in Unix seconds (the pair serving now, after any reload)",
+                  static_cast<double>(std::chrono::duration_cast<std::chrono::seconds>(not_after.time_since_epoch()).count()))};
+  }
+
+ private:
+  const WebhookServer& server_;
+};
+
 WebhookServer::WebhookServer(ServerOptions options, std::shared_ptr<spdlog::logger> logger)
     : options_(std::move(options)),
       logger_(std::move(logger)),
@@ -69,6 +95,9 @@ WebhookServer::WebhookServer(ServerOptions options, std::shared_ptr<spdlog::logg
   check_cluster_gpu_resources(*engine_);
   on_handshake_failure_ = [this] { metrics_.tls_handshake_failed(); };
   for (const auto& collectable : options_.extra_metrics) metrics_.add_collectable(collectable);
+  metrics_.add_collectable(std::make_shared<StateMetrics>(*this));
+  if (options_.cluster)
+    metrics_.add_collectable(std::make_shared<CapacityMetrics>(options_.cluster, [this] { return engine(); }));
 }
 
 // The cluster model counted GPU devices with the gpuResources (and DRA claims with the
@@ -217,11 +246,16 @@ void WebhookServer::handle_review(const HttpRequest& request, HttpResponse& resp
 }
 
 void WebhookServer::handle_readyz(HttpResponse& response) {
-  json checks = json::array();
-  bool ready = true;
+  const Readiness readiness = this->readiness();
+  response.status = readiness.ready ? 200 : 503;
+  response.set_content(json{{"ready", readiness.ready}, {"checks", readiness.checks}}.dump() + "\n", "application/json");
+}
+
+WebhookServer::Readiness WebhookServer::readiness() const {
+  Readiness readiness;
   auto report = [&](const std::string& name, const ReadinessResult& result) {
-    checks.push_back({{"name", name}, {"ready", result.ready}, {"detail", result.detail}});
-    ready = ready && result.ready;
+    readiness.checks.push_back({{"name", name}, {"ready", result.ready}, {"detail", result.detail}});
+    readiness.ready = readiness.ready && result.ready;
   };
   {
     std::lock_guard lock(engine_mutex_);
@@ -245,8 +279,7 @@ void WebhookServer::handle_readyz(HttpResponse& response) {
     report(check.name, result);
   }
   if (shutting_down_) report("shutdown", {false, "shutting down: finishing the reviews in flight"});
-  response.status = ready ? 200 : 503;
-  response.set_content(json{{"ready", ready}, {"checks", checks}}.dump() + "\n", "application/json");
+  return readiness;
 }
 
 void WebhookServer::start() {

@@ -113,6 +113,13 @@ class WebhookServer {
   void handle_review(const HttpRequest& request, HttpResponse& response, ReviewPhases phases,
                      const std::string& route);
   void handle_readyz(HttpResponse& response);
+  // What /readyz answers: whether every check passes, and each check's name, state and detail.
+  struct Readiness {
+    bool ready = true;
+    nlohmann::json checks = nlohmann::json::array();
+  };
+  Readiness readiness() const;
+  class StateMetrics;  // gpuadmit_ready and the certificate's expiry, at scrape time
   ListenerOptions listener_options(const std::string& name, std::size_t workers) const;
   ListenerHooks listener_hooks(bool main_port);
   void watch_files();

@@ -2,7 +2,7 @@
 #include <iomanip>
 #include <iostream>
 
-#include "engine/capacity/placement.h"
+#include "engine/capacity/capacity_figures.h"
 #include "webhook/cli/commands.h"
 
 namespace gpuadmit::cli {
@@ -10,27 +10,10 @@ namespace {
 
 using nlohmann::json;
 
-std::int64_t gpu_amount(const capacity::Amounts& amounts, const GpuResources& gpu) {
-  std::int64_t n = 0;
-  for (const auto& [resource, amount] : amounts.extended)
-    if (gpu.is_gpu(resource)) n = capacity::saturating_add(n, amount);
-  return n;
-}
-
 json pool_json(const capacity::Pool& pool, const GpuResources& gpu) {
   const capacity::NodeState& rep = pool.representative();
-  std::int64_t total = 0, allocated = 0, stranded = 0, largest = -1;
-  std::string largest_node;
-  for (const capacity::NodeState* node : pool.nodes) {
-    const std::int64_t node_total = node->gpu_devices, node_used = gpu_amount(node->used, gpu);
-    total += node_total;
-    allocated += node_used;
-    stranded += capacity::stranded_now(*node, gpu);
-    if (node_total - node_used > largest) {
-      largest = node_total - node_used;
-      largest_node = node->name;
-    }
-  }
+  // The same figures /metrics exports (gpuadmit_pool_*).
+  const capacity::PoolGpuFigures figures = capacity::pool_gpu_figures(pool, gpu);
   json profiles = json::array();
   for (const capacity::MigProfile& p : rep.gpu.mig_profiles)
     profiles.push_back({{"profile", p.name}, {"count", p.count}, {"memoryMiB", p.memory_mib}});
@@ -41,9 +24,9 @@ json pool_json(const capacity::Pool& pool, const GpuResources& gpu) {
           {"product", rep.gpu.product},
           {"gpuMemoryMiB", rep.gpu.memory_mib},
           {"gpusPerNode", rep.gpu_devices},
-          {"gpus", {{"total", total}, {"allocated", allocated}, {"free", total - allocated}}},
-          {"largestFreeBlock", {{"gpus", std::max<std::int64_t>(largest, 0)}, {"node", largest_node}}},
-          {"strandedGpus", stranded},
+          {"gpus", {{"total", figures.total}, {"allocated", figures.allocated}, {"free", figures.free()}}},
+          {"largestFreeBlock", {{"gpus", figures.largest_free_block}, {"node", figures.largest_free_node}}},
+          {"strandedGpus", figures.stranded},
           {"sharing", std::string(capacity::to_string(rep.gpu.sharing))},
           {"replicas", rep.gpu.replicas},
           {"migStrategy", std::string(capacity::to_string(rep.gpu.mig))},

@@ -108,5 +108,56 @@ TEST(Metrics, CachedSeriesCountEveryUseFromManyThreads) {
   EXPECT_EQ(lines_of(text, "gpuadmit_http_requests_total{").size(), 1u) << text;
 }
 
+// Violation findings, counted by policy, namespace and the mode the policy ran in; a mutation's
+// changes are no violations.
+TEST(Metrics, ViolationsByPolicyNamespaceAndMode) {
+  webhook::WebhookMetrics metrics;
+  const fs::path dir = fs::path(GPUADMIT_SOURCE_DIR) / "tests/golden/image-tags--digest-required-warn";
+  // image-tags in warn mode: two unpinned images in namespace prod-eval.
+  const HttpAnswer warned = answer_admission_review(*Engine::from_file((dir / "config.yaml").string()),
+                                                    golden("image-tags--digest-required-warn"), nullptr,
+                                                    ReviewPhases::ValidateOnly);
+  ASSERT_TRUE(warned.outcome);
+  metrics.observe_review("validate", warned, 50e-6);
+  metrics.observe_review("validate", warned, 50e-6);
+  metrics.observe_review("mutate", reviewed(golden("probe-defaults--deployment-vllm-profile")), 50e-6);
+  const std::string text = metrics.serialize();
+  EXPECT_EQ(lines_of(text, "gpuadmit_policy_violations_total{"),
+            (std::vector<std::string>{
+                R"(gpuadmit_policy_violations_total{mode="warn",namespace="prod-eval",policy="image-tags"} 4)"}))
+      << text;
+}
+
+// Anyone who reaches the port can send any namespace string: the label takes the first N valid
+// names, then "other", and never a string that is no namespace name.
+TEST(Metrics, NamespaceLabelValuesAreCapped) {
+  webhook::WebhookMetrics metrics(3);
+  EXPECT_EQ(metrics.namespace_label("team-a"), "team-a");
+  EXPECT_EQ(metrics.namespace_label("team-b"), "team-b");
+  EXPECT_EQ(metrics.namespace_label("Team_C"), "other");  // not a DNS label: uses no slot
+  EXPECT_EQ(metrics.namespace_label(std::string(64, 'a')), "other");
+  EXPECT_EQ(metrics.namespace_label("-a"), "other");
+  EXPECT_EQ(metrics.namespace_label("team-c"), "team-c");
+  EXPECT_EQ(metrics.namespace_label("team-d"), "other");  // the fourth distinct name
+  EXPECT_EQ(metrics.namespace_label("team-a"), "team-a");  // those already given keep theirs
+  EXPECT_EQ(metrics.namespace_label(""), "");              // a cluster-scoped object
+  EXPECT_EQ(webhook::WebhookMetrics::kMaxNamespaceLabels, 1000u);
+
+  // Through the counter: 2,000 made-up namespaces give at most 1,000 + "other" series.
+  webhook::WebhookMetrics flooded;
+  HttpAnswer answer;
+  answer.outcome.emplace();
+  answer.outcome->policies.push_back(PolicyOutcome{"image-tags", Mode::Enforce, true, true, false, false, false, 1});
+  for (int i = 0; i < 2000; ++i) {
+    answer.outcome->workload.namespace_ = "ns-" + std::to_string(i);
+    flooded.observe_review("validate", answer, 10e-6);
+  }
+  const std::vector<std::string> series = lines_of(flooded.serialize(), "gpuadmit_policy_violations_total{");
+  EXPECT_EQ(series.size(), 1001u);
+  EXPECT_NE(std::find(series.begin(), series.end(),
+                      R"(gpuadmit_policy_violations_total{mode="enforce",namespace="other",policy="image-tags"} 1000)"),
+            series.end());
+}
+
 }  // namespace
 }  // namespace gpuadmit
