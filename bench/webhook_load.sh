@@ -5,7 +5,8 @@
 # certificate and ciphers. Prints requests/s, client p50/p90/p99, the server's own review-time
 # p99 (from its histogram), and the ratios. Results go in bench/README.md.
 #
-#   bench/webhook_load.sh [BUILD_DIR]      (DURATION=10s CONCURRENCY="1 16 64" SERVE_ARGS="..." to change)
+#   bench/webhook_load.sh [BUILD_DIR]      (DURATION=10s CONCURRENCY="1 16 64" SERVE_ARGS="..." to change;
+#                                           ROUTE=validate for the validating policies)
 #
 # Everything runs on 127.0.0.1 and stops by itself; on a small machine wrk, nginx and the server
 # share the CPUs, so compare figures within one run.
@@ -14,6 +15,8 @@ cd "$(dirname "$0")/.."
 build=${1:-build}
 duration=${DURATION:-10s}
 levels=${CONCURRENCY:-1 16 64}
+route=${ROUTE:-mutate}
+[ "$route" = mutate ] || [ "$route" = validate ] || { echo "webhook_load: ROUTE is mutate or validate" >&2; exit 2; }
 request=tests/golden/probe-defaults--deployment-vllm-profile/request.json
 for tool in wrk nginx curl; do command -v $tool >/dev/null || { echo "webhook_load: $tool not installed (scripts/setup.sh)" >&2; exit 1; }; done
 [ -x "$build/gpu-admit" ] || { echo "webhook_load: build $build/gpu-admit first" >&2; exit 1; }
@@ -39,8 +42,8 @@ curl_tls() { curl -sS --cacert "$work/certs/ca.crt" "$@"; }
 mkdir -p "$work/www"
 chmod 755 "$work" "$work/www"  # nginx workers run as nobody when started by root
 curl_tls -X POST -H 'Content-Type: application/json' --data-binary @"$request" \
-  "https://127.0.0.1:$port/mutate" >"$work/www/mutate"
-grep -q '"patch"' "$work/www/mutate" || { echo "webhook_load: unexpected answer" >&2; cat "$work/www/mutate" >&2; exit 1; }
+  "https://127.0.0.1:$port/$route" >"$work/www/mutate"
+grep -q '"uid"' "$work/www/mutate" || { echo "webhook_load: unexpected answer" >&2; cat "$work/www/mutate" >&2; exit 1; }
 nginx_port=$((port + 1))
 cat >"$work/nginx.conf" <<CONF
 worker_processes auto;
@@ -73,10 +76,10 @@ cmp -s <(curl_tls -X POST -H 'Content-Type: application/json' --data-binary @"$r
   "$work/www/mutate" || { echo "webhook_load: nginx does not serve the same answer" >&2; cat "$work/nginx-error.log" >&2; exit 1; }
 
 to_us() { awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) print n; else if (v ~ /ms$/) print n * 1000; else if (v ~ /s$/) print n * 1e6; else print n }'; }
-# Cumulative counts of the server's review histogram for /mutate, summed over decisions.
+# Cumulative counts of the server's review histogram for the route, summed over decisions.
 buckets() {
   curl_tls "https://127.0.0.1:$port/metrics" |
-    awk '/^gpuadmit_review_duration_seconds_bucket\{.*route="mutate"/ {
+    awk '/^gpuadmit_review_duration_seconds_bucket\{.*route="'"$route"'"/ {
            match($0, /le="[^"]*"/); le = substr($0, RSTART + 4, RLENGTH - 5); sum[le] += $2 }
          END { for (le in sum) print le, sum[le] }' | sort -g
 }
@@ -113,7 +116,7 @@ for c in $levels; do
   printf '%-12s %5s %10s %9s %9s %9s %14s  %s\n' nginx "$c" "$rps" "$p50" "$p90" "$p99" - "$errors"
   result[nginx-$c]="$rps $p99"
   before=$(buckets)
-  read -r rps p50 p90 p99 errors < <(run_wrk "https://127.0.0.1:$port/mutate" "$c")
+  read -r rps p50 p90 p99 errors < <(run_wrk "https://127.0.0.1:$port/$route" "$c")
   after=$(buckets)
   server_p99=$(quantile_us "$before" "$after" 0.99)
   printf '%-12s %5s %10s %9s %9s %9s %14s  %s\n' gpu-admit "$c" "$rps" "$p50" "$p90" "$p99" "$server_p99" "$errors"

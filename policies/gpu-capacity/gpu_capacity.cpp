@@ -461,11 +461,12 @@ class GpuCapacity final : public Policy {
         std::vector<std::string> namespaces(preemption.namespaces.begin(),
                                             preemption.namespaces.begin() + std::min<std::size_t>(preemption.namespaces.size(), 5));
         if (preemption.namespaces.size() > 5) namespaces.push_back(std::to_string(preemption.namespaces.size() - 5) + " more");
-        context.advise(field, room + where + "; it fits after preempting up to " + std::to_string(preemption.victims) +
+        // What to know first (warnings are cut short): it will run, by evicting whom.
+        context.advise(field, "fits after preempting up to " + std::to_string(preemption.victims) +
                                   (preemption.victims == 1 ? " pod" : " pods") + " of priority " +
                                   std::to_string(preemption.highest_victim_priority) + " or lower in " +
-                                  join(namespaces, ", ") + " (its priority is " +
-                                  std::to_string(priority.value) + ")");
+                                  join(namespaces, ", ") + " (its priority is " + std::to_string(priority.value) +
+                                  "): " + room + where);
         return;
       }
     }
