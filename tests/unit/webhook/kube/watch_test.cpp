@@ -140,6 +140,9 @@ class KubeWatchTest : public ::testing::Test {
   fs::path dir_;
   std::unique_ptr<FakeApiServer> api_;
   RecordingSink sink_;
+  // A test's log sink: declared before watch_, so it outlives the watch, which logs until
+  // TearDown stops it (a stream local to the test body would be gone by then).
+  std::ostringstream log_;
   std::unique_ptr<ClusterWatch> watch_;
 };
 
@@ -515,7 +518,7 @@ TEST_F(KubeWatchTest, ADraApiTheClusterDoesNotServeIsSyncedEmptyAndAskedForAgain
   api_->set_dra_api_version("v1beta1");  // a 1.32 cluster; the watch asks for v1
   WatchOptions options = fast_options();
   options.backoff_jitter = 0;
-  std::ostringstream log;
+  std::ostringstream& log = log_;
   options.logger = std::make_shared<spdlog::logger>("test", std::make_shared<spdlog::sinks::ostream_sink_mt>(log));
   start(kubeconfig(), options);
   ASSERT_TRUE(watch_->wait_synced(5s)) << watch_->status().to_json().dump(2);
@@ -712,7 +715,7 @@ TEST_F(KubeWatchTest, DisruptionBudgetsAndPriorityClassesAreListedAndWatched) {
 TEST_F(KubeWatchTest, DisruptionBudgetsFallBackToPolicyV1beta1) {
   api_->set_policy_api_version("v1beta1");
   api_->apply("poddisruptionbudgets", testing::fake_disruption_budget("ml", "b0", json::object(), 1));
-  std::ostringstream log;
+  std::ostringstream& log = log_;
   WatchOptions options = fast_options();
   options.logger = std::make_shared<spdlog::logger>("test", std::make_shared<spdlog::sinks::ostream_sink_mt>(log));
   start(kubeconfig(), options);
@@ -759,7 +762,7 @@ TEST_F(KubeWatchTest, DisruptionBudgetsServedAtNoVersionAreSyncedEmptyAndAskedFo
   api_->set_policy_api_version("");
   WatchOptions options = fast_options();
   options.backoff_jitter = 0;
-  std::ostringstream log;
+  std::ostringstream& log = log_;
   options.logger = std::make_shared<spdlog::logger>("test", std::make_shared<spdlog::sinks::ostream_sink_mt>(log));
   start(kubeconfig(), options);
   ASSERT_TRUE(watch_->wait_synced(5s)) << watch_->status().to_json().dump(2);
