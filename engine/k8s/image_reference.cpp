@@ -1,5 +1,9 @@
 #include "engine/k8s/image_reference.h"
 
+#include <array>
+#include <functional>
+#include <optional>
+
 #include <re2/re2.h>
 
 #include <cstddef>
@@ -338,7 +342,9 @@ ImageResult<ImageReference> parse_image_reference(std::string_view s) {
   return ref;
 }
 
-ImageResult<ImageReference> parse_normalized_named(std::string_view s) {
+namespace {
+
+ImageResult<ImageReference> parse_normalized_named_uncached(std::string_view s) {
   if (image_grammar::is_identifier(s)) {
     return error("HexIdentifierName", "invalid repository name (" + std::string(s) +
                                           "), cannot specify 64-byte hexadecimal strings");
@@ -350,6 +356,34 @@ ImageResult<ImageReference> parse_normalized_named(std::string_view s) {
                  "invalid reference format: repository name (" + remote + ") must be lowercase");
   }
   return parse_image_reference(domain + "/" + remainder);
+}
+
+// The same few images come in review after review (every replica of every workload names the
+// same ones), and parsing one runs the reference grammar's regular expressions: about half of
+// image-registries' and image-tags' work. The parse is a pure function of its input, so each
+// thread keeps the last results in a small direct-mapped table: bounded in entries and in the
+// length of what it keeps, and never shared, so no lock.
+struct ParseMemo {
+  static constexpr std::size_t kSlots = 128;
+  static constexpr std::size_t kMaxKey = 512;  // longer inputs are parsed every time
+  struct Slot {
+    std::string key;
+    std::optional<ImageResult<ImageReference>> result;
+  };
+  std::array<Slot, kSlots> slots;
+};
+
+}  // namespace
+
+ImageResult<ImageReference> parse_normalized_named(std::string_view s) {
+  if (s.size() > ParseMemo::kMaxKey) return parse_normalized_named_uncached(s);
+  thread_local ParseMemo memo;
+  ParseMemo::Slot& slot = memo.slots[std::hash<std::string_view>{}(s) % ParseMemo::kSlots];
+  if (slot.result && slot.key == s) return *slot.result;
+  ImageResult<ImageReference> result = parse_normalized_named_uncached(s);
+  slot.key.assign(s);
+  slot.result = result;
+  return result;
 }
 
 ImageResult<ImageReference> parse_named(std::string_view s) {

@@ -313,5 +313,29 @@ TEST(ImageRefGoPathMatch, GoTable) {
   }
 }
 
+// parse_normalized_named keeps each thread's last results (128 slots): a repeated input, and
+// inputs that share a slot, get exactly what a first parse gives, good or bad; an input longer
+// than the memo keeps is parsed every time, with the same answer.
+std::string result_text(const ImageResult<ImageReference>& r) {
+  if (const auto* ref = std::get_if<ImageReference>(&r)) return "ok " + ref->string();
+  return "error " + std::get<ImageReferenceError>(r).code + ": " + std::get<ImageReferenceError>(r).message;
+}
+
+TEST(ImageRefMemo, RepeatedAndCollidingInputsGetTheirOwnAnswers) {
+  std::vector<std::string> inputs;
+  for (int i = 0; i < 600; ++i) {
+    inputs.push_back("registry.example.com/team" + std::to_string(i) + "/model:v" + std::to_string(i % 7));
+    if (i % 5 == 0) inputs.push_back("Bad/Upper" + std::to_string(i));  // an error, remembered too
+  }
+  inputs.push_back(std::string(600, 'a'));  // longer than the memo keeps
+  std::vector<std::string> first;
+  for (const std::string& in : inputs) first.push_back(result_text(parse_normalized_named(in)));
+  for (int pass = 0; pass < 2; ++pass)
+    for (std::size_t i = inputs.size(); i-- > 0;)
+      EXPECT_EQ(result_text(parse_normalized_named(inputs[i])), first[i]) << inputs[i];
+  EXPECT_EQ(first.front(), "ok registry.example.com/team0/model:v0");
+  EXPECT_EQ(first[1].rfind("error UppercaseRemoteName", 0), 0u) << first[1];
+}
+
 }  // namespace
 }  // namespace gpuadmit::k8s
