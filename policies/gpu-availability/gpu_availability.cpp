@@ -6,6 +6,7 @@
 #include <charconv>
 
 #include "engine/capacity/cluster_model.h"
+#include "engine/capacity/placement.h"
 #include "engine/k8s/scheduling_objects.h"
 #include "engine/text.h"
 #include "policies/availability.h"
@@ -75,7 +76,8 @@ class GpuAvailability final : public Policy {
       const std::optional<k8s::Labels> labels = pod_labels(context, pod);
       if (!labels) continue;  // not a map of strings: the API server refuses the object
       if (!budget_reported) budget_reported = check_budgets(context, pod, *labels);
-      if (!spread_reported && !spreads_across_nodes(context, context.pod_spec(pod), *labels)) {
+      if (!spread_reported && !too_large_to_share_a_node(context, pod) &&
+          !spreads_across_nodes(context, context.pod_spec(pod), *labels)) {
         spread_reported = true;
         context.violation(field_path(pod.field, "affinity"),
                           "the " + std::to_string(*replicas) + (groups ? " groups" : " replicas") +
@@ -106,6 +108,25 @@ class GpuAvailability final : public Policy {
           found.push_back(*budget);
     }
     return found;
+  }
+
+  // Two pods that each take more than half of the largest GPU node's GPUs never share a node: the
+  // scheduler spreads them already (an LWS group of 8-GPU pods). The largest node is the cluster
+  // model's; without one, 8 GPUs, the size of the usual GPU servers.
+  static bool too_large_to_share_a_node(const PolicyContext& context, const PodTarget& pod) {
+    std::int64_t gpus = 0;
+    try {
+      gpus = capacity::PodShape::from_pod_spec(context.pod_spec(pod), context.gpu).gpu_devices;
+    } catch (const std::exception&) {
+      return false;  // quantities the API server refuses: judged as written
+    }
+    std::int64_t largest = 0;
+    if (context.cluster) {
+      const capacity::ClusterModel::View view = context.cluster->read();
+      for (const capacity::Pool* pool : view.pools()) largest = std::max(largest, pool->gpu_devices_per_node());
+    }
+    if (largest == 0) largest = 8;
+    return gpus > 0 && gpus * 2 > largest;
   }
 
   // Whether it reported something.

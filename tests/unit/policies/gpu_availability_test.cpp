@@ -138,6 +138,19 @@ TEST(GpuAvailability, OnlyLongRunningGpuWorkloads) {
   expect_warnings(review(cpu), {});
 }
 
+// Pods that each take more than half of the largest GPU node (8 GPUs without a cluster) never
+// share a node: no spreading is asked of them.
+TEST(GpuAvailability, PodsTooLargeToShareANodeNeedNoSpreading) {
+  auto with_gpus = [](int gpus) {
+    json d = deployment(3);
+    d["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] = gpus;
+    return d;
+  };
+  expect_warnings(review(with_gpus(4)), {kNoSpread});  // two fit one 8-GPU node
+  expect_warnings(review(with_gpus(5)), {});
+  expect_warnings(review(with_gpus(8)), {});
+}
+
 TEST(GpuAvailability, ReplicasMustBeSpreadOnTheHostname) {
   expect_warnings(review(deployment(3)), {kNoSpread});
   expect_warnings(review(deployment(3, kSpreadByAntiAffinity)), {});
