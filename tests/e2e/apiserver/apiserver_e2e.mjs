@@ -401,14 +401,31 @@ check(r.status >= 500 && String(r.body?.message).includes('failed calling webhoo
 // as written, unmutated (failurePolicy Ignore).
 const merge = { contentType: "application/json-patch+json" };
 const vwc = "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/gpu-admit";
+// The API server reads webhook configurations through an informer: a change takes effect a moment
+// after the PATCH returns, so each side of the switch is awaited by its effect.
+async function createdWithin(seconds, name) {
+  let answer;
+  for (const deadline = Date.now() + seconds * 1000; Date.now() < deadline; await sleep(200))
+    if ((answer = await kube.request("POST", podUrl, gpuPod(name))).status === 201) break;
+  return answer;
+}
+async function refusedWithin(seconds, name) {
+  for (const deadline = Date.now() + seconds * 1000; Date.now() < deadline; await sleep(200)) {
+    const answer = await kube.request("POST", podUrl, gpuPod(name));
+    if (answer.status === 201) await kube.call("DELETE", `${podUrl}/${name}?gracePeriodSeconds=0`);
+    else if (answer.status >= 500) return true;
+  }
+  return false;
+}
 await kube.call("PATCH", vwc, [{ op: "replace", path: "/webhooks/0/failurePolicy", value: "Ignore" }], merge);
-r = await kube.request("POST", podUrl, gpuPod("while-down"));
+r = await createdWithin(10, "while-down");
 if (check(r.status === 201, "webhook down: the mutating webhook fails open (failurePolicy Ignore)", `${r.status} ${r.body?.message}`)) {
   const diff = differences(comparable(r.body), comparable(await withoutWebhooks(gpuPod("while-down"))));
   check(!diff.length, "webhook down: the pod is stored unmutated", diff.join("\n"));
   await kube.call("DELETE", `${podUrl}/while-down?gracePeriodSeconds=0`);
 }
 await kube.call("PATCH", vwc, [{ op: "replace", path: "/webhooks/0/failurePolicy", value: "Fail" }], merge);
+check(await refusedWithin(10, "while-down-again"), "webhook down: failurePolicy Fail is back in effect");
 webhook = new Webhook(["--kubeconfig", saKubeconfig]);
 check(await webhook.ready(), "webhook back: ready again");
 r = await kube.request("POST", podUrl, gpuPod("after-restart"));
