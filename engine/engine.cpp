@@ -270,7 +270,9 @@ class PolicyRun {
   void run(const ConfiguredPolicy& configured, bool mutating) {
     const PolicySettings& settings = configured.settings;
     const std::string& ns = outcome_.workload.namespace_;
-    PolicyOutcome result{settings.name, settings.mode_for(ns)};
+    PolicyOutcome result;
+    result.policy = settings.name;
+    result.mode = settings.mode_for(ns);
     if (result.mode != Mode::Off && !exempted(settings, result)) execute(configured, mutating, result);
     outcome_.policies.push_back(result);
   }
@@ -337,20 +339,17 @@ class PolicyRun {
       result.error = true;
       if (applies) roll_back(context);
     }
-    Finding moved_back;  // a finding about a shorthand container, named where the user wrote it
-    for (const Finding& found : context.findings()) {
-      if (!shorthand_.empty()) {
-        moved_back = found;
-        moved_back.field = shorthand_.field(found.field);
-      }
-      const Finding& finding = shorthand_.empty() ? found : moved_back;
+    result.findings = context.take_findings();
+    for (Finding& finding : result.findings) {
+      // A finding about a shorthand container is named where the user wrote it.
+      if (!shorthand_.empty()) finding.field = shorthand_.field(finding.field);
       verdict_.add(settings.name, verdict_mode, finding);
       if (finding.severity == Finding::Severity::Violation) ++result.violations;
       if (finding.severity == Finding::Severity::Violation && verdict_mode == Mode::Enforce) result.denied = true;
       if (finding.severity == Finding::Severity::Violation && untrusted) result.degraded = true;
     }
     if (result.degraded) verdict_.stale_cluster(settings.name, cluster_stale_);
-    result.fired = !context.findings().empty();
+    result.fired = !result.findings.empty();
   }
 
   // A policy that fails half-way changes nothing: the object is rebuilt from the mutations that

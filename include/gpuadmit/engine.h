@@ -44,6 +44,7 @@ struct PolicyOutcome {
   bool error = false;   // it threw; reported in the answer
   bool degraded = false;  // it would have denied, but the cluster state is stale: it warned
   std::size_t violations = 0;  // its findings of severity Violation, whatever its mode made of them
+  std::vector<Finding> findings;  // what it reported, fields named where the user wrote them
 };
 
 // One reason a review was denied, kept apart from the others: `check` prints one a line, and

@@ -77,6 +77,7 @@ class PolicyContext {
   void advise(std::string field, std::string message);
   void changed(std::string field, std::string message);
   const std::vector<Finding>& findings() const { return findings_; }
+  std::vector<Finding> take_findings() { return std::move(findings_); }
 
  private:
   std::vector<Finding> findings_;

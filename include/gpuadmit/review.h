@@ -44,6 +44,9 @@ struct Request {
   nlohmann::json object;      // null when absent (DELETE)
   nlohmann::json old_object;  // null when absent (CREATE)
   bool dry_run = false;
+  // Not on the wire: the object is already stored in the cluster and judged as if created today
+  // (`gpu-admit audit`): the room and quota its own pods hold are not asked for a second time.
+  bool stored = false;
 };
 
 struct Response {

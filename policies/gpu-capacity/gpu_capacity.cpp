@@ -150,8 +150,9 @@ class GpuCapacity final : public Policy {
     capacity::GpuRequirements requirements;
     if (!read_requirements(context, pod, requirements)) return false;
     const capacity::PodShape shape = capacity::PodShape::from_pod_spec(spec, context.gpu);
-    // Room now is for the pods created at once: all replicas on CREATE, an UPDATE's new ones.
-    std::int64_t now_pods = pod.replicas;
+    // Room now is for the pods created at once: all replicas on CREATE, an UPDATE's new ones,
+    // none for a stored object (an audit), whose pods hold theirs.
+    std::int64_t now_pods = context.request.stored ? 0 : pod.replicas;
     if (rollout) now_pods = rollout->added_pods + (rollout->surge_must_fit ? rollout->surge_pods : 0);
     const Placement placement = capacity::place(view, spec, shape, requirements, std::max<std::int64_t>(1, now_pods),
                                                 [this](const capacity::Pool& p) { return rules_for(p); });
@@ -289,7 +290,7 @@ class GpuCapacity final : public Policy {
       return;
     }
     // On UPDATE the gang's own running pods hold the free capacity it would be measured against.
-    if (!config_.current_capacity || context.request.operation != "CREATE") return;
+    if (!config_.current_capacity || context.request.operation != "CREATE" || context.request.stored) return;
     const capacity::GangFit fit_now = capacity::fit_gang(now, members);
     if (fit_now.answer == capacity::GangFit::Answer::Fits) return;
     context.advise("", gang + ", and gpu-admit finds room for " + std::to_string(fit_now.placed) + " of them right now" +

@@ -98,6 +98,8 @@ class GpuQuota final : public Policy {
     const Budget* budget = budget_for(ns);
     if (!budget) return;
     if (context.workload.scale_target) return check_autoscaler(context, *budget, *context.workload.scale_target);
+    // A stored object (an audit) already counts in the namespace's use: it asks for nothing more.
+    if (context.request.stored) return;
     Demand wanted = demand(context, context.object, context.workload, true);
     // An update only adds what it asks beyond the object it replaces (whose pods already count),
     // and a rollout's surge pods that must start before old ones stop (policies/rollout.h).

@@ -147,7 +147,12 @@ TEST(Metrics, NamespaceLabelValuesAreCapped) {
   webhook::WebhookMetrics flooded;
   HttpAnswer answer;
   answer.outcome.emplace();
-  answer.outcome->policies.push_back(PolicyOutcome{"image-tags", Mode::Enforce, true, true, false, false, false, 1});
+  PolicyOutcome tags;
+  tags.policy = "image-tags";
+  tags.mode = Mode::Enforce;
+  tags.fired = tags.denied = true;
+  tags.violations = 1;
+  answer.outcome->policies.push_back(tags);
   for (int i = 0; i < 2000; ++i) {
     answer.outcome->workload.namespace_ = "ns-" + std::to_string(i);
     flooded.observe_review("validate", answer, 10e-6);
