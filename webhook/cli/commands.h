@@ -5,6 +5,7 @@
 #include <string>
 
 #include "engine/capacity/cluster_model.h"
+#include "engine/k8s/scheduling_objects.h"
 #include "gpuadmit/engine.h"
 #include "webhook/cli/args.h"
 
@@ -22,6 +23,7 @@ struct Command {
 };
 
 Command check_command();      // check_command.cpp
+Command audit_command();      // audit_command.cpp
 Command review_command();     // review_command.cpp
 Command inventory_command();  // inventory_command.cpp
 Command test_command();       // test_command.cpp
@@ -45,5 +47,13 @@ std::shared_ptr<const Engine> load_engine(const Args& args);
 // given; its GPU resources are `engine`'s gpuResources. Throws capacity::SnapshotError naming the
 // file and object. For check, review, inventory and serve.
 std::unique_ptr<capacity::ClusterModel> load_cluster(const Args& args, const Engine& engine);
+
+// The objects a review consults beside its own, read from the input (check's files, audit's
+// snapshot): a ResourceClaim (or template), PodDisruptionBudget or PriorityClass is added to
+// `catalog` (true); anything else, or one that does not parse, is not (it is reported when
+// reviewed). `ns`: the namespace of objects that name none.
+bool catalog_object(k8s::ObjectCatalog& catalog, const nlohmann::json& object, const std::string& ns);
+// A workload's summary (GPUs per pod, model-load time) for the autoscalers that name it.
+void catalog_workload(k8s::ObjectCatalog& catalog, const nlohmann::json& object, const std::string& ns, const Engine& engine);
 
 }  // namespace gpuadmit::cli

@@ -10,6 +10,8 @@
 #include <string_view>
 
 #include "engine/input_limits.h"
+#include "engine/k8s/json_fields.h"
+#include "engine/workload_summary.h"
 #include "webhook/cli/commands.h"
 
 namespace gpuadmit::cli {
@@ -17,9 +19,9 @@ namespace {
 
 // In the order the usage text lists them.
 const std::vector<Command>& commands() {
-  static const std::vector<Command> all = {check_command(), review_command(), inventory_command(),
-                                           test_command(),  watch_command(),  serve_command(),
-                                           explain_command()};
+  static const std::vector<Command> all = {check_command(), audit_command(), review_command(),
+                                           inventory_command(), test_command(), watch_command(),
+                                           serve_command(), explain_command()};
   return all;
 }
 
@@ -51,6 +53,24 @@ CommandSpec command_spec(std::string name, std::string operands, std::string sum
 std::shared_ptr<const Engine> load_engine(const Args& args) {
   if (auto path = args.value("--config")) return Engine::from_file(*path);
   return Engine::from_default();
+}
+
+bool catalog_object(k8s::ObjectCatalog& catalog, const nlohmann::json& object, const std::string& ns) {
+  if (!object.is_object() || !k8s::ObjectCatalog::holds(k8s::json_fields::string_or(object, "kind"))) return false;
+  nlohmann::json copy = object;
+  if (!copy["metadata"].is_object()) copy["metadata"] = nlohmann::json::object();
+  if (k8s::json_fields::string_or(copy["metadata"], "namespace").empty()) copy["metadata"]["namespace"] = ns;
+  try {
+    return catalog.upsert(copy);
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
+void catalog_workload(k8s::ObjectCatalog& catalog, const nlohmann::json& object, const std::string& ns, const Engine& engine) {
+  if (!object.is_object()) return;
+  if (auto summary = summarize_workload(object, ns, engine.config().kinds, engine.config().gpu, &catalog.claims))
+    catalog.workloads.insert_or_assign(std::move(summary->first), summary->second);
 }
 
 std::unique_ptr<capacity::ClusterModel> load_cluster(const Args& args, const Engine& engine) {

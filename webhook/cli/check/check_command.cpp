@@ -7,7 +7,6 @@
 #include "engine/manifests.h"
 #include "engine/k8s/json_fields.h"
 #include "engine/k8s/scheduling_objects.h"
-#include "engine/workload_summary.h"
 #include "webhook/cli/commands.h"
 
 namespace gpuadmit::cli {
@@ -136,27 +135,12 @@ int check(const Args& args) {
   // come: a pod is reviewed with the claims of a later file. Files that mention none of those
   // kinds are not parsed twice; stdin's count from where they are read.
   k8s::ObjectCatalog catalog;
-  auto note_object = [&](const ManifestDocument& document) {
-    if (!document.object.is_object() || !k8s::ObjectCatalog::holds(k8s::json_fields::string_or(document.object, "kind")))
-      return false;
-    json object = document.object;
-    if (!object["metadata"].is_object()) object["metadata"] = json::object();
-    if (k8s::json_fields::string_or(object["metadata"], "namespace").empty()) object["metadata"]["namespace"] = ns;
-    try {
-      return catalog.upsert(object);
-    } catch (const std::exception& error) {
-      return false;  // reported when the document is reviewed
-    }
-  };
+  auto note_object = [&](const ManifestDocument& document) { return catalog_object(catalog, document.object, ns); };
   // An autoscaler names its target by kind and name: the target's GPUs per pod and model-load
   // time come from wherever in the input it is written. Only when some file mentions an
   // autoscaler is every workload summarized (a second parse of each file, after the claims are
   // known); without one, a 10,000-Deployment file is parsed once, as before.
-  auto note_workload = [&](const ManifestDocument& document) {
-    if (!document.object.is_object()) return;
-    if (auto summary = summarize_workload(document.object, ns, engine->config().kinds, engine->config().gpu, &catalog.claims))
-      catalog.workloads.insert_or_assign(std::move(summary->first), summary->second);
-  };
+  auto note_workload = [&](const ManifestDocument& document) { catalog_workload(catalog, document.object, ns, *engine); };
   bool autoscalers = false;
   for (const std::string& file : files) {
     if (file == "-") continue;
