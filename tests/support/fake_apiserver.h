@@ -17,13 +17,28 @@
 //   GET /apis/policy/VERSION/poddisruptionbudgets → the same, at the one policy version it serves
 //       (set_policy_api_version: v1 unless set; v1beta1 as Kubernetes 1.20; "" none)
 //   GET /apis/scheduling.k8s.io/v1/priorityclasses → the same (other versions → 404)
-//   401 with a metav1.Status unless the bearer token matches or a client certificate signed by
-//   the test CA was presented.
+//   REST objects, not watched (serve_resource; leases at coordination.k8s.io/v1, policyreports and
+//   clusterpolicyreports at wgpolicyk8s.io/v1alpha2 from the start), at
+//   /apis/GROUP/VERSION/[namespaces/NS/]RESOURCE[/NAME]:
+//     GET of an object (404 NotFound) or of a collection (all namespaces without one), with
+//       ?labelSelector= of `k=v`, `k==v`, `k!=v`, `k`, `!k` terms (set-based ones → 400)
+//     POST to the collection → 201; 409 AlreadyExists when the name is taken
+//     PUT → 200; 404 when absent; 409 Conflict when metadata.resourceVersion is given and stale
+//     PATCH as application/apply-patch+yaml (server-side apply, ?fieldManager= required, a JSON
+//       body) creates (201) or replaces the whole object (200); merge-patch+json and
+//       json-patch+json patch an existing one; other patch types → 415
+//     DELETE → 200 with the object; 404 when absent
+//   every write bumps the resourceVersion and sets it, with uid and creationTimestamp, on the
+//   object; refusals carry a metav1.Status.
+//   401 with a metav1.Status unless the bearer token (set_token, add_token) matches or a client
+//   certificate signed by the test CA was presented.
 // Lists page through the current state in key order (not a frozen snapshot); continue tokens are
 // shaped as the API server's (base64 JSON {"v","rv","start"}) and expire with compaction.
 //
 // Faults for tests: drop a connection halfway through an event, trickle events a few bytes per
-// chunk, stall (accept, never answer), inject raw lines, expire watches (410), close watches.
+// chunk, stall (accept, never answer), inject raw lines, expire watches (410), close watches; for
+// any resource, watched or REST, add_fault: stall or answer a given status and body, for one
+// method and one client's Authorization header only if asked (cut one replica off).
 //
 // Starting it from another test (e.g. an end-to-end `serve --kubeconfig` test):
 //   gpuadmit::testing::FakeApiServer api(temp_dir);         // listens on 127.0.0.1:api.port()
@@ -360,7 +375,22 @@ class FakeApiServer {
     bool client_certificate = false;
     std::chrono::steady_clock::time_point at;
     std::string path;  // without the query: /api/v1/pods, /apis/resource.k8s.io/v1/resourceclaims
+    std::string method = "GET";
+    std::string content_type;
+    std::string body;
+    int remote_port = 0;  // the client's port: requests on one kept-alive connection share it
     bool watch() const { return params.count("watch") && (params.at("watch") == "1" || params.at("watch") == "true"); }
+  };
+
+  // A fault for the requests of one resource ("leases", "pods", ...) that match `method` and
+  // `authorization` (each "" for any): held unanswered while the fault is set (`stall`, at most
+  // 30 s), or answered with `status` and `body` (a metav1.Status when empty) instead of served.
+  struct Fault {
+    std::string method;
+    std::string authorization;  // e.g. "Bearer replica-a": that client only
+    bool stall = false;
+    int status = 0;
+    std::string body;
   };
 
   // Generates the PKI into `dir` and listens on 127.0.0.1 (a free port).
@@ -386,6 +416,19 @@ class FakeApiServer {
                  [this](const httplib::Request& req, httplib::Response& res) { handle(req.matches[2], req.matches[1], req, res); });
     server_->Get(R"(/apis/scheduling\.k8s\.io/([^/]+)/(priorityclasses))",
                  [this](const httplib::Request& req, httplib::Response& res) { handle(req.matches[2], req.matches[1], req, res); });
+    // After the watched kinds' GET routes, which it would otherwise shadow.
+    serve_resource("coordination.k8s.io/v1", "leases", "Lease", true);
+    serve_resource("wgpolicyk8s.io/v1alpha2", "policyreports", "PolicyReport", true);
+    serve_resource("wgpolicyk8s.io/v1alpha2", "clusterpolicyreports", "ClusterPolicyReport", false);
+    const auto rest = [this](const httplib::Request& req, httplib::Response& res) {
+      handle_rest(req.matches[1], req.matches[2], req, res);
+    };
+    const char* rest_route = R"(/apis/([^/]+/[^/]+)/(.+))";
+    server_->Get(rest_route, rest);
+    server_->Post(rest_route, rest);
+    server_->Put(rest_route, rest);
+    server_->Patch(rest_route, rest);
+    server_->Delete(rest_route, rest);
     port_ = server_->bind_to_any_port("127.0.0.1");
     if (port_ <= 0) throw std::runtime_error("fake apiserver: cannot bind 127.0.0.1");
     listener_ = std::thread([this] { server_->listen_after_bind(); });
@@ -427,6 +470,12 @@ class FakeApiServer {
   void set_token(std::string token) {
     std::lock_guard<std::mutex> lock(mutex_);
     token_ = std::move(token);
+  }
+
+  // Another bearer token accepted besides set_token's: replicas told apart by their token.
+  void add_token(std::string token) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    extra_tokens_.push_back(std::move(token));
   }
 
   // A kubeconfig for this server: the CA as certificate-authority-data, then the token or (with
@@ -558,6 +607,64 @@ class FakeApiServer {
     expire_next_continue_ = true;
   }
 
+  // Faults tried in the order added; the first that matches a request applies.
+  void add_fault(const std::string& resource, Fault fault) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      faults_[resource].push_back(std::move(fault));
+    }
+    changed_.notify_all();
+  }
+  void clear_faults(const std::string& resource) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      faults_.erase(resource);
+    }
+    changed_.notify_all();
+  }
+
+  // ---- REST objects (leases, reports): what the writers under test wrote ----------------------
+
+  // Serves `resource` (plural) of `group_version` ("coordination.k8s.io/v1") at the REST routes.
+  void serve_resource(const std::string& group_version, const std::string& resource, const std::string& kind,
+                      bool namespaced) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    served_[resource] = RestResource{group_version, kind, namespaced};
+  }
+
+  // The object as stored, or null.
+  nlohmann::json object(const std::string& resource, const std::string& ns, const std::string& name) const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto kind = rest_.find(resource);
+    if (kind == rest_.end()) return nullptr;
+    auto it = kind->second.find(ns.empty() ? name : ns + "/" + name);
+    return it == kind->second.end() ? nlohmann::json() : it->second;
+  }
+
+  std::vector<nlohmann::json> objects(const std::string& resource) const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    std::vector<nlohmann::json> out;
+    if (auto kind = rest_.find(resource); kind != rest_.end())
+      for (const auto& [key, object] : kind->second) out.push_back(object);
+    return out;
+  }
+
+  // Stores `object` (any JSON below metadata.name and metadata.namespace) as another client's
+  // write would: a new resourceVersion, which it returns.
+  uint64_t put_object(const std::string& resource, nlohmann::json object) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    object["metadata"]["resourceVersion"] = std::to_string(++rv_);
+    const std::string key = key_of(object);  // before the object is moved from
+    rest_[resource][key] = std::move(object);
+    return rv_;
+  }
+
+  bool delete_object(const std::string& resource, const std::string& ns, const std::string& name) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    ++rv_;
+    return rest_[resource].erase(ns.empty() ? name : ns + "/" + name) > 0;
+  }
+
   std::vector<RecordedRequest> requests() const {
     std::lock_guard<std::mutex> lock(mutex_);
     return requests_;
@@ -652,7 +759,10 @@ class FakeApiServer {
   }
 
   bool authorized(const httplib::Request& req) const {
-    if (!token_.empty() && req.get_header_value("Authorization") == "Bearer " + token_) return true;
+    const std::string authorization = req.get_header_value("Authorization");
+    if (!token_.empty() && authorization == "Bearer " + token_) return true;
+    for (const std::string& token : extra_tokens_)
+      if (authorization == "Bearer " + token) return true;
     if (req.ssl) {
       X509* peer = SSL_get1_peer_certificate(req.ssl);
       bool verified = peer && SSL_get_verify_result(req.ssl) == X509_V_OK;
@@ -666,23 +776,8 @@ class FakeApiServer {
   void handle(const std::string& resource, const std::string& version, const httplib::Request& req,
               httplib::Response& res) {
     std::unique_lock<std::mutex> lock(mutex_);
-    RecordedRequest recorded{resource, {}, req.get_header_value("Authorization"), false, std::chrono::steady_clock::now(),
-                             req.path};
-    for (const auto& [key, value] : req.params) recorded.params[key] = value;
-    if (req.ssl) {
-      X509* peer = SSL_get1_peer_certificate(req.ssl);
-      recorded.client_certificate = peer != nullptr;
-      X509_free(peer);
-    }
-    requests_.push_back(recorded);
-    // Stalled: hold the request without a byte of answer (bounded so the server can stop).
-    changed_.wait_for(lock, std::chrono::seconds(30), [&] { return stopping_ || !stalled_[resource]; });
-    if (stopping_) return;
-    if (!authorized(req)) {
-      res.status = 401;
-      res.set_content(status_json(401, "Unauthorized", "Unauthorized"), "application/json");
-      return;
-    }
+    const RecordedRequest recorded = record(resource, req);
+    if (!admit(recorded, req, res, lock)) return;
     const bool served = is_dra(resource)                     ? !dra_api_version_.empty() && version == dra_api_version_
                         : resource == "poddisruptionbudgets" ? !policy_api_version_.empty() && version == policy_api_version_
                         : resource == "priorityclasses"      ? version == "v1"
@@ -696,6 +791,263 @@ class FakeApiServer {
       start_watch(resource, recorded.params, res);
     else
       serve_list(resource, recorded.params, res);
+  }
+
+  // Records the request. Called with mutex_ held.
+  RecordedRequest record(const std::string& resource, const httplib::Request& req) {
+    RecordedRequest recorded{resource, {}, req.get_header_value("Authorization"), false, std::chrono::steady_clock::now(),
+                             req.path, req.method, req.get_header_value("Content-Type"), req.body, req.remote_port};
+    for (const auto& [key, value] : req.params) recorded.params[key] = value;
+    if (req.ssl) {
+      X509* peer = SSL_get1_peer_certificate(req.ssl);
+      recorded.client_certificate = peer != nullptr;
+      X509_free(peer);
+    }
+    requests_.push_back(recorded);
+    return recorded;
+  }
+
+  // Called with mutex_ held.
+  const Fault* fault_for(const RecordedRequest& request) const {
+    auto it = faults_.find(request.resource);
+    if (it == faults_.end()) return nullptr;
+    for (const Fault& fault : it->second)
+      if ((fault.method.empty() || fault.method == request.method) &&
+          (fault.authorization.empty() || fault.authorization == request.authorization))
+        return &fault;
+    return nullptr;
+  }
+
+  // Stalls, faults and authorization: false when the request was answered (or the server stops).
+  bool admit(const RecordedRequest& recorded, const httplib::Request& req, httplib::Response& res,
+             std::unique_lock<std::mutex>& lock) {
+    // Stalled: hold the request without a byte of answer (bounded so the server can stop).
+    changed_.wait_for(lock, std::chrono::seconds(30), [&] {
+      const Fault* fault = fault_for(recorded);
+      return stopping_ || (!stalled_[recorded.resource] && !(fault && fault->stall));
+    });
+    if (stopping_) return false;
+    if (const Fault* fault = fault_for(recorded); fault && fault->status != 0) {
+      res.status = fault->status;
+      res.set_content(fault->body.empty() ? status_json(fault->status, "InternalError", "injected fault") : fault->body,
+                      "application/json");
+      return false;
+    }
+    if (!authorized(req)) {
+      res.status = 401;
+      res.set_content(status_json(401, "Unauthorized", "Unauthorized"), "application/json");
+      return false;
+    }
+    return true;
+  }
+
+  // ---- REST objects ---------------------------------------------------------------------------
+
+  struct RestResource {
+    std::string group_version;
+    std::string kind;
+    bool namespaced = true;
+  };
+
+  // `rest`: what follows /apis/GROUP/VERSION/.
+  void handle_rest(const std::string& group_version, const std::string& rest, const httplib::Request& req,
+                   httplib::Response& res) {
+    std::vector<std::string> segments;
+    for (size_t start = 0;;) {
+      const size_t slash = rest.find('/', start);
+      segments.push_back(rest.substr(start, slash == std::string::npos ? std::string::npos : slash - start));
+      if (slash == std::string::npos) break;
+      start = slash + 1;
+    }
+    std::string ns, resource, name;
+    if (segments.size() >= 3 && segments[0] == "namespaces") {
+      ns = segments[1];
+      resource = segments[2];
+      if (segments.size() == 4) name = segments[3];
+      if (segments.size() > 4) resource.clear();
+    } else {
+      resource = segments[0];
+      if (segments.size() == 2) name = segments[1];
+      if (segments.size() > 2) resource.clear();
+    }
+    std::unique_lock<std::mutex> lock(mutex_);
+    const RecordedRequest recorded = record(resource, req);
+    if (!admit(recorded, req, res, lock)) return;
+    auto served = served_.find(resource);
+    const bool item = !name.empty();
+    if (resource.empty() || served == served_.end() || served->second.group_version != group_version ||
+        (!served->second.namespaced && !ns.empty()) || (served->second.namespaced && item && ns.empty()) ||
+        std::any_of(segments.begin(), segments.end(), [](const std::string& s) { return s.empty(); })) {
+      res.status = 404;
+      res.set_content(status_json(404, "NotFound", "the server could not find the requested resource"), "application/json");
+      return;
+    }
+    const RestResource& info = served->second;
+    const std::string group = group_version.substr(0, group_version.find('/'));
+    const std::string what = resource + "." + group + " \"" + name + "\"";
+    auto& objects = rest_[resource];
+    const std::string key = ns.empty() ? name : ns + "/" + name;
+    auto answer = [&](int code, const std::string& reason, const std::string& message) {
+      res.status = code;
+      res.set_content(status_json(code, reason, message), "application/json");
+    };
+    auto found = item ? objects.find(key) : objects.end();
+    const bool exists = found != objects.end();
+
+    if (req.method == "GET" && item) {
+      if (!exists) return answer(404, "NotFound", what + " not found");
+      return res.set_content(found->second.dump(), "application/json");
+    }
+    if (req.method == "GET") {
+      std::vector<std::pair<std::string, std::string>> selector;  // key, "=v" "!v" "?" (exists) "!" (absent)
+      if (req.has_param("labelSelector") && !parse_label_selector(req.get_param_value("labelSelector"), selector))
+        return answer(400, "BadRequest", "unable to parse requirement: only equality-based label selectors are served");
+      nlohmann::json items = nlohmann::json::array();
+      for (const auto& [object_key, object] : objects) {
+        if (!ns.empty() && object["metadata"].value("namespace", std::string()) != ns) continue;
+        if (labels_match(object, selector)) items.push_back(object);
+      }
+      return res.set_content(nlohmann::json{{"apiVersion", group_version},
+                                            {"kind", info.kind + "List"},
+                                            {"metadata", {{"resourceVersion", std::to_string(rv_)}}},
+                                            {"items", std::move(items)}}
+                                 .dump(),
+                             "application/json");
+    }
+    if (req.method == "DELETE") {
+      if (!item) return answer(405, "MethodNotAllowed", "the server does not allow this method on the requested resource");
+      if (!exists) return answer(404, "NotFound", what + " not found");
+      nlohmann::json deleted = std::move(found->second);
+      objects.erase(found);
+      ++rv_;
+      return res.set_content(deleted.dump(), "application/json");
+    }
+    if ((req.method == "POST") == item)
+      return answer(405, "MethodNotAllowed", "the server does not allow this method on the requested resource");
+
+    const std::string content_type = req.get_header_value("Content-Type");
+    nlohmann::json body = nlohmann::json::parse(req.body, nullptr, false);
+    if (body.is_discarded() || (!body.is_object() && content_type != "application/json-patch+json") ||
+        (body.is_object() && body.contains("metadata") && !body["metadata"].is_object()))
+      return answer(400, "BadRequest", "the body of the request was in an unknown format");
+    // The name and namespace are the URL's; a body that names others is refused.
+    std::string body_name, body_ns;
+    if (body.is_object() && body.contains("metadata")) {
+      body_name = body["metadata"].value("name", std::string());
+      body_ns = body["metadata"].value("namespace", std::string());
+    }
+    if (req.method == "POST") {
+      name = body_name;
+      if (name.empty()) return answer(422, "Invalid", resource + "." + group + " is invalid: metadata.name: Required value: name is required");
+    } else if (body_name != name && !(req.method == "PATCH" && body_name.empty())) {
+      return answer(400, "BadRequest", "the name of the object (" + body_name + ") does not match the name on the URL (" + name + ")");
+    }
+    if (!body_ns.empty() && body_ns != ns)
+      return answer(400, "BadRequest", "the namespace of the provided object does not match the namespace sent on the request");
+    const std::string write_key = ns.empty() ? name : ns + "/" + name;
+    const std::string write_what = resource + "." + group + " \"" + name + "\"";
+    auto current = objects.find(write_key);
+    const bool present = current != objects.end();
+    auto stale = [&](const nlohmann::json& object) {
+      if (!present || !object.is_object() || !object.contains("metadata")) return false;
+      const nlohmann::json& rv = object["metadata"].value("resourceVersion", nlohmann::json());
+      return rv.is_string() && !rv.get<std::string>().empty() && rv != current->second["metadata"]["resourceVersion"];
+    };
+    auto conflict = [&] {
+      answer(409, "Conflict", "Operation cannot be fulfilled on " + write_what +
+                                  ": the object has been modified; please apply your changes to the latest version and try again");
+    };
+    nlohmann::json stored;
+    int code = 200;
+    if (req.method == "POST") {
+      if (present) return answer(409, "AlreadyExists", write_what + " already exists");
+      stored = std::move(body);
+      code = 201;
+    } else if (req.method == "PUT") {
+      if (!present) return answer(404, "NotFound", write_what + " not found");
+      if (stale(body)) return conflict();
+      stored = std::move(body);
+    } else if (content_type == "application/apply-patch+yaml") {
+      if (!req.has_param("fieldManager") || req.get_param_value("fieldManager").empty())
+        return answer(400, "BadRequest", "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch");
+      if (stale(body)) return conflict();
+      stored = std::move(body);
+      code = present ? 200 : 201;
+    } else if (content_type == "application/merge-patch+json" || content_type == "application/json-patch+json") {
+      if (!present) return answer(404, "NotFound", write_what + " not found");
+      if (content_type == "application/merge-patch+json") {
+        if (stale(body)) return conflict();
+        stored = current->second;
+        stored.merge_patch(body);
+      } else {
+        try {
+          stored = current->second.patch(body);
+        } catch (const nlohmann::json::exception& e) {
+          return answer(422, "Invalid", std::string("the patch does not apply: ") + e.what());
+        }
+      }
+    } else {
+      return answer(415, "UnsupportedMediaType", "the body of the request was in an unknown format, accepted media types include: "
+                                                 "application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml");
+    }
+    if (!stored.is_object() || (stored.contains("metadata") && !stored["metadata"].is_object()))
+      return answer(422, "Invalid", write_what + " is invalid: the object is not an object");
+    stored["apiVersion"] = group_version;
+    stored["kind"] = info.kind;
+    nlohmann::json& metadata = stored["metadata"];
+    metadata["name"] = name;
+    if (!ns.empty()) metadata["namespace"] = ns;
+    metadata["resourceVersion"] = std::to_string(++rv_);
+    metadata["uid"] = present ? current->second["metadata"].value("uid", std::string()) : resource + "-uid-" + std::to_string(rv_);
+    metadata["creationTimestamp"] =
+        present ? current->second["metadata"].value("creationTimestamp", std::string()) : std::string("2026-01-01T00:00:00Z");
+    objects[write_key] = stored;
+    res.status = code;
+    res.set_content(stored.dump(), "application/json");
+  }
+
+  // Equality-based terms only: k=v, k==v, k!=v, k, !k.
+  static bool parse_label_selector(const std::string& text, std::vector<std::pair<std::string, std::string>>& out) {
+    if (text.find_first_of("() ") != std::string::npos) return false;
+    for (size_t start = 0; start <= text.size();) {
+      size_t comma = text.find(',', start);
+      if (comma == std::string::npos) comma = text.size();
+      const std::string term = text.substr(start, comma - start);
+      start = comma + 1;
+      if (term.empty()) {
+        if (text.empty()) break;
+        return false;
+      }
+      if (size_t at = term.find("!="); at != std::string::npos) {
+        out.emplace_back(term.substr(0, at), "!" + term.substr(at + 2));
+      } else if (size_t eq = term.find('='); eq != std::string::npos) {
+        const size_t value = term.compare(eq, 2, "==") == 0 ? eq + 2 : eq + 1;
+        out.emplace_back(term.substr(0, eq), "=" + term.substr(value));
+      } else if (term[0] == '!') {
+        out.emplace_back(term.substr(1), "!");
+      } else {
+        out.emplace_back(term, "?");
+      }
+      if (out.back().first.empty()) return false;
+    }
+    return true;
+  }
+
+  static bool labels_match(const nlohmann::json& object, const std::vector<std::pair<std::string, std::string>>& selector) {
+    const nlohmann::json labels = object.contains("metadata") && object["metadata"].contains("labels") &&
+                                          object["metadata"]["labels"].is_object()
+                                      ? object["metadata"]["labels"]
+                                      : nlohmann::json::object();
+    for (const auto& [key, want] : selector) {
+      auto it = labels.find(key);
+      const bool has = it != labels.end() && it->is_string();
+      const std::string value = has ? it->get<std::string>() : "";
+      if (want == "?" && !has) return false;
+      if (want == "!" && has) return false;
+      if (want[0] == '=' && (!has || value != want.substr(1))) return false;
+      if (want[0] == '!' && want.size() > 1 && has && value == want.substr(1)) return false;
+    }
+    return true;
   }
 
   void serve_list(const std::string& resource, const std::map<std::string, std::string>& params, httplib::Response& res) {
@@ -867,6 +1219,10 @@ class FakeApiServer {
   std::condition_variable changed_;
   bool stopping_ = false;
   std::string token_;
+  std::vector<std::string> extra_tokens_;
+  std::map<std::string, RestResource> served_;                         // resource → where and what
+  std::map<std::string, std::map<std::string, nlohmann::json>> rest_;  // resource → key → object
+  std::map<std::string, std::vector<Fault>> faults_;
   std::string dra_api_version_ = "v1";
   std::string policy_api_version_ = "v1";
   uint64_t rv_ = 1000;

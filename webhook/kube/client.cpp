@@ -4,6 +4,8 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include <csignal>
+
 namespace gpuadmit::kube {
 namespace {
 
@@ -107,7 +109,22 @@ void KubeClient::cancel() {
 }
 
 KubeResponse KubeClient::get(const std::string& path_and_query, std::chrono::milliseconds read_timeout) {
-  return send(path_and_query, read_timeout, nullptr);
+  return request("GET", path_and_query, std::string(), {}, read_timeout, nullptr);
+}
+
+KubeResponse KubeClient::send(std::string_view method, const std::string& path_and_query, const std::string& body,
+                              std::string_view content_type, std::chrono::milliseconds read_timeout) {
+  if (method != "POST" && method != "PUT" && method != "PATCH" && method != "DELETE") {
+    KubeResponse response;
+    response.error = "unsupported method '" + std::string(method) + "' (POST, PUT, PATCH, DELETE)";
+    return response;
+  }
+  return request(method, path_and_query, body, content_type, read_timeout, nullptr);
+}
+
+void ignore_sigpipe_unless_handled() {
+  struct sigaction current {};
+  if (::sigaction(SIGPIPE, nullptr, &current) == 0 && current.sa_handler == SIG_DFL) std::signal(SIGPIPE, SIG_IGN);
 }
 
 namespace {
@@ -132,13 +149,15 @@ std::string describe_transport_error(httplib::Error error, const std::string& ho
 
 KubeResponse KubeClient::stream(const std::string& path_and_query, std::chrono::milliseconds idle_timeout,
                                 const std::function<bool(std::string_view)>& on_data) {
-  return send(path_and_query, idle_timeout, &on_data);
+  return request("GET", path_and_query, std::string(), {}, idle_timeout, &on_data);
 }
 
-KubeResponse KubeClient::send(const std::string& path_and_query, std::chrono::milliseconds read_timeout,
-                              const std::function<bool(std::string_view)>* on_data) {
+KubeResponse KubeClient::request(std::string_view method, const std::string& path_and_query, const std::string& body_out,
+                                 std::string_view content_type, std::chrono::milliseconds read_timeout,
+                                 const std::function<bool(std::string_view)>* on_data) {
   KubeResponse response;
   httplib::Headers headers = {{"Accept", "application/json"}, {"User-Agent", "gpu-admit"}};
+  if (!content_type.empty()) headers.emplace("Content-Type", std::string(content_type));
   std::string token;
   try {
     token = config_.bearer_token();
@@ -165,40 +184,45 @@ KubeResponse KubeClient::send(const std::string& path_and_query, std::chrono::mi
   };
   if (on_data == nullptr) on_data = &collect;
   bool delivered = false;  // whether any of the answer reached on_data
-  auto get = [&] {
-    return http_->Get(
-        target, headers,
-        [&](const httplib::Response& head) {
-          status = head.status;
-          // One allocation for a list page instead of doubling its way up (a page of pods is a
-          // few MiB), with room for the padding the list reader appends.
-          const std::string length = head.get_header_value("Content-Length");
-          if (status == 200 && !length.empty() && length.size() <= 12 &&
-              length.find_first_not_of("0123456789") == std::string::npos)
-            body.reserve(std::min<std::size_t>(std::stoull(length), kMaxResponseBytes) + 64);
-          return true;
-        },
-        [&](const char* data, size_t length) {
-          if (status != 200) {  // an error answer: keep its Status body for the message
-            if (error_body.size() < (1 << 20)) error_body.append(data, length);
-            return true;
-          }
-          delivered = true;
-          return (*on_data)(std::string_view(data, length));
-        });
+  // Any 2xx answer is the answer (a 201 Created holds the object written); others are refusals,
+  // whose metav1.Status is kept, bounded, for the message.
+  auto success = [&] { return status >= 200 && status < 300; };
+  httplib::Request req;
+  req.method = std::string(method);
+  req.path = target;
+  req.headers = std::move(headers);
+  req.body = body_out;
+  req.response_handler = [&](const httplib::Response& head) {
+    status = head.status;
+    // One allocation for a list page instead of doubling its way up (a page of pods is a
+    // few MiB), with room for the padding the list reader appends.
+    const std::string length = head.get_header_value("Content-Length");
+    if (success() && !length.empty() && length.size() <= 12 &&
+        length.find_first_not_of("0123456789") == std::string::npos)
+      body.reserve(std::min<std::size_t>(std::stoull(length), kMaxResponseBytes) + 64);
+    return true;
+  };
+  req.content_receiver = [&](const char* data, size_t length, uint64_t, uint64_t) {
+    if (!success()) {  // an error answer: keep its Status body for the message
+      if (error_body.size() < (1 << 20)) error_body.append(data, length);
+      return true;
+    }
+    delivered = true;
+    return (*on_data)(std::string_view(data, length));
   };
   // A kept-alive connection the server closed while idle fails the next request before any
-  // answer; like Go's transport, try a GET once more on a new connection, but only then.
+  // answer; like Go's transport, try once more on a new connection, but only then, and never a
+  // POST (a create that did reach the server would be made twice).
   const bool reused = http_->is_socket_open() != 0;
-  httplib::Result result = get();
-  if (!result && reused && status == 0 && !delivered &&
+  httplib::Result result = http_->send(req);
+  if (!result && reused && method != "POST" && status == 0 && !delivered &&
       (result.error() == httplib::Error::Read || result.error() == httplib::Error::Write)) {
     error_body.clear();
-    result = get();
+    result = http_->send(req);
   }
   if (result) {
     response.status = result->status;
-    response.body = on_data == &collect && status == 200 ? std::move(body) : std::move(error_body);
+    response.body = on_data == &collect && success() ? std::move(body) : std::move(error_body);
     return response;
   }
   if (too_large) {

@@ -4,7 +4,6 @@
 
 #include <malloc.h>
 
-#include <csignal>
 #include <algorithm>
 #include <future>
 #include <random>
@@ -552,10 +551,7 @@ class ClusterWatch::KindWatcher {
 
 ClusterWatch::ClusterWatch(KubeConfig config, ClusterObjectSink& sink, WatchOptions options)
     : config_(std::move(config)), sink_(sink), options_(std::move(options)) {
-  // OpenSSL writes with write(2): a connection the API server closed would raise SIGPIPE and
-  // kill the process. Ignore it unless the program installed its own handler.
-  struct sigaction current {};
-  if (::sigaction(SIGPIPE, nullptr, &current) == 0 && current.sa_handler == SIG_DFL) std::signal(SIGPIPE, SIG_IGN);
+  ignore_sigpipe_unless_handled();
   if (options_.page_size < 1) throw KubeConfigError("watch: the list page size must be at least 1");
   const bool watch_dra = options_.dra_api_version != "off";
   if (watch_dra && !is_api_version(options_.dra_api_version))
