@@ -146,6 +146,17 @@ void LiveCluster::start() { watch_->start(); }
 
 void LiveCluster::stop() { watch_->stop(); }
 
+std::uint64_t LiveCluster::changes() const {
+  std::uint64_t total = 0;
+  for (kube::ObjectKind kind : kube::kWatchedKinds) {
+    const kube::KindStatus status = watch_->status().kind(kind);
+    total += status.lists;
+    for (const char* type : {"ADDED", "MODIFIED", "DELETED"})
+      if (auto it = status.events.find(type); it != status.events.end()) total += it->second;
+  }
+  return total;
+}
+
 ReadinessResult LiveCluster::readiness() const {
   std::string waiting;
   for (kube::ObjectKind kind : kube::kWatchedKinds)

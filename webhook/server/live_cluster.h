@@ -53,6 +53,9 @@ class LiveCluster {
   // After each answered review: an allowed Pod CREATE from /validate (the last word of this
   // webhook) counts toward its namespace until the watch shows the pod.
   void after_review(const ReviewOutcome& outcome, ReviewPhases phases);
+  // Grows with every change the watch applies (events other than bookmarks, and full lists):
+  // how the background audit knows the cluster changed since it last looked.
+  std::uint64_t changes() const;
   // The watch's state at scrape time, for /metrics.
   std::shared_ptr<const prometheus::Collectable> metrics() const { return metrics_; }
 

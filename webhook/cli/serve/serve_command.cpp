@@ -11,6 +11,9 @@
 #include <limits>
 
 #include "webhook/cli/commands.h"
+#include <unistd.h>
+
+#include "webhook/server/background_audit.h"
 #include "webhook/server/live_cluster.h"
 #include "webhook/log/json_log.h"
 #include "webhook/server/server.h"
@@ -75,17 +78,27 @@ bool on_or_off(const Args& args, const std::string& name) {
   return value == "on";
 }
 
-// --in-cluster or --kubeconfig F [--context C]: the cluster state from a live list/watch.
-// Null when neither is given.
-std::unique_ptr<webhook::LiveCluster> configure_live_cluster(const Args& args, const Engine& engine,
-                                                            std::shared_ptr<spdlog::logger> logger) {
+// --in-cluster or --kubeconfig F [--context C]: where the live cluster is; none when neither is given.
+std::optional<kube::KubeConfig> live_cluster_config(const Args& args) {
   const bool in_cluster = args.flag("--in-cluster");
   const auto kubeconfig = args.value("--kubeconfig");
   if (in_cluster && kubeconfig) throw UsageError("--in-cluster and --kubeconfig are alternatives: give one");
   if ((in_cluster || kubeconfig) && args.value("--cluster"))
     throw UsageError("--cluster F (a snapshot) and a live cluster (--in-cluster, --kubeconfig) are alternatives: give one");
   if (args.value("--context") && !kubeconfig) throw UsageError("--context only goes with --kubeconfig");
-  if (!in_cluster && !kubeconfig) {
+  if (!in_cluster && !kubeconfig) return std::nullopt;
+  try {
+    return in_cluster ? kube::load_in_cluster_config() : kube::load_kubeconfig(*kubeconfig, args.text("--context"));
+  } catch (const kube::KubeConfigError& error) {
+    throw UsageError(error.what());
+  }
+}
+
+// The cluster state from a live list/watch of `config`'s cluster. Null without one.
+std::unique_ptr<webhook::LiveCluster> configure_live_cluster(const Args& args, const Engine& engine,
+                                                            const std::optional<kube::KubeConfig>& config,
+                                                            std::shared_ptr<spdlog::logger> logger) {
+  if (!config) {
     for (const char* name : {"--cluster-stale-after", "--admission-ttl", "--dra-api-version",
                              "--disruption-budgets", "--priority-classes"})
       if (args.value(name)) throw UsageError(std::string(name) + " only goes with --in-cluster or --kubeconfig");
@@ -101,13 +114,49 @@ std::unique_ptr<webhook::LiveCluster> configure_live_cluster(const Args& args, c
   options.watch.watch_disruption_budgets = on_or_off(args, "--disruption-budgets");
   options.watch.watch_priority_classes = on_or_off(args, "--priority-classes");
   options.gpu = engine.config().gpu;
-  kube::KubeConfig config;
-  try {
-    config = in_cluster ? kube::load_in_cluster_config() : kube::load_kubeconfig(*kubeconfig, args.text("--context"));
-  } catch (const kube::KubeConfigError& error) {
-    throw UsageError(error.what());
+  return std::make_unique<webhook::LiveCluster>(*config, options, std::move(logger));
+}
+
+// --audit-interval S > 0, with a live cluster: the background audit. Null when off.
+std::unique_ptr<webhook::BackgroundAudit> configure_audit(const Args& args, const std::optional<kube::KubeConfig>& config,
+                                                          std::shared_ptr<spdlog::logger> logger) {
+  webhook::BackgroundAuditOptions options;
+  options.interval = std::chrono::seconds(args.whole("--audit-interval", 0, 7 * 86400));
+  if (options.interval.count() == 0) {
+    for (const char* name : {"--audit-min-interval", "--audit-lease", "--audit-identity", "--audit-lease-duration"})
+      if (args.value(name)) throw UsageError(std::string(name) + " only goes with --audit-interval");
+    return nullptr;
   }
-  return std::make_unique<webhook::LiveCluster>(std::move(config), options, std::move(logger));
+  if (!config) throw UsageError("--audit-interval needs a live cluster (--in-cluster or --kubeconfig): it reads the stored workloads");
+  options.min_interval = std::chrono::seconds(args.whole("--audit-min-interval", 1, 7 * 86400));
+  const std::string lease = args.text("--audit-lease");
+  const auto slash = lease.find('/');
+  if (slash == std::string::npos || !is_dns_label(lease.substr(0, slash)) || lease.find('/', slash + 1) != std::string::npos ||
+      slash + 1 == lease.size())
+    throw UsageError("--audit-lease must be NAMESPACE/NAME, not '" + lease + "'");
+  options.lease.lease_namespace = lease.substr(0, slash);
+  options.lease.lease_name = lease.substr(slash + 1);
+  options.lease.identity = args.text("--audit-identity");
+  if (options.lease.identity.empty()) {
+    // The pod's name (the Deployment sets POD_NAME), else this host and process.
+    if (const char* pod = std::getenv("POD_NAME"); pod && *pod) {
+      options.lease.identity = pod;
+    } else {
+      char host[256] = {};
+      gethostname(host, sizeof host - 1);
+      options.lease.identity = std::string(host) + "_" + std::to_string(getpid());
+    }
+  }
+  // client-go's proportions (15 s, 10 s, 2 s), from one knob.
+  const auto lease_ms = std::chrono::milliseconds(1000 * args.whole("--audit-lease-duration", 1, 3600));
+  options.lease.lease_duration = lease_ms;
+  options.lease.renew_deadline = lease_ms * 2 / 3;
+  options.lease.retry_period = lease_ms * 2 / 15;
+  try {
+    return std::make_unique<webhook::BackgroundAudit>(*config, std::move(options), std::move(logger));
+  } catch (const std::invalid_argument& error) {
+    throw UsageError(std::string("--audit-lease, --audit-identity: ") + error.what());
+  }
 }
 
 // `--scheduling batch` (the default): the process runs as SCHED_BATCH, set on the main thread
@@ -145,8 +194,11 @@ int serve(const Args& args) {
     webhook::log_event(*logger, spdlog::level::warn, "cannot run as SCHED_BATCH, keeping the default policy",
                        {{"error", scheduling_error}});
   // Declared before the server, so it outlives the hooks the server calls.
-  std::unique_ptr<webhook::LiveCluster> live = configure_live_cluster(args, *startup, logger);
+  const std::optional<kube::KubeConfig> kube_config = live_cluster_config(args);
+  std::unique_ptr<webhook::LiveCluster> live = configure_live_cluster(args, *startup, kube_config, logger);
   if (live) live->attach(options);
+  std::unique_ptr<webhook::BackgroundAudit> audit = configure_audit(args, kube_config, logger);
+  if (audit) options.extra_metrics.push_back(audit->metrics());
 
   // Signals are taken by sigwait below, never by a handler that could interrupt a worker.
   sigset_t stop_signals;
@@ -163,6 +215,12 @@ int serve(const Args& args) {
     server->start();
     // /readyz stays 503 until every kind is listed in full.
     if (live) live->start();
+    if (audit) {
+      webhook::WebhookServer* serving = server.get();
+      const webhook::LiveCluster* cluster = live.get();
+      audit->start({[serving] { return serving->engine(); }, cluster->model(),
+                    [cluster] { return cluster->staleness(); }, [cluster] { return cluster->changes(); }});
+    }
   } catch (const ConfigError&) {
     throw;
   } catch (const std::exception& error) {
@@ -175,6 +233,8 @@ int serve(const Args& args) {
   webhook::log_event(*logger, spdlog::level::info, "shutting down",
                      {{"signal", signal_number == SIGTERM ? "SIGTERM" : "SIGINT"},
                       {"deadline_s", deadline.count()}});
+  // The lease first: the other replica takes over the audit while this one drains.
+  if (audit) audit->stop();
   const bool drained = server->shutdown(deadline);
   if (live) live->stop();
   logger->flush();
@@ -219,6 +279,15 @@ Command serve_command() {
                 "watch PodDisruptionBudgets (policy/v1, else v1beta1; a cluster serving neither has none)"},
                {"--priority-classes", "on|off", live.watch.watch_priority_classes ? "on" : "off",
                 "watch PriorityClasses (scheduling.k8s.io/v1)"},
+               {"--audit-interval", "S", "0",
+                "with a live cluster: judge every stored workload this often and write the results as "
+                "PolicyReports (0: no background audit)"},
+               {"--audit-min-interval", "S", "60", "at most this often after changes in the cluster or the config"},
+               {"--audit-lease", "NS/NAME", "gpu-admit/gpu-admit-audit",
+                "the coordination.k8s.io Lease whose holder writes the reports"},
+               {"--audit-identity", "ID", "", "this replica's name in the Lease (default: $POD_NAME, else host_pid)"},
+               {"--audit-lease-duration", "S", "15",
+                "a writer that stops renewing is replaced after this; it stops writing after two thirds of it"},
                {"--max-body-bytes", "N", n(server.max_body_bytes), "largest request body"},
                {"--read-timeout", "S", s(server.read_timeout), "to read a request body"},
                {"--write-timeout", "S", s(server.write_timeout), "to write an answer"},
