@@ -62,7 +62,7 @@ case "$mode" in
       kubectl kustomize "$dir" >"$out/$name.yaml"
       # What a cluster needs to run it, rendered into every variant.
       for kind in Namespace ServiceAccount ClusterRole ClusterRoleBinding ConfigMap Service Deployment \
-                  PodDisruptionBudget MutatingWebhookConfiguration ValidatingWebhookConfiguration; do
+                  PodDisruptionBudget Role RoleBinding MutatingWebhookConfiguration ValidatingWebhookConfiguration; do
         grep -q "^kind: $kind$" "$out/$name.yaml" || { echo "$name renders no $kind" >&2; exit 1; }
       done
       # The base must not be able to block the API server's calls to the webhook: a

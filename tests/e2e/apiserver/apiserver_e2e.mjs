@@ -42,8 +42,10 @@ const kube = startControlPlane(shared, path.join(work, "kube"));
 let webhook = null;
 let sidecar = null;
 let lag = null;
+const auditReplicas = [];
 function cleanup() {
   webhook?.kill();
+  for (const replica of auditReplicas) replica.kill();
   sidecar?.close();
   lag?.close();
   kube.stop();
@@ -65,16 +67,17 @@ const caPem = fs.readFileSync(certs("ca.crt"));
 const port = await freePort();  // fixed for the run: the webhook configurations name it
 
 class Webhook {
-  constructor(extraArgs) {
-    this.log = fs.openSync(path.join(work, `webhook-${Date.now()}.log`), "w");
-    this.process = spawn(path.join(build, "gpu-admit"), ["serve", "--addr", `127.0.0.1:${port}`,
+  constructor(extraArgs, servePort = port) {
+    this.port = servePort;
+    this.log = fs.openSync(path.join(work, `webhook-${Date.now()}-${servePort}.log`), "w");
+    this.process = spawn(path.join(build, "gpu-admit"), ["serve", "--addr", `127.0.0.1:${servePort}`,
       "--tls-cert", certs("tls.crt"), "--tls-key", certs("tls.key"), ...extraArgs],
       { stdio: ["ignore", this.log, this.log] });
     this.exited = new Promise((resolve) => this.process.on("exit", resolve));
   }
   async ready() {
     for (let i = 0; i < 150; i++) {
-      if ((await get(`https://127.0.0.1:${port}/readyz`, caPem)) === 200) return true;
+      if ((await get(`https://127.0.0.1:${this.port}/readyz`, caPem)) === 200) return true;
       await sleep(200);
     }
     return false;
@@ -107,6 +110,12 @@ for (const file of fs.readdirSync(crdDir).filter((f) => f.endsWith(".json")).sor
   customPlurals.set(`${crd.spec.group}/${crd.spec.names.kind}`, crd.spec.names.plural);
   crdNames.push(crd.metadata.name);
 }
+// The PolicyReport CRDs as shipped (manifests/policy-reports/), for the background audit (section 6).
+for (const file of ["wgpolicyk8s.io_policyreports.yaml", "wgpolicyk8s.io_clusterpolicyreports.yaml"]) {
+  const crd = crdForV120(YAML.parse(fs.readFileSync(path.join(source, "manifests", "policy-reports", file), "utf8")));
+  await kube.call("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd);
+  crdNames.push(crd.metadata.name);
+}
 for (const name of crdNames) {
   let established = false;
   for (let i = 0; i < 100 && !established; i++) {
@@ -116,6 +125,20 @@ for (const name of crdNames) {
   }
   if (!check(established, `CRD ${name} is established`)) process.exit(1);
 }
+
+// ---- What runs before gpu-admit is installed: the background audit's subject (section 6) -------
+// No controller runs here, so a Deployment makes no pods: each is judged through its template.
+const auditDeployment = (namespace, name, image) => ({ apiVersion: "apps/v1", kind: "Deployment",
+  metadata: { name, namespace }, spec: { replicas: 2, selector: { matchLabels: { app: name } },
+  template: { metadata: { labels: { app: name } }, spec: { containers: [{ name: "server", image,
+    resources: { limits: { "nvidia.com/gpu": "1", cpu: "2", memory: "8Gi" } } }] } } } });
+for (const ns of ["audit-e2e", "audit-e2e-gone"])
+  await kube.call("POST", "/api/v1/namespaces", { apiVersion: "v1", kind: "Namespace",
+    metadata: { name: ns, labels: { "kubernetes.io/metadata.name": ns } } });
+for (const [ns, name, image] of [["audit-e2e", "floating", "nvcr.io/nvidia/cuda:latest"],
+                                 ["audit-e2e", "pinned", "nvcr.io/nvidia/cuda:12.4.1-base-ubuntu22.04"],
+                                 ["audit-e2e-gone", "floating-too", "nvcr.io/nvidia/cuda:latest"]])
+  await kube.call("POST", `/apis/apps/v1/namespaces/${ns}/deployments`, auditDeployment(ns, name, image));
 
 // ---- Install as shipped --------------------------------------------------------------------
 // The rendered base, applied as an operator would (control_plane.mjs's renderBase says what a
@@ -155,6 +178,15 @@ for (const [apiPath, status] of [["/apis/policy/v1beta1/poddisruptionbudgets", 2
                                  ["/apis/scheduling.k8s.io/v1/priorityclasses", 200]]) {
   const r = await kube.request("GET", `${apiPath}?limit=1`, undefined, { token: saToken });
   check(r.status === status, `the gpu-admit ServiceAccount may list ${apiPath} (${status})`, `${r.status}`);
+}
+// The background audit's reads and writes (section 6), and no Lease outside gpu-admit's namespace.
+for (const [method, apiPath, status] of [["GET", "/apis/apps/v1/deployments", 200], ["GET", "/apis/batch/v1/jobs", 200],
+                                         ["GET", "/apis/wgpolicyk8s.io/v1alpha2/policyreports", 200],
+                                         ["GET", "/apis/coordination.k8s.io/v1/namespaces/gpu-admit/leases/gpu-admit-audit", 404],
+                                         ["GET", "/apis/coordination.k8s.io/v1/namespaces/default/leases/gpu-admit-audit", 403],
+                                         ["GET", "/apis/coordination.k8s.io/v1/namespaces/gpu-admit/leases/another", 403]]) {
+  const r = await kube.request(method, apiPath, undefined, { token: saToken });
+  check(r.status === status, `the gpu-admit ServiceAccount: ${method} ${apiPath} (${status})`, `${r.status}`);
 }
 for (const [method, apiPath] of [["GET", "/api/v1/secrets"], ["GET", "/api/v1/configmaps"],
                                  ["POST", "/api/v1/namespaces/default/pods"], ["DELETE", "/api/v1/nodes/any"],
@@ -564,6 +596,109 @@ async function metricSum(wanted) {
 }
 function mutateReviews() {
   return metricSum((l) => l.startsWith("gpuadmit_http_requests_total{") && l.includes('route="mutate"'));
+}
+
+// ---- 6. The background audit: PolicyReports, and a Lease that moves when its holder dies --------
+// Two more replicas, on ports of their own (the first webhook keeps answering the API server),
+// audit every 2 s with a 3 s lease: one writes, the other stands by.
+const reportsApi = "/apis/wgpolicyk8s.io/v1alpha2";
+const leasePath = "/apis/coordination.k8s.io/v1/namespaces/gpu-admit/leases/gpu-admit-audit";
+const auditors = {};  // killed by cleanup() too
+for (const name of ["replica-a", "replica-b"]) {
+  const auditPort = await freePort();
+  auditors[name] = { port: auditPort, webhook: new Webhook(["--kubeconfig", saKubeconfig, "--audit-interval", "2",
+    "--audit-min-interval", "1", "--audit-lease-duration", "3", "--audit-identity", name], auditPort) };
+  auditReplicas.push(auditors[name].webhook);
+}
+for (const [name, a] of Object.entries(auditors)) check(await a.webhook.ready(), `audit: ${name} ready`);
+async function reportWithin(seconds, ns, wanted) {
+  let last;
+  for (const deadline = Date.now() + seconds * 1000; Date.now() < deadline; await sleep(250)) {
+    last = await kube.request("GET", `${reportsApi}/namespaces/${ns}/policyreports/gpu-admit`);
+    if (wanted(last)) return { ok: true, last };
+  }
+  return { ok: false, last };
+}
+const resultsFor = (r, name, policy) => (r.body?.results ?? []).filter((x) => x.resources?.[0]?.name === name && (!policy || x.policy === policy));
+// Created before gpu-admit was installed, so admission never saw it: the audit does.
+let polled = await reportWithin(30, "audit-e2e", (r) => r.status === 200 && resultsFor(r, "floating", "image-tags").length === 1);
+if (check(polled.ok, "audit: the Deployment created before gpu-admit is in its namespace's PolicyReport, failing image-tags",
+          JSON.stringify(polled.last?.body ?? polled.last).slice(0, 2000))) {
+  const [result] = resultsFor(polled.last, "floating", "image-tags");
+  check(result.result === "fail" && result.source === "gpu-admit" && result.properties.deniedToday === "true" &&
+        result.resources[0].kind === "Deployment" && result.resources[0].uid,
+        "audit: the result says it is denied if created today, and names the object", JSON.stringify(result));
+  const summary = polled.last.body.summary;
+  check(summary.fail >= 1 && summary.pass >= 1, `audit: the report's summary counts every result (${JSON.stringify(summary)})`);
+  // The same objects offline: `gpu-admit audit` finds the same policies failing.
+  const objects = path.join(work, "audit-objects.json");
+  fs.writeFileSync(objects, JSON.stringify({ apiVersion: "v1", kind: "List",
+                                             items: [auditDeployment("audit-e2e", "floating", "nvcr.io/nvidia/cuda:latest")] }));
+  const offline = JSON.parse(spawnSync(path.join(build, "gpu-admit"), ["audit", "-o", "json", "--cluster", clusterFile,
+                                                                       "--cluster", objects], { encoding: "utf8" }).stdout);
+  const offlineFloating = offline.objects.find((o) => o.name === "floating");
+  const failing = (names) => [...new Set(names)].sort().join(",");
+  check(offlineFloating && failing(offlineFloating.results.filter((r) => r.result === "fail").map((r) => r.policy)) ===
+        failing(resultsFor(polled.last, "floating").filter((r) => r.result === "fail").map((r) => r.policy)),
+        "audit: the policies failing in the report are those `gpu-admit audit` finds offline",
+        `${JSON.stringify(offlineFloating?.results?.map((r) => r.policy))} vs ${JSON.stringify(resultsFor(polled.last, "floating").map((r) => r.policy))}`);
+}
+// Written after every namespace's report: it may come a moment later.
+let cluster;
+for (const deadline = Date.now() + 30000; Date.now() < deadline; await sleep(250))
+  if ((cluster = await kube.request("GET", `${reportsApi}/clusterpolicyreports/gpu-admit`)).status === 200) break;
+check(cluster.status === 200 && cluster.body.summary?.fail >= 2, "audit: the ClusterPolicyReport holds the cluster's totals",
+      `${cluster.status} ${JSON.stringify(cluster.body)}`.slice(0, 2000));
+polled = await reportWithin(15, "audit-e2e-gone", (r) => r.status === 200);
+check(polled.ok, "audit: a second namespace has its own report");
+// Fixed: the image pinned (through the webhook, which allows it), the result goes.
+const fixed = await kube.request("PATCH", "/apis/apps/v1/namespaces/audit-e2e/deployments/floating",
+  [{ op: "replace", path: "/spec/template/spec/containers/0/image", value: "nvcr.io/nvidia/cuda:12.4.1-base-ubuntu22.04" }],
+  { contentType: "application/json-patch+json" });
+check(fixed.status === 200, "audit: the floating image is pinned", `${fixed.status} ${fixed.body?.message}`);
+polled = await reportWithin(30, "audit-e2e", (r) => r.status === 200 && resultsFor(r, "floating", "image-tags").length === 0);
+check(polled.ok, "audit: once fixed, its image-tags result leaves the report");
+// Deleted: the namespace's only workload goes, and its report with it.
+await kube.call("DELETE", "/apis/apps/v1/namespaces/audit-e2e-gone/deployments/floating-too");
+polled = await reportWithin(30, "audit-e2e-gone", (r) => r.status === 404);
+check(polled.ok, "audit: once its only workload is deleted, the namespace's report is deleted", `${polled.last?.status}`);
+// Failover: the holder is killed (no release); the other takes the lease within one lease period
+// (3 s) and a retry, and goes on writing.
+const holder = (await kube.call("GET", leasePath)).body.spec.holderIdentity;
+if (check(holder in auditors, `audit: the Lease is held by one replica (${holder})`)) {
+  const other = Object.keys(auditors).find((n) => n !== holder);
+  const metricText = async (p) => new Promise((resolve) => {
+    https.get(`https://127.0.0.1:${p}/metrics`, { ca: caPem }, (res) => {
+      let body = ""; res.on("data", (c) => (body += c)); res.on("end", () => resolve(body));
+    }).on("error", () => resolve(""));
+  });
+  const leaderLine = async (p) => (await metricText(p)).split("\n").find((l) => l.startsWith("gpuadmit_audit_leader")) ?? "";
+  check((await leaderLine(auditors[holder].port)).endsWith(" 1") && (await leaderLine(auditors[other].port)).endsWith(" 0"),
+        "audit: gpuadmit_audit_leader is 1 on the holder, 0 on the other");
+  check(/gpuadmit_audit_runs_total\{result="ok"\} [1-9]/.test(await metricText(auditors[holder].port)),
+        "audit: the holder counts its successful audits");
+  auditors[holder].webhook.kill();
+  const killed = Date.now();
+  let taken = null;
+  for (const deadline = killed + 15000; Date.now() < deadline && !taken; await sleep(100)) {
+    const lease = await kube.request("GET", leasePath);
+    if (lease.body?.spec?.holderIdentity === other) taken = (Date.now() - killed) / 1000;
+  }
+  // One lease period (3 s), the follower's retry (0.4 s, jittered up to 2.2×) and slack for a
+  // loaded machine.
+  check(taken !== null && taken <= 3 + 0.9 + 1.5, `audit: after the holder died, ${other} took the Lease in ${taken?.toFixed(1)} s`);
+  // The new writer writes: an object admitted now with a warn-mode finding (one replica, so
+  // gpu-availability's minReplicas fails) appears in the report.
+  const single = auditDeployment("audit-e2e", "single", "nvcr.io/nvidia/cuda:12.4.1-base-ubuntu22.04");
+  single.spec.replicas = 1;
+  const created = await kube.request("POST", "/apis/apps/v1/namespaces/audit-e2e/deployments", single);
+  check(created.status === 201, "audit: a one-replica GPU Deployment is admitted (gpu-availability warns)", `${created.status} ${created.body?.message}`);
+  polled = await reportWithin(30, "audit-e2e", (r) => r.status === 200 && resultsFor(r, "single", "gpu-availability").some((x) => x.properties?.deniedIfEnforced === "true"));
+  check(polled.ok, `audit: ${other}, the new writer, reports it: gpu-availability would deny it if enforce`);
+  await auditors[other].webhook.stop();
+  const released = await kube.call("GET", leasePath);
+  check(released.body.spec.holderIdentity === "" || released.body.spec.leaseDurationSeconds === 1,
+        "audit: a writer stopped with SIGTERM hands the Lease back", JSON.stringify(released.body.spec));
 }
 
 console.log(failures ? `# ${failures} check(s) failed` : "# all checks passed");
