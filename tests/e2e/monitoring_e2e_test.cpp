@@ -99,7 +99,10 @@ class MonitoringE2e : public ::testing::Test {
   void start_server() {
     const std::string kubeconfig = api_->write_kubeconfig(dir_.path() / "kubeconfig", "t");
     server_ = std::make_unique<ServerProcess>(
-        dir_.path(), std::vector<std::string>{"--config", (dir_.path() / "config.yaml").string(), "--kubeconfig", kubeconfig});
+        dir_.path(), std::vector<std::string>{"--config", (dir_.path() / "config.yaml").string(), "--kubeconfig", kubeconfig,
+                                              // The background audit, so that its metrics exist too.
+                                              "--audit-interval", "1", "--audit-min-interval", "1",
+                                              "--audit-identity", "monitoring-test"});
     client_ = client_for(server_->port(), dir_.path());
   }
 
@@ -144,9 +147,16 @@ TEST_F(MonitoringE2e, ReadinessCertificateCapacityAndViolationsAreExported) {
 }
 
 TEST_F(MonitoringE2e, DashboardAndAlertRulesQueryOnlyExportedMetrics) {
+  // A pod no controller owns: the audit judges it, so its per-policy series exist.
+  json bare = fake_pod("ml", "bare", "gpu-0", 1);
+  bare["metadata"].erase("ownerReferences");
+  api_->apply("pods", bare);
   start_server();
   ASSERT_TRUE(eventually([&] { return scrape().find("\ngpuadmit_ready 1\n") != std::string::npos; }, 10s)) << scrape();
   ASSERT_TRUE(client_->Post("/validate", pod_review(3), "application/json"));  // a violation: its series exists
+  // The audit's figures exist once it has finished once (it holds the Lease alone).
+  ASSERT_TRUE(eventually([&] { return scrape().find("\ngpuadmit_audit_last_success_timestamp_seconds ") != std::string::npos; }, 20s))
+      << scrape();
   std::set<std::string> known = exported_names(scrape());
   ASSERT_TRUE(known.count("gpuadmit_policy_violations_total"));
   ASSERT_TRUE(known.count("gpuadmit_watch_synced"));
@@ -185,7 +195,9 @@ TEST_F(MonitoringE2e, DashboardAndAlertRulesQueryOnlyExportedMetrics) {
                              "gpuadmit_watch_seconds_since_last_event", "gpuadmit_watch_failures_total",
                              "gpuadmit_pool_gpus_free", "gpuadmit_pool_gpus_stranded",
                              "gpuadmit_pool_largest_free_block_gpus", "gpuadmit_namespace_gpus_used",
-                             "gpuadmit_namespace_gpu_budget"})
+                             "gpuadmit_namespace_gpu_budget", "gpuadmit_audit_results", "gpuadmit_audit_denied_objects",
+                             "gpuadmit_audit_runs_total", "gpuadmit_audit_last_success_timestamp_seconds",
+                             "gpuadmit_audit_duration_seconds", "gpuadmit_audit_leader"})
     EXPECT_NE(queries.find(metric), std::string::npos) << "no panel shows " << metric;
 
   const YAML::Node rule = YAML::LoadFile(kSource + "/manifests/monitoring/prometheusrule.yaml");
@@ -203,7 +215,7 @@ TEST_F(MonitoringE2e, DashboardAndAlertRulesQueryOnlyExportedMetrics) {
     }
   EXPECT_EQ(alerts, (std::set<std::string>{"GpuAdmitDown", "GpuAdmitReplicaDown", "GpuAdmitNotReady",
                                            "GpuAdmitReviewLatencyHigh", "GpuAdmitClusterStateStale",
-                                           "GpuAdmitCertificateExpiringSoon"}));
+                                           "GpuAdmitCertificateExpiringSoon", "GpuAdmitAuditFailing"}));
 }
 
 }  // namespace
