@@ -23,7 +23,12 @@ for tool in wrk nginx curl; do command -v $tool >/dev/null || { echo "webhook_lo
 
 work=$(mktemp -d)
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+# SERVER_LOG=F keeps the server's log lines (bench/audit_load.sh counts its audits in them).
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true
+  [ -z "${SERVER_LOG:-}" ] || cp "$work/server.log" "$SERVER_LOG"
+  rm -rf "$work"
+}
 trap cleanup EXIT
 certs/make-dev-certs.sh "$work/certs" >/dev/null 2>&1
 
