@@ -1,10 +1,14 @@
 #include "webhook/kube/client.h"
 
 #include <httplib.h>
+#include <nlohmann/json.hpp>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
 #include <csignal>
+
+#include "engine/input_limits.h"
+#include "gpuadmit/review.h"
 
 namespace gpuadmit::kube {
 namespace {
@@ -48,6 +52,22 @@ X509_STORE* ca_store_from_pem(const std::string& pem, const std::string& source)
 }
 
 }  // namespace
+
+std::string answer_text(const KubeResponse& response) {
+  if (response.status == 0) return response.error.empty() ? "no answer" : response.error;
+  std::string text = "HTTP " + std::to_string(response.status);
+  nlohmann::json status;
+  try {
+    status = parse_json(response.body);
+  } catch (const std::exception&) {
+  }
+  if (status.is_object())
+    if (auto message = status.find("message"); message != status.end() && message->is_string()) {
+      text += ": " + shorten(message->get<std::string>(), 303);
+    }
+  if (!response.error.empty()) text += " (" + response.error + ")";
+  return text;
+}
 
 std::string with_query(const std::string& path, const std::map<std::string, std::string>& params) {
   std::string out = path;

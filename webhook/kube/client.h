@@ -41,6 +41,11 @@ inline constexpr std::string_view kApplyPatch = "application/apply-patch+yaml"; 
 // the process. Ignores SIGPIPE unless the program installed its own handler.
 void ignore_sigpipe_unless_handled();
 
+// What the API server answered, for a message: "HTTP 403: <its metav1.Status message, at most
+// 300 bytes>" (a body that is no Status adds nothing), or the transport error. The text is
+// untrusted and goes into logs: it is bounded.
+std::string answer_text(const KubeResponse& response);
+
 // `path` plus URL-encoded query parameters, e.g. ("/api/v1/pods", {{"limit","500"}}).
 std::string with_query(const std::string& path, const std::map<std::string, std::string>& params);
 

@@ -56,21 +56,7 @@ bool is_dns_name(const std::string& text, bool label) {
 }
 
 // The API server's metav1.Status message, bounded: its text is untrusted and goes into logs.
-std::string describe(const KubeResponse& response, const std::string& what) {
-  if (response.status == 0) return what + ": " + (response.error.empty() ? "no answer" : response.error);
-  std::string text = what + ": HTTP " + std::to_string(response.status);
-  const json status = parse_or_discarded(response.body);
-  if (status.is_object()) {
-    auto message = status.find("message");
-    if (message != status.end() && message->is_string()) {
-      std::string m = message->get<std::string>();
-      if (m.size() > 300) m = m.substr(0, 300) + "...";
-      text += ": " + m;
-    }
-  }
-  if (!response.error.empty()) text += " (" + response.error + ")";
-  return text;
-}
+std::string describe(const KubeResponse& response, const std::string& what) { return what + ": " + answer_text(response); }
 
 // The object's metadata.resourceVersion, "" when it has none that is a non-empty string.
 std::string resource_version_of(const json& object) {

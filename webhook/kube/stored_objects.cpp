@@ -10,19 +10,6 @@ namespace {
 
 using nlohmann::json;
 
-std::string answer_text(const KubeResponse& response) {
-  if (!response.error.empty()) return response.error;
-  std::string text = "HTTP " + std::to_string(response.status);
-  try {
-    const json status = parse_json(response.body);
-    if (status.is_object() && status.contains("message") && status["message"].is_string())
-      text += ": " + status["message"].get<std::string>();
-  } catch (const std::exception&) {
-    // not a metav1.Status: the code says enough
-  }
-  return text;
-}
-
 json parse_answer(const KubeResponse& response, const std::string& what) {
   try {
     json body = parse_json(response.body);

@@ -21,22 +21,12 @@ using nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
 constexpr std::string_view kReportsApi = "/apis/wgpolicyk8s.io/v1alpha2";
+// Thrown out of an audit when stop() is called.
+struct Stopping {};
 // The audit sleeps this many times as long as it worked: a quarter of one CPU at most.
 constexpr int kPause = 3;
 // Namespaces named in the violations metric; the rest are summed under "_other".
 constexpr std::size_t kMaxMetricNamespaces = 1000;
-
-std::string status_text(const kube::KubeResponse& response) {
-  if (!response.error.empty()) return response.error;
-  std::string text = "HTTP " + std::to_string(response.status);
-  try {
-    const json status = json::parse(response.body.substr(0, 64 * 1024));
-    if (status.is_object() && status.contains("message") && status["message"].is_string())
-      text += ": " + status["message"].get<std::string>();
-  } catch (const std::exception&) {
-  }
-  return text;
-}
 
 double unix_seconds(std::chrono::system_clock::time_point at) {
   return std::chrono::duration<double>(at.time_since_epoch()).count();
@@ -199,6 +189,8 @@ void BackgroundAudit::loop() {
     try {
       log_event(*logger_, spdlog::level::info, "audit started", {{"trigger", why}});
       run_once(engine);
+    } catch (const Stopping&) {
+      return;
     } catch (const std::exception& error) {
       {
         std::lock_guard lock(mutex_);
@@ -226,14 +218,15 @@ void BackgroundAudit::run_once(const std::shared_ptr<const Engine>& engine) {
   // it sleeps three times as long as it worked since it last slept (list pages included).
   auto worked_since = Clock::now();
   auto pace = [&] {
-    const auto worked = Clock::now() - worked_since;
-    std::this_thread::sleep_for(std::min<Clock::duration>(worked * kPause, std::chrono::milliseconds(100)));
+    const auto pause = std::min<Clock::duration>((Clock::now() - worked_since) * kPause, std::chrono::milliseconds(100));
+    std::unique_lock lock(mutex_);
+    if (wake_.wait_for(lock, pause, [this] { return stopping_; })) throw Stopping();  // stop() is not kept waiting
     worked_since = Clock::now();
   };
   for (const kube::StoredKind& kind : kinds) {
     {
       std::lock_guard lock(mutex_);
-      if (stopping_) throw std::runtime_error("stopping");
+      if (stopping_) throw Stopping();
     }
     const kube::ListedKind listed =
         kube::list_stored(*client_, kind, options_.page_size, options_.request_timeout, [&](json&& object) {
@@ -314,10 +307,10 @@ void BackgroundAudit::write_reports(const audit::AuditReport& report) {
     const kube::KubeResponse response =
         client_->send("PATCH", kube::with_query(path, apply), object.dump(), "application/apply-patch+yaml", timeout);
     if (response.status == 404)
-      throw std::runtime_error("PATCH " + path + ": " + status_text(response) +
+      throw std::runtime_error("PATCH " + path + ": " + kube::answer_text(response) +
                                " (are the PolicyReport CRDs installed? manifests/policy-reports/)");
     if (response.status != 200 && response.status != 201)
-      throw std::runtime_error("PATCH " + path + ": " + status_text(response));
+      throw std::runtime_error("PATCH " + path + ": " + kube::answer_text(response));
     if (namespaced) written.insert(ns);
   }
   // The reports of namespaces where nothing is audited any more (their workloads deleted).
@@ -329,7 +322,7 @@ void BackgroundAudit::write_reports(const audit::AuditReport& report) {
     if (!next.empty()) query["continue"] = next;
     const std::string path = std::string(kReportsApi) + "/policyreports";
     const kube::KubeResponse response = client_->get(kube::with_query(path, query), options_.request_timeout);
-    if (!response.ok()) throw std::runtime_error("GET " + path + ": " + status_text(response));
+    if (!response.ok()) throw std::runtime_error("GET " + path + ": " + kube::answer_text(response));
     json page;
     try {
       page = parse_json(response.body);
@@ -351,7 +344,7 @@ void BackgroundAudit::write_reports(const audit::AuditReport& report) {
       const std::string delete_path = std::string(kReportsApi) + "/namespaces/" + ns + "/policyreports/" + name;
       const kube::KubeResponse deleted = client_->send("DELETE", delete_path, "", "application/json", timeout);
       if (deleted.status != 200 && deleted.status != 202 && deleted.status != 404)
-        throw std::runtime_error("DELETE " + delete_path + ": " + status_text(deleted));
+        throw std::runtime_error("DELETE " + delete_path + ": " + kube::answer_text(deleted));
       log_event(*logger_, spdlog::level::info, "audit report deleted: nothing left to audit in its namespace",
                 {{"namespace", ns}});
     }
