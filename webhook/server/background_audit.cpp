@@ -179,6 +179,7 @@ void BackgroundAudit::loop() {
         ++last_->runs["stale"];
       }
       log_event(*logger_, spdlog::level::warn, "audit not run: the cluster state is stale", {{"reason", stale}});
+      last_start = now;  // changes meanwhile try again no sooner than min_interval
       next_due = now + std::min<Clock::duration>(options_.interval, options_.min_interval);
       continue;
     }
@@ -231,7 +232,15 @@ void BackgroundAudit::run_once(const std::shared_ptr<const Engine>& engine) {
     const kube::ListedKind listed =
         kube::list_stored(*client_, kind, options_.page_size, options_.request_timeout, [&](json&& object) {
           if (audit::judged_through_owner(object, keys)) return report.skip();
-          std::optional<audit::AuditedObject> audited = audit::audit_object(*engine, object, inputs_.cluster.get());
+          std::optional<audit::AuditedObject> audited;
+          try {
+            audited = audit::audit_object(*engine, object, inputs_.cluster.get());
+          } catch (const std::exception& error) {
+            // One object the engine cannot take (it answers a review's errors itself; this is
+            // beyond them) does not cost the audit of every other.
+            log_event(*logger_, spdlog::level::warn, "audit: an object could not be judged",
+                      {{"kind", kind.kind}, {"error", error.what()}});
+          }
           if (!audited) return report.skip();
           for (const audit::PolicyResult& result : audited->results) {
             if (result.result != audit::Result::Fail) continue;
@@ -305,7 +314,8 @@ void BackgroundAudit::write_reports(const audit::AuditReport& report) {
                              (namespaced ? "/namespaces/" + ns + "/policyreports/" : "/clusterpolicyreports/") + name;
     must_lead();
     const kube::KubeResponse response =
-        client_->send("PATCH", kube::with_query(path, apply), object.dump(), "application/apply-patch+yaml", timeout);
+        client_->send("PATCH", kube::with_query(path, apply), object.dump(-1, ' ', false, json::error_handler_t::replace),
+                      "application/apply-patch+yaml", timeout);
     if (response.status == 404)
       throw std::runtime_error("PATCH " + path + ": " + kube::answer_text(response) +
                                " (are the PolicyReport CRDs installed? manifests/policy-reports/)");
