@@ -44,7 +44,10 @@ class BackgroundAuditE2e : public ::testing::Test {
     server_ = std::make_unique<ServerProcess>(
         dir_.path(), std::vector<std::string>{"--config", (dir_.path() / "config.yaml").string(), "--kubeconfig", kubeconfig,
                                               "--audit-interval", "3600", "--audit-min-interval", "1",
-                                              "--audit-lease-duration", "3", "--audit-identity", "replica-1"});
+                                              "--audit-lease-duration", "3", "--audit-identity", "replica-1",
+                                              // Tests share a loaded machine: at SCHED_IDLE the audit would wait
+                                              // for an idle CPU (bench/audit_load.sh measures the default).
+                                              "--audit-scheduling", "batch"});
     client_ = client_for(server_->port(), dir_.path());
   }
 

@@ -102,7 +102,7 @@ class MonitoringE2e : public ::testing::Test {
         dir_.path(), std::vector<std::string>{"--config", (dir_.path() / "config.yaml").string(), "--kubeconfig", kubeconfig,
                                               // The background audit, so that its metrics exist too.
                                               "--audit-interval", "1", "--audit-min-interval", "1",
-                                              "--audit-identity", "monitoring-test"});
+                                              "--audit-identity", "monitoring-test", "--audit-scheduling", "batch"});
     client_ = client_for(server_->port(), dir_.path());
   }
 

@@ -147,7 +147,7 @@ void BackgroundAudit::stop() {
 }
 
 void BackgroundAudit::loop() {
-  lower_priority();
+  if (options_.idle_priority) lower_priority();
   std::shared_ptr<const Engine> audited_engine;
   std::uint64_t audited_changes = 0;
   bool was_leading = false;

@@ -36,6 +36,10 @@ struct BackgroundAuditOptions {
   std::chrono::seconds interval{300};
   std::chrono::seconds min_interval{60};
   kube::LeaderElectionOptions lease;  // namespace, name, identity, durations (its logger: the audit's)
+  // SCHED_IDLE for the audit's thread (the default): it runs only on CPU no review wants, and
+  // a replica whose CPU is saturated audits slowly or not at all. False: the process's own
+  // policy (tests that share a loaded machine with others).
+  bool idle_priority = true;
   std::size_t page_size = 250;
   std::chrono::milliseconds request_timeout{30'000};
 };

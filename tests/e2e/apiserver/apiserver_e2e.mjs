@@ -607,7 +607,9 @@ const auditors = {};  // killed by cleanup() too
 for (const name of ["replica-a", "replica-b"]) {
   const auditPort = await freePort();
   auditors[name] = { port: auditPort, webhook: new Webhook(["--kubeconfig", saKubeconfig, "--audit-interval", "2",
-    "--audit-min-interval", "1", "--audit-lease-duration", "3", "--audit-identity", name], auditPort) };
+    "--audit-min-interval", "1", "--audit-lease-duration", "3", "--audit-identity", name,
+    // CI runs this beside other tests: at SCHED_IDLE the audit would wait for an idle CPU.
+    "--audit-scheduling", "batch"], auditPort) };
   auditReplicas.push(auditors[name].webhook);
 }
 for (const [name, a] of Object.entries(auditors)) check(await a.webhook.ready(), `audit: ${name} ready`);

@@ -123,12 +123,17 @@ std::unique_ptr<webhook::BackgroundAudit> configure_audit(const Args& args, cons
   webhook::BackgroundAuditOptions options;
   options.interval = std::chrono::seconds(args.whole("--audit-interval", 0, 7 * 86400));
   if (options.interval.count() == 0) {
-    for (const char* name : {"--audit-min-interval", "--audit-lease", "--audit-identity", "--audit-lease-duration"})
+    for (const char* name : {"--audit-min-interval", "--audit-lease", "--audit-identity", "--audit-lease-duration",
+                             "--audit-scheduling"})
       if (args.value(name)) throw UsageError(std::string(name) + " only goes with --audit-interval");
     return nullptr;
   }
   if (!config) throw UsageError("--audit-interval needs a live cluster (--in-cluster or --kubeconfig): it reads the stored workloads");
   options.min_interval = std::chrono::seconds(args.whole("--audit-min-interval", 1, 7 * 86400));
+  const std::string scheduling = args.text("--audit-scheduling");
+  if (scheduling != "idle" && scheduling != "batch")
+    throw UsageError("--audit-scheduling must be idle or batch, not '" + scheduling + "'");
+  options.idle_priority = scheduling == "idle";
   const std::string lease = args.text("--audit-lease");
   const auto slash = lease.find('/');
   if (slash == std::string::npos || !is_dns_label(lease.substr(0, slash)) || lease.find('/', slash + 1) != std::string::npos ||
@@ -288,6 +293,8 @@ Command serve_command() {
                {"--audit-identity", "ID", "", "this replica's name in the Lease (default: $POD_NAME, else host_pid)"},
                {"--audit-lease-duration", "S", "15",
                 "a writer that stops renewing is replaced after this; it stops writing after two thirds of it"},
+               {"--audit-scheduling", "idle|batch", "idle",
+                "idle: the audit runs only on CPU no review wants; batch: as the reviews (tests on a shared machine)"},
                {"--max-body-bytes", "N", n(server.max_body_bytes), "largest request body"},
                {"--read-timeout", "S", s(server.read_timeout), "to read a request body"},
                {"--write-timeout", "S", s(server.write_timeout), "to write an answer"},
