@@ -126,7 +126,7 @@ class GpuAvailability final : public Policy {
       for (const capacity::Pool* pool : view.pools()) largest = std::max(largest, pool->gpu_devices_per_node());
     }
     if (largest == 0) largest = 8;
-    return gpus > 0 && gpus * 2 > largest;
+    return gpus > 0 && gpus > largest / 2;  // gpus * 2 > largest, without overflowing for a huge count
   }
 
   // Whether it reported something.
