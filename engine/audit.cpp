@@ -96,9 +96,11 @@ bool AuditedObject::flagged() const {
   return std::any_of(results.begin(), results.end(), [](const PolicyResult& r) { return r.result != Result::Pass; });
 }
 
+std::string kind_key(std::string_view group, std::string_view kind) { return std::string(group) + "/" + std::string(kind); }
+
 std::string kind_key(const json& object) {
   if (!object.is_object()) return {};
-  return group_of(string_or(object, "apiVersion")) + "/" + string_or(object, "kind");
+  return kind_key(group_of(string_or(object, "apiVersion")), string_or(object, "kind"));
 }
 
 bool judged_through_owner(const json& object, const std::set<std::string>& kinds) {
@@ -111,7 +113,7 @@ bool judged_through_owner(const json& object, const std::set<std::string>& kinds
     if (!owner.is_object()) continue;
     auto controller = owner.find("controller");
     if (controller == owner.end() || !controller->is_boolean() || !controller->get<bool>()) continue;
-    return kinds.count(group_of(string_or(owner, "apiVersion")) + "/" + string_or(owner, "kind")) != 0;
+    return kinds.count(kind_key(group_of(string_or(owner, "apiVersion")), string_or(owner, "kind"))) != 0;
   }
   return false;
 }

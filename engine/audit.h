@@ -56,8 +56,9 @@ constexpr std::size_t kMaxReportResults = 500;
 // names a kind the audit reads too (`kinds`: "group/Kind", group "" for the core API), whose pod
 // template made it, so the template is judged once rather than in every pod.
 bool judged_through_owner(const nlohmann::json& object, const std::set<std::string>& kinds);
-// "group/Kind" of an object, as judged_through_owner's `kinds` hold them.
+// "group/Kind" of an object, or of a group and kind, as judged_through_owner's `kinds` hold them.
 std::string kind_key(const nlohmann::json& object);
+std::string kind_key(std::string_view group, std::string_view kind);
 
 // Judges one stored object. nullopt when the engine reviews no such object (no pod spec, an
 // excluded namespace, a kind it does not know, a pod that has finished). `cluster` may be null

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/audit.h"
 #include "gpuadmit/workload.h"
 #include "webhook/kube/client.h"
 
@@ -24,7 +25,7 @@ struct StoredKind {
   std::string group;   // "" for the core API
   std::string plural;  // the resource: "deployments"
   std::string kind;    // "Deployment"
-  std::string key() const { return group + "/" + kind; }
+  std::string key() const { return audit::kind_key(group, kind); }  // as judged_through_owner reads them
 };
 
 // What the audit reads: the custom resources `kinds` declares first, then the built-in
