@@ -5,43 +5,85 @@ namespace {
 
 using nlohmann::json;
 
+// RFC 6901 escaping of `token`, appended to `out`: most keys need none, and none allocates.
+void append_escaped(std::string& out, std::string_view token) {
+  for (char c : token) {
+    if (c == '~')
+      out += "~0";
+    else if (c == '/')
+      out += "~1";
+    else
+      out += c;
+  }
+}
+
+json operation(const char* op, const std::string& path) {
+  json out = json::object();
+  out.emplace("op", op);
+  out.emplace("path", path);
+  return out;
+}
+
 // `path` is the pointer of `from`/`to`; it is extended in place for children and restored before
 // returning, so a walk over an unchanged document builds no strings. Containers are not compared
 // as a whole first: the walk itself finds equal subtrees equal (comparing first would re-walk every
 // subtree once per level above it). Scalars compare with json's ==, so 1 and 1u stay equal.
+// Objects are std::maps, both in key order: their members are paired by walking the two in step,
+// without a lookup per key. The operations come in the order a lookup per key would give: every
+// removal first (in `from`'s order), then the additions and changes in `to`'s order.
 void diff(const json& from, const json& to, std::string& path, json& ops) {
   const bool container = from.is_object() || from.is_array();
   if (!container || from.type() != to.type()) {
     if (from == to) return;
-    ops.push_back({{"op", "replace"}, {"path", path}, {"value", to}});
+    json op = operation("replace", path);
+    op.emplace("value", to);
+    ops.push_back(std::move(op));
     return;
   }
   const std::size_t length = path.size();
-  auto child = [&](std::string_view token) -> std::string& {
+  auto child_key = [&](std::string_view key) -> std::string& {
     path.resize(length);
     path += '/';
-    path += token;
+    append_escaped(path, key);
+    return path;
+  };
+  auto child_index = [&](std::size_t index) -> std::string& {
+    path.resize(length);
+    path += '/';
+    path += std::to_string(index);
     return path;
   };
   if (from.is_object()) {
-    for (auto it = from.begin(); it != from.end(); ++it)
-      if (!to.contains(it.key()))
-        ops.push_back({{"op", "remove"}, {"path", child(escape_pointer_token(it.key()))}});
-    for (auto it = to.begin(); it != to.end(); ++it) {
-      auto old = from.find(it.key());
-      if (old == from.end())
-        ops.push_back({{"op", "add"}, {"path", child(escape_pointer_token(it.key()))}, {"value", it.value()}});
-      else
-        diff(*old, it.value(), child(escape_pointer_token(it.key())), ops);
+    const auto& old_members = from.get_ref<const json::object_t&>();
+    const auto& new_members = to.get_ref<const json::object_t&>();
+    const auto key_less = old_members.key_comp();
+    auto theirs = new_members.begin();
+    for (auto mine = old_members.begin(); mine != old_members.end(); ++mine) {
+      while (theirs != new_members.end() && key_less(theirs->first, mine->first)) ++theirs;
+      if (theirs == new_members.end() || key_less(mine->first, theirs->first))
+        ops.push_back(operation("remove", child_key(mine->first)));
+    }
+    auto mine = old_members.begin();
+    for (theirs = new_members.begin(); theirs != new_members.end(); ++theirs) {
+      while (mine != old_members.end() && key_less(mine->first, theirs->first)) ++mine;
+      if (mine == old_members.end() || key_less(theirs->first, mine->first)) {
+        json op = operation("add", child_key(theirs->first));
+        op.emplace("value", theirs->second);
+        ops.push_back(std::move(op));
+      } else {
+        diff(mine->second, theirs->second, child_key(theirs->first), ops);
+      }
     }
   } else {
     std::size_t common = std::min(from.size(), to.size());
-    for (std::size_t i = 0; i < common; ++i) diff(from[i], to[i], child(std::to_string(i)), ops);
+    for (std::size_t i = 0; i < common; ++i) diff(from[i], to[i], child_index(i), ops);
     // Remove from the end so every index stays valid while the ops apply in order.
-    for (std::size_t i = from.size(); i > common; --i)
-      ops.push_back({{"op", "remove"}, {"path", child(std::to_string(i - 1))}});
-    for (std::size_t i = common; i < to.size(); ++i)
-      ops.push_back({{"op", "add"}, {"path", child(std::to_string(i))}, {"value", to[i]}});
+    for (std::size_t i = from.size(); i > common; --i) ops.push_back(operation("remove", child_index(i - 1)));
+    for (std::size_t i = common; i < to.size(); ++i) {
+      json op = operation("add", child_index(i));
+      op.emplace("value", to[i]);
+      ops.push_back(std::move(op));
+    }
   }
   path.resize(length);
 }
@@ -51,14 +93,7 @@ void diff(const json& from, const json& to, std::string& path, json& ops) {
 std::string escape_pointer_token(std::string_view token) {
   std::string out;
   out.reserve(token.size());
-  for (char c : token) {
-    if (c == '~')
-      out += "~0";
-    else if (c == '/')
-      out += "~1";
-    else
-      out += c;
-  }
+  append_escaped(out, token);
   return out;
 }
 
