@@ -1,5 +1,7 @@
 #include "engine/input_limits.h"
 
+#include "engine/json_from_simdjson.h"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -11,6 +13,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <optional>
 #include <sstream>
 
@@ -360,7 +363,48 @@ std::string describe_json_error(const json::exception& error) {
   return text;
 }
 
+namespace {
+
+// simdjson's parser and a padded copy of the text (simdjson reads up to 64 bytes past its end).
+// Each thread keeps one for the texts of a review; a text larger than kKeptParserBytes gets its
+// own, freed after it, so no thread keeps buffers sized for the largest body it ever saw.
+struct SimdParser {
+  simdjson::dom::parser parser;
+  std::size_t max_depth = 0;
+  std::string padded;
+};
+constexpr std::size_t kKeptParserBytes = 64 << 10;
+
+// The text parsed by simdjson (several times faster than nlohmann's lexer), or nullopt for
+// anything it refuses: then nlohmann's parser decides, and its message is the error.
+std::optional<json> parse_with_simdjson(std::string_view text) {
+  thread_local SimdParser kept;
+  std::unique_ptr<SimdParser> own;
+  SimdParser* simd = &kept;
+  if (text.size() > kKeptParserBytes) {
+    own = std::make_unique<SimdParser>();
+    simd = own.get();
+  }
+  // simdjson counts open arrays and objects as BoundedDomBuilder does (tested at the limit).
+  if (simd->max_depth != g_limits.max_depth) {
+    if (simd->parser.allocate(0, g_limits.max_depth) != simdjson::SUCCESS) return std::nullopt;
+    simd->max_depth = g_limits.max_depth;
+  }
+  simd->padded.assign(text.data(), text.size());
+  simd->padded.resize(text.size() + simdjson::SIMDJSON_PADDING);
+  simdjson::dom::element root;
+  if (simd->parser.parse(simd->padded.data(), text.size(), false).get(root) != simdjson::SUCCESS) return std::nullopt;
+  return json_from_simdjson(root);
+}
+
+}  // namespace
+
 json parse_json(std::string_view text) {
+  if (std::optional<json> parsed = parse_with_simdjson(text)) return std::move(*parsed);
+  return parse_json_nlohmann(text);
+}
+
+json parse_json_nlohmann(std::string_view text) {
   json root;
   BoundedDomBuilder builder(root);
   bool ok = false;

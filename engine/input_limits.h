@@ -50,7 +50,11 @@ class InputError : public std::runtime_error {
 // Parses one JSON text with the depth limit applied while parsing. Throws InputError: "line 3,
 // column 7: syntax error while parsing object - invalid literal", "nesting deeper than 1000
 // levels (the limit, --max-depth)", "a number is out of range", never quoting the input.
+// simdjson reads the text; what it refuses goes to nlohmann's parser (parse_json_nlohmann), which
+// decides and words the error. The two build the same value (engine/json_from_simdjson.h).
 nlohmann::json parse_json(std::string_view text);
+// nlohmann's parser alone under the same limits: parse_json's fallback, and its reference in tests.
+nlohmann::json parse_json_nlohmann(std::string_view text);
 // As parse_json, from a stream (a large snapshot), handing each value the callback accepts to it
 // as nlohmann's parser callbacks do (return false to drop the value after it is parsed).
 nlohmann::json parse_json(std::istream& in, const nlohmann::json::parser_callback_t& callback);

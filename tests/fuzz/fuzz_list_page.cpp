@@ -1,7 +1,7 @@
 // A page of a list from the API server, read by ListPageReader (simdjson): it never throws or
 // crashes, and whenever it reads a page, every item is what trim_object() makes of the same item
-// from a full parse (parse_json), the reference. A page the reference cannot parse must not read
-// either. The first byte picks the kind.
+// from nlohmann's parse (parse_json_nlohmann), the reference. A page the reference cannot parse
+// must not read either. The first byte picks the kind.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -26,7 +26,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   json reference;
   bool reference_ok = true;
   try {
-    reference = gpuadmit::parse_json(body);
+    reference = gpuadmit::parse_json_nlohmann(body);
   } catch (const gpuadmit::InputError&) {
     reference_ok = false;
   }

@@ -26,6 +26,7 @@ endfunction()
 set(golden ${SRC}/tests/golden/*/request.json)
 copy_seeds(admission_review ${golden})
 copy_seeds(admission_review_structured ${golden})
+copy_seeds(json ${golden} ${SRC}/manifests/examples/*.json ${SHARED}/fixtures/public/*.json)
 copy_seeds(manifests ${SRC}/manifests/examples/*.yaml ${SRC}/manifests/examples/*.json
            ${SHARED}/fixtures/public/*.yaml ${SHARED}/fixtures/public/*.json ${golden})
 copy_seeds(config ${SRC}/policies/default.yaml ${SRC}/policies/*/config.yaml)

@@ -3,6 +3,7 @@
 #include <simdjson.h>
 
 #include "engine/input_limits.h"
+#include "engine/json_from_simdjson.h"
 
 namespace gpuadmit::kube {
 
@@ -25,40 +26,6 @@ simdjson::dom::array array_of(element value) {
   return array;
 }
 
-// Builds any value whole (a label map, tolerations, resources, ...). The parser has already
-// refused a document nested deeper than max_depth, so the recursion is bounded by it.
-json build(element value) {
-  switch (value.type()) {
-    case element_type::OBJECT: {
-      json out = json::object();
-      for (auto [key, child] : object_of(value))
-        out[std::string(key)] = build(child);  // a repeated key: the last one wins, as in nlohmann's DOM
-      return out;
-    }
-    case element_type::ARRAY: {
-      json out = json::array();
-      for (element child : array_of(value)) out.push_back(build(child));
-      return out;
-    }
-    case element_type::STRING:
-      return std::string(value.get_string().value_unsafe());
-    case element_type::INT64: {
-      // nlohmann reads a non-negative integer as unsigned: the same type, so the same JSON.
-      const int64_t number = value.get_int64().value_unsafe();
-      return number >= 0 ? json(static_cast<uint64_t>(number)) : json(number);
-    }
-    case element_type::UINT64:
-      return value.get_uint64().value_unsafe();
-    case element_type::DOUBLE:
-      return value.get_double().value_unsafe();
-    case element_type::BOOL:
-      return value.get_bool().value_unsafe();
-    case element_type::NULL_VALUE:
-      return nullptr;
-  }
-  return nullptr;
-}
-
 bool one_of(std::string_view key, std::initializer_list<std::string_view> names) {
   for (std::string_view name : names)
     if (key == name) return true;
@@ -78,7 +45,7 @@ void keep(element value, std::string_view key, json& into) {
   if (value.type() == element_type::NULL_VALUE)
     into.erase(std::string(key));
   else
-    into[std::string(key)] = build(value);
+    into[std::string(key)] = json_from_simdjson(value);
 }
 
 // Sets `key` to an array of objects with only `names` kept of each (containers, conditions,
@@ -105,7 +72,7 @@ json metadata(element value, bool owners) {
     if (one_of(key, {"name", "namespace", "uid", "resourceVersion", "labels", "deletionTimestamp"})) {
       keep(child, key, out);
     } else if (key == "annotations") {
-      json annotations = child.type() == element_type::OBJECT ? build(child) : json();
+      json annotations = child.type() == element_type::OBJECT ? json_from_simdjson(child) : json();
       if (annotations.is_object()) annotations.erase("kubectl.kubernetes.io/last-applied-configuration");
       if (annotations.is_object() && !annotations.empty())
         out["annotations"] = std::move(annotations);
@@ -135,7 +102,7 @@ json pod_spec(element value) {
     } else if (key == "affinity") {
       json node_affinity;
       each_field(child, [&](std::string_view inner, element grandchild) {
-        if (inner == "nodeAffinity") node_affinity = build(grandchild);
+        if (inner == "nodeAffinity") node_affinity = json_from_simdjson(grandchild);
       });
       if (node_affinity.is_null())
         out.erase("affinity");
