@@ -274,7 +274,8 @@ class PolicyRun {
     result.policy = settings.name;
     result.mode = settings.mode_for(ns);
     if (result.mode != Mode::Off && !exempted(settings, result)) execute(configured, mutating, result);
-    outcome_.policies.push_back(result);
+    mutations_ran_ = mutations_ran_ || mutating;
+    outcome_.policies.push_back(std::move(result));
   }
 
   // The answer: the verdict, and for a CREATE the patch (none when denied) and the mutated object.
@@ -289,8 +290,10 @@ class PolicyRun {
     }
     verdict_.finish(outcome_);
     if (request_.operation != "CREATE") return;
+    // Only a mutating policy changes the object (validating ones read it): with none run (the
+    // /validate route), there is nothing to diff.
     outcome_.response.patch =
-        outcome_.response.allowed ? json_patch_diff(request_.object, working_) : json::array();
+        outcome_.response.allowed && mutations_ran_ ? json_patch_diff(request_.object, working_) : json::array();
     outcome_.mutated = std::move(working_);
   }
 
@@ -373,6 +376,7 @@ class PolicyRun {
   json working_;
   ShorthandContainers shorthand_;  // moved into working_ for the policies; back at finish()
   std::vector<AppliedMutation> applied_;  // the enforce-mode mutations that completed, in order
+  bool mutations_ran_ = false;  // a mutating policy ran, in any mode
   Verdict verdict_;
   std::set<std::string> requested_exemptions_;
 };
