@@ -260,6 +260,9 @@ class HttpListener::Impl {
   void feed(Connection& c, const char* data, std::size_t size);
   void dispatch(Connection& c);
   void try_dispatch();
+  void finish_batch();
+  Completion answer(HttpRequest& request, std::uint64_t id, bool close, bool head, std::size_t bytes) const;
+  void complete(Completion& completion);
   void take_completions();
   bool flush(Connection& c);
   void start_linger(Connection& c);
@@ -305,6 +308,9 @@ class HttpListener::Impl {
   std::vector<std::uint64_t> runnable_, dead_;
   std::deque<std::uint64_t> waiting_;  // complete requests not yet handed to a worker
   std::size_t handed_out_ = 0, inflight_body_bytes_ = 0;
+  // Between epoll_wait and finish_batch(): a request completed while no worker is busy waits
+  // for the end of the batch, where it is answered inline if it is still the only one.
+  bool in_batch_ = false;
   struct RejectionLog {
     std::uint64_t unlogged = 0;
     Clock::time_point last{};
@@ -395,6 +401,7 @@ void HttpListener::Impl::run() {
           std::chrono::ceil<std::chrono::milliseconds>(deadlines_.begin()->first - now).count(), 0, 1000));
     const int n = epoll_wait(epoll_fd_, events.data(), static_cast<int>(events.size()), timeout_ms);
     if (n < 0 && errno != EINTR) break;
+    in_batch_ = true;
     for (int i = 0; i < n; ++i) {
       const std::uint64_t key = events[static_cast<std::size_t>(i)].data.u64;
       if (key == kListenerKey) {
@@ -412,6 +419,7 @@ void HttpListener::Impl::run() {
     again.swap(runnable_);
     for (std::uint64_t id : again)
       if (Connection* c = find(id)) step(*c);
+    finish_batch();
     now = Clock::now();
     while (!deadlines_.empty() && deadlines_.begin()->first <= now) {
       const std::uint64_t id = deadlines_.begin()->second;
@@ -760,7 +768,44 @@ void HttpListener::Impl::dispatch(Connection& c) {
   ++c.answered;
   c.close_after_answer = !c.keep_alive || c.answered >= options_.keep_alive_max_requests || draining_;
   waiting_.push_back(c.id);
+  // With a worker busy the server is not idle: no reason to wait for the end of the batch.
+  if (!in_batch_ || handed_out_ > 0) try_dispatch();
+}
+
+void HttpListener::Impl::finish_batch() {
+  in_batch_ = false;
+  if (waiting_.size() == 1 && handed_out_ == 0 && options_.inline_body_bytes > 0) {
+    Connection* c = find(waiting_.front());
+    if (c && c->phase == Phase::in_flight && c->request.body.size() <= options_.inline_body_bytes) {
+      waiting_.pop_front();
+      HttpRequest request = std::move(c->request);
+      c->request = HttpRequest();
+      Completion done = answer(request, c->id, c->close_after_answer, c->head, 0);
+      complete(done);
+      return;
+    }
+  }
   try_dispatch();
+}
+
+// The hooks' answer to one request, serialized; never throws. Runs on a worker or, inline, on
+// the I/O thread.
+HttpListener::Impl::Completion HttpListener::Impl::answer(HttpRequest& request, std::uint64_t id, bool close,
+                                                         bool head, std::size_t bytes) const {
+  HttpResponse response;
+  try {
+    hooks_.handle(request, response);
+  } catch (const std::exception& error) {
+    response = HttpResponse();
+    response.status = 500;
+    response.body = std::string("internal error: ") + error.what() + "\n";
+  } catch (...) {
+    response = HttpResponse();
+    response.status = 500;
+    response.body = "internal error\n";
+  }
+  request = HttpRequest();
+  return Completion{id, serialize(response, close, head), close, bytes};
 }
 
 void HttpListener::Impl::try_dispatch() {
@@ -782,21 +827,8 @@ void HttpListener::Impl::try_dispatch() {
     const bool close = c->close_after_answer, head = c->head;
     const std::uint64_t id = c->id;
     pool_->submit([this, request = std::move(request), close, head, id, bytes]() mutable {
-      HttpResponse response;
-      try {
-        hooks_.handle(*request, response);
-      } catch (const std::exception& error) {
-        response = HttpResponse();
-        response.status = 500;
-        response.body = std::string("internal error: ") + error.what() + "\n";
-      } catch (...) {
-        response = HttpResponse();
-        response.status = 500;
-        response.body = "internal error\n";
-      }
+      Completion done = answer(*request, id, close, head, bytes);
       request.reset();
-      Completion done{id, serialize(response, close, head), close, bytes};
-      response = HttpResponse();
       // glibc keeps freed memory in its arenas; after a large body, give it back.
       if (bytes >= kTrimAfterBytes) malloc_trim(0);
       {
@@ -817,21 +849,26 @@ void HttpListener::Impl::take_completions() {
   for (Completion& completion : done) {
     --handed_out_;
     inflight_body_bytes_ -= completion.body_bytes;
-    Connection* c = find(completion.id);
-    if (!c) continue;
-    c->output += completion.bytes;
-    c->write_deadline = Clock::now() + options_.write_timeout;
-    if (completion.close || draining_) {
-      c->phase = Phase::closing;
-      c->close_after_write = true;
-      c->close_reason = CloseReason::done;
-    } else {
-      reset_request(*c);
-      await_request(*c, Clock::now());
-    }
-    step(*c);
+    complete(completion);
   }
-  try_dispatch();
+  if (!in_batch_) try_dispatch();
+}
+
+// An answer goes out on its connection (if the client is still there).
+void HttpListener::Impl::complete(Completion& completion) {
+  Connection* c = find(completion.id);
+  if (!c) return;
+  c->output += completion.bytes;
+  c->write_deadline = Clock::now() + options_.write_timeout;
+  if (completion.close || draining_) {
+    c->phase = Phase::closing;
+    c->close_after_write = true;
+    c->close_reason = CloseReason::done;
+  } else {
+    reset_request(*c);
+    await_request(*c, Clock::now());
+  }
+  step(*c);
 }
 
 void HttpListener::Impl::reset_request(Connection& c) {

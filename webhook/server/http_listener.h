@@ -1,10 +1,11 @@
 // The webhook's HTTP/1.1 front end: one epoll I/O thread per listening port runs every TLS
 // handshake and reads every request with non-blocking sockets, so slow or idle clients cost a
 // few kilobytes each and never a thread. Only complete requests go to a bounded pool of worker
-// threads; the I/O thread writes their answers back. Each connection has deadlines (handshake,
-// headers, body, idle keep-alive, write) and the listener limits connections in total and per
-// client address, request URI, header and body sizes; what exceeds a limit is closed, counted
-// and logged at most once per interval. Parsing is nodejs' http-parser (libhttp-parser-dev).
+// threads (on an idle server a small one is answered on the I/O thread itself); the I/O thread
+// writes the answers back. Each connection has deadlines (handshake, headers, body, idle
+// keep-alive, write) and the listener limits connections in total and per client address,
+// request URI, header and body sizes; what exceeds a limit is closed, counted and logged at most
+// once per interval. Parsing is nodejs' http-parser (libhttp-parser-dev).
 #pragma once
 
 #include <openssl/ssl.h>
@@ -70,6 +71,11 @@ const char* close_reason_name(CloseReason reason);
 struct ListenerOptions {
   std::string name = "https";  // in log lines
   std::size_t workers = 64;
+  // A request that completes while no worker is busy and no other request is waiting is answered
+  // on the I/O thread itself when its body is at most this large (0: never): an idle server then
+  // wakes one thread per request instead of three (I/O, worker, I/O). Under load, requests go to
+  // the workers as before.
+  std::size_t inline_body_bytes = 64u << 10;
   // Complete requests waiting for a worker; past it they wait in the I/O thread (not read further).
   std::size_t max_queued_requests = 256;
   // Bytes of request bodies handed to workers at once; a request that would pass it waits.

@@ -1,6 +1,7 @@
 // The listener's bound on request bodies under review at once (--max-inflight-body-bytes): a
 // review's memory is a large multiple of its body, so large bodies wait for each other, small
-// ones do not, and one body over the bound alone still runs.
+// ones do not, and one body over the bound alone still runs. And where a review runs: a lone
+// small request on an idle listener is answered on the I/O thread (inline_body_bytes).
 #include <gtest/gtest.h>
 
 #include <httplib.h>
@@ -23,11 +24,16 @@ using namespace std::chrono_literals;
 // Runs `clients` requests with `body_bytes` bodies at once against a listener with 4 workers and
 // a 1 MiB in-flight bound; each review waits for the others (up to `hold`) so that those allowed
 // to run together do. Returns the most reviews that ran at once; every answer must be 200.
-int most_at_once(std::size_t body_bytes, int clients, std::chrono::milliseconds hold) {
+// Inline answers are off here (each review waits for the others, which a review on the I/O
+// thread would stop from being read); `stagger` starts each client once the previous one's
+// review runs.
+int most_at_once(std::size_t body_bytes, int clients, std::chrono::milliseconds hold,
+                 std::size_t inline_body_bytes = 0, bool stagger = false) {
   std::mutex mutex;
   std::condition_variable changed;
-  int running = 0, most = 0;
+  int running = 0, most = 0, started = 0;
   ListenerOptions options;
+  options.inline_body_bytes = inline_body_bytes;
   options.workers = 4;
   options.max_inflight_body_bytes = 1 << 20;
   options.max_body_bytes = 3 << 20;
@@ -35,6 +41,7 @@ int most_at_once(std::size_t body_bytes, int clients, std::chrono::milliseconds 
   hooks.handle = [&](const HttpRequest&, HttpResponse& response) {
     std::unique_lock lock(mutex);
     most = std::max(most, ++running);
+    ++started;
     changed.notify_all();
     changed.wait_for(lock, hold, [&] { return most == clients; });
     --running;
@@ -47,13 +54,18 @@ int most_at_once(std::size_t body_bytes, int clients, std::chrono::milliseconds 
   listener.start();
   std::vector<std::thread> threads;
   std::vector<int> statuses(static_cast<std::size_t>(clients), 0);
-  for (int i = 0; i < clients; ++i)
+  for (int i = 0; i < clients; ++i) {
+    if (stagger && i > 0) {
+      std::unique_lock lock(mutex);
+      changed.wait(lock, [&] { return started == i; });
+    }
     threads.emplace_back([&, i] {
       httplib::Client client("127.0.0.1", port);
       client.set_read_timeout(10, 0);
       auto result = client.Post("/validate", std::string(body_bytes, 'a'), "application/json");
       statuses[static_cast<std::size_t>(i)] = result ? result->status : -1;
     });
+  }
   for (std::thread& thread : threads) thread.join();
   listener.stop();
   for (int status : statuses) EXPECT_EQ(status, 200);
@@ -70,6 +82,15 @@ TEST(HttpListener, SmallBodiesAreReviewedTogether) {
 
 TEST(HttpListener, ABodyOverTheBoundAloneStillRuns) {
   EXPECT_EQ(most_at_once(2 << 20, 2, 300ms), 1);
+}
+
+// The first request arrives at an idle listener and is answered on the I/O thread, so the second
+// (sent while the first is under review) is only read once the first is answered: never two at
+// once. With inline answers off, or a body over the inline size, the two run together on workers.
+TEST(HttpListener, ALoneSmallRequestOnAnIdleListenerIsAnsweredInline) {
+  EXPECT_EQ(most_at_once(1 << 10, 2, 300ms, 64 << 10, true), 1);
+  EXPECT_EQ(most_at_once(1 << 10, 2, 5000ms, 0, true), 2);
+  EXPECT_EQ(most_at_once(1 << 10, 2, 5000ms, 512, true), 2);
 }
 
 }  // namespace
