@@ -11,8 +11,11 @@
 // server, etcd and the webhook (from /proc), and the API server's own mean time per webhook call
 // (apiserver_admission_webhook_admission_duration_seconds). Results go in bench/README.md.
 //
+//   default-base     the default policies served by BASE_BUILD's gpu-admit (a build of an earlier
+//                    commit), for a before-and-after in one run.
 //   node bench/apiserver_latency.mjs [BUILD_DIR] [CREATES_PER_CELL]     (defaults: build, 200)
 //   KINDS="default default-normal" CONCURRENCY=1 ROUNDS=3 node bench/apiserver_latency.mjs ...
+//   BASE_BUILD=/tmp/base KINDS="none echo default-base default" CONCURRENCY=1 ROUNDS=3 node ...
 import { execFileSync, spawn } from "node:child_process";
 import fs from "node:fs";
 import https from "node:https";
@@ -71,8 +74,9 @@ async function startWebhook(kind, port) {
   const log = fs.openSync(path.join(work, `${kind}.log`), "w");
   const child = kind === "echo"
     ? spawn(process.execPath, ["-e", ECHO, String(port), cert("tls.crt"), cert("tls.key")], { stdio: ["ignore", log, log] })
-    : spawn(path.join(build, "gpu-admit"), ["serve", "--addr", `127.0.0.1:${port}`, "--tls-cert", cert("tls.crt"),
-        "--tls-key", cert("tls.key"), "--config", path.join(work, `${kind.replace("-normal", "")}.yaml`),
+    : spawn(path.join(kind.endsWith("-base") ? baseBuild : build, "gpu-admit"), ["serve", "--addr", `127.0.0.1:${port}`,
+        "--tls-cert", cert("tls.crt"), "--tls-key", cert("tls.key"),
+        "--config", path.join(work, `${kind.replace(/-(normal|base)$/, "")}.yaml`),
         "--kubeconfig", saKubeconfig, ...(kind.endsWith("-normal") ? ["--scheduling", "normal"] : [])],
         { stdio: ["ignore", log, log] });
   children.push(child);
@@ -147,7 +151,8 @@ async function cell(kind, concurrency, webhookPid) {
 const kinds = (process.env.KINDS ?? "none echo off default default-normal").split(/\s+/).filter(Boolean);
 const levels = (process.env.CONCURRENCY ?? "1 4 16").split(/\s+/).filter(Boolean).map(Number);
 const rounds = Number(process.env.ROUNDS ?? 1);
-const known = ["none", "echo", "off", "default", "default-normal"];
+const baseBuild = process.env.BASE_BUILD ? path.resolve(process.env.BASE_BUILD) : null;
+const known = ["none", "echo", "off", "default", "default-normal", ...(baseBuild ? ["default-base"] : [])];
 for (const kind of kinds) if (!known.includes(kind)) throw new Error(`KINDS: unknown set-up ${kind} (${known.join(", ")})`);
 const rows = [];
 for (const kind of Array.from({ length: rounds }, () => kinds).flat()) {

@@ -5,6 +5,7 @@
 # reports the difference per call, so one-time costs (first-call statics, engine set-up) cancel.
 #
 #   bench/instructions.sh [REPO_DIR] [BUILD_DIR]     (defaults: . and build; needs valgrind)
+#   SHORT=0.3 LONG=1.5 bench/instructions.sh ...     (the two runs' minimum times, seconds)
 #
 # Compare a base commit in a worktree: git worktree add /tmp/base BASE, build engine_bench there,
 # then run this script on both trees. Results go in bench/README.md.
@@ -29,10 +30,13 @@ one() {
   echo "$ir $calls"
 }
 
+# The two runs' minimum times in seconds (under valgrind, so a slow machine needs longer ones).
+short=${SHORT:-0.3} long=${LONG:-1.5}
 ceiling=
 for bm in NoWorkCeiling ReviewDefaultPolicies ReviewMutateRoute ReviewValidateRoute; do
-  read -r a ca < <(one "$bm" 0.1)
-  read -r b cb < <(one "$bm" 0.5)
+  read -r a ca < <(one "$bm" "$short")
+  read -r b cb < <(one "$bm" "$long")
+  [ "$cb" -gt "$ca" ] || { echo "instructions: $bm ran $ca and $cb calls; raise SHORT/LONG" >&2; exit 1; }
   per=$(( (b - a) / (cb - ca) ))
   [ -z "$ceiling" ] && ceiling=$per
   printf '%-24s %9d instructions per review  %5s x ceiling  (runs of %d and %d calls)\n' \

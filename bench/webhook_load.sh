@@ -6,7 +6,11 @@
 # p99 (from its histogram), and the ratios. Results go in bench/README.md.
 #
 #   bench/webhook_load.sh [BUILD_DIR]      (DURATION=10s CONCURRENCY="1 16 64" SERVE_ARGS="..." to change;
-#                                           ROUTE=validate for the validating policies)
+#                                           ROUTE=validate for the validating policies;
+#                                           BASE_BUILD=DIR adds a row for DIR's gpu-admit at each level,
+#                                           measured between nginx and this build's)
+# "CPU µs/req" is the serving processes' own CPU time (user + system, from /proc) over the
+# requests wrk completed: the server's, or nginx's master and workers'.
 #
 # Everything runs on 127.0.0.1 and stops by itself; on a small machine wrk, nginx and the server
 # share the CPUs, so compare figures within one run.
@@ -20,6 +24,8 @@ route=${ROUTE:-mutate}
 request=tests/golden/probe-defaults--deployment-vllm-profile/request.json
 for tool in wrk nginx curl; do command -v $tool >/dev/null || { echo "webhook_load: $tool not installed (scripts/setup.sh)" >&2; exit 1; }; done
 [ -x "$build/gpu-admit" ] || { echo "webhook_load: build $build/gpu-admit first" >&2; exit 1; }
+base_build=${BASE_BUILD:-}
+[ -z "$base_build" ] || [ -x "$base_build/gpu-admit" ] || { echo "webhook_load: no $base_build/gpu-admit" >&2; exit 1; }
 
 work=$(mktemp -d)
 pids=()
@@ -34,13 +40,28 @@ certs/make-dev-certs.sh "$work/certs" >/dev/null 2>&1
 
 # The server runs with the malloc settings of manifests/base/deployment.yaml (SERVER_TUNABLES= to
 # leave glibc's defaults); nginx with its own defaults.
-GLIBC_TUNABLES=${SERVER_TUNABLES-glibc.malloc.tcache_count=2048:glibc.malloc.tcache_max=4096} \
-  "$build/gpu-admit" serve ${SERVE_ARGS:-} --addr 127.0.0.1:0 --tls-cert "$work/certs/tls.crt" --tls-key "$work/certs/tls.key" \
-  2>"$work/server.log" &
-pids+=($!)
-for _ in $(seq 100); do grep -q '"msg":"listening"' "$work/server.log" && break; sleep 0.1; done
-port=$(sed -n 's/.*"msg":"listening".*"port":\([0-9]*\).*/\1/p' "$work/server.log" | head -1)
-[ -n "$port" ] || { cat "$work/server.log" >&2; exit 1; }
+start_server() {  # BUILD LOG -> the port on stdout; the pid in server_pid
+  GLIBC_TUNABLES=${SERVER_TUNABLES-glibc.malloc.tcache_count=2048:glibc.malloc.tcache_max=4096} \
+    "$1/gpu-admit" serve ${SERVE_ARGS:-} --addr 127.0.0.1:0 --tls-cert "$work/certs/tls.crt" --tls-key "$work/certs/tls.key" \
+    2>"$2" &
+  server_pid=$!
+  pids+=($server_pid)
+}
+listening_port() {  # LOG
+  for _ in $(seq 100); do grep -q '"msg":"listening"' "$1" && break; sleep 0.1; done
+  local p
+  p=$(sed -n 's/.*"msg":"listening".*"port":\([0-9]*\).*/\1/p' "$1" | head -1)
+  [ -n "$p" ] || { cat "$1" >&2; exit 1; }
+  echo "$p"
+}
+start_server "$build" "$work/server.log"
+server_pids=$server_pid
+port=$(listening_port "$work/server.log")
+if [ -n "$base_build" ]; then
+  start_server "$base_build" "$work/base.log"
+  base_pids=$server_pid
+  base_port=$(listening_port "$work/base.log")
+fi
 curl_tls() { curl -sS --cacert "$work/certs/ca.crt" "$@"; }
 
 # The ceiling serves exactly the bytes the webhook answers.
@@ -75,15 +96,16 @@ http {
 CONF
 mkdir -p "$work/tmp"
 nginx -c "$work/nginx.conf" -p "$work" -g 'daemon off;' 2>>"$work/nginx-error.log" &
-pids+=($!)
+nginx_pid=$!
+pids+=($nginx_pid)
 for _ in $(seq 50); do curl -sk "https://127.0.0.1:$nginx_port/mutate" -o /dev/null && break; sleep 0.1; done
 cmp -s <(curl_tls -X POST -H 'Content-Type: application/json' --data-binary @"$request" "https://127.0.0.1:$nginx_port/mutate") \
   "$work/www/mutate" || { echo "webhook_load: nginx does not serve the same answer" >&2; cat "$work/nginx-error.log" >&2; exit 1; }
 
 to_us() { awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) print n; else if (v ~ /ms$/) print n * 1000; else if (v ~ /s$/) print n * 1e6; else print n }'; }
 # Cumulative counts of the server's review histogram for the route, summed over decisions.
-buckets() {
-  curl_tls "https://127.0.0.1:$port/metrics" |
+buckets() {  # PORT
+  curl_tls "https://127.0.0.1:$1/metrics" |
     awk '/^gpuadmit_review_duration_seconds_bucket\{.*route="'"$route"'"/ {
            match($0, /le="[^"]*"/); le = substr($0, RSTART + 4, RLENGTH - 5); sum[le] += $2 }
          END { for (le in sum) print le, sum[le] }' | sort -g
@@ -101,37 +123,61 @@ quantile_us() {
         lower = le[i]; below = n[i] } }'
 }
 
-run_wrk() {  # URL CONCURRENCY -> "rps p50 p90 p99 errors" (latencies in µs)
-  local threads=$(( $2 < 2 ? 1 : 2 ))
-  BODY_FILE=$request wrk -t"$threads" -c"$2" -d"$duration" --latency -s bench/webhook_load.lua "$1" >"$work/wrk.txt"
-  local rps p50 p90 p99 errors
+cpu_ticks() {  # PID... -> their CPU time so far (utime + stime), in clock ticks
+  local total=0 p
+  for p in "$@"; do
+    [ -r "/proc/$p/stat" ] || continue
+    total=$(( total + $(sed 's/.*) //' "/proc/$p/stat" | awk '{ print $12 + $13 }') ))
+  done
+  echo "$total"
+}
+
+run_wrk() {  # URL CONCURRENCY PID... -> "rps p50 p90 p99 cpu_us_per_request errors" (latencies in µs)
+  local url=$1 c=$2 threads=$(( $2 < 2 ? 1 : 2 ))
+  shift 2
+  local ticks0 ticks1
+  ticks0=$(cpu_ticks "$@")
+  BODY_FILE=$request wrk -t"$threads" -c"$c" -d"$duration" --latency -s bench/webhook_load.lua "$url" >"$work/wrk.txt"
+  ticks1=$(cpu_ticks "$@")
+  local rps p50 p90 p99 errors requests cpu
   rps=$(awk '/^Requests\/sec:/ { print $2 }' "$work/wrk.txt")
   p50=$(to_us "$(awk '$1 == "50%" { print $2 }' "$work/wrk.txt")")
   p90=$(to_us "$(awk '$1 == "90%" { print $2 }' "$work/wrk.txt")")
   p99=$(to_us "$(awk '$1 == "99%" { print $2 }' "$work/wrk.txt")")
   errors=$(awk '/Non-2xx|Socket errors/ { sub(/^ +/, ""); printf "%s; ", $0 }' "$work/wrk.txt")
-  echo "$rps $p50 $p90 $p99 ${errors:-none}"
+  requests=$(awk '/requests in/ { print $1 }' "$work/wrk.txt")
+  cpu=$(awk -v t=$(( ticks1 - ticks0 )) -v hz="$(getconf CLK_TCK)" -v n="$requests" 'BEGIN { printf "%.0f", t / hz * 1e6 / n }')
+  echo "$rps $p50 $p90 $p99 $cpu ${errors:-none}"
 }
 
 echo "gpu-admit load benchmark: $(nproc) CPUs, $duration per point, request $(wc -c <"$request") bytes, answer $(wc -c <"$work/www/mutate") bytes"
-printf '%-12s %5s %10s %9s %9s %9s %14s  %s\n' target conc 'req/s' 'p50 µs' 'p90 µs' 'p99 µs' 'server p99 µs' errors
+row='%-12s %5s %10s %9s %9s %9s %14s %12s  %s\n'
+printf "$row" target conc 'req/s' 'p50 µs' 'p90 µs' 'p99 µs' 'server p99 µs' 'CPU µs/req' errors
+nginx_pids() { echo "$nginx_pid" $(pgrep -P "$nginx_pid"); }
+webhook_row() {  # NAME PORT PID CONCURRENCY
+  local before after server_p99 rps p50 p90 p99 cpu errors
+  before=$(buckets "$2")
+  read -r rps p50 p90 p99 cpu errors < <(run_wrk "https://127.0.0.1:$2/$route" "$4" "$3")
+  after=$(buckets "$2")
+  server_p99=$(quantile_us "$before" "$after" 0.99)
+  printf "$row" "$1" "$4" "$rps" "$p50" "$p90" "$p99" "$server_p99" "$cpu" "$errors"
+  result[$1-$4]="$rps $p99"
+}
 declare -A result
 for c in $levels; do
-  read -r rps p50 p90 p99 errors < <(run_wrk "https://127.0.0.1:$nginx_port/mutate" "$c")
-  printf '%-12s %5s %10s %9s %9s %9s %14s  %s\n' nginx "$c" "$rps" "$p50" "$p90" "$p99" - "$errors"
+  read -r rps p50 p90 p99 cpu errors < <(run_wrk "https://127.0.0.1:$nginx_port/mutate" "$c" $(nginx_pids))
+  printf "$row" nginx "$c" "$rps" "$p50" "$p90" "$p99" - "$cpu" "$errors"
   result[nginx-$c]="$rps $p99"
-  before=$(buckets)
-  read -r rps p50 p90 p99 errors < <(run_wrk "https://127.0.0.1:$port/$route" "$c")
-  after=$(buckets)
-  server_p99=$(quantile_us "$before" "$after" 0.99)
-  printf '%-12s %5s %10s %9s %9s %9s %14s  %s\n' gpu-admit "$c" "$rps" "$p50" "$p90" "$p99" "$server_p99" "$errors"
-  result[gpu-admit-$c]="$rps $p99"
+  [ -z "$base_build" ] || webhook_row base "$base_port" "$base_pids" "$c"
+  webhook_row gpu-admit "$port" "$server_pids" "$c"
 done
 echo
 echo "ratios (gpu-admit / nginx ceiling, same run):"
-for c in $levels; do
-  read -r g_rps g_p99 <<<"${result[gpu-admit-$c]}"
-  read -r n_rps n_p99 <<<"${result[nginx-$c]}"
-  awk -v c="$c" -v gr="$g_rps" -v nr="$n_rps" -v gp="$g_p99" -v np="$n_p99" \
-    'BEGIN { printf "  concurrency %3d: throughput %.0f%% of the ceiling, client p99 %.2fx the ceiling'"'"'s\n", c, 100 * gr / nr, gp / np }'
+for target in ${base_build:+base} gpu-admit; do
+  for c in $levels; do
+    read -r g_rps g_p99 <<<"${result[$target-$c]}"
+    read -r n_rps n_p99 <<<"${result[nginx-$c]}"
+    awk -v t="$target" -v c="$c" -v gr="$g_rps" -v nr="$n_rps" -v gp="$g_p99" -v np="$n_p99" \
+      'BEGIN { printf "  %-9s concurrency %3d: throughput %.0f%% of the ceiling, client p99 %.2fx the ceiling'"'"'s\n", t, c, 100 * gr / nr, gp / np }'
+  done
 done
