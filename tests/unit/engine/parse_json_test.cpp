@@ -10,33 +10,14 @@
 #include <sstream>
 
 #include "engine/input_limits.h"
+#include "tests/support/same_json_tree.h"
 
 namespace gpuadmit {
 namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
-
-// The same tree: types and values, numbers by their JSON type too (1 and 1u are == in nlohmann).
-// The one designed exception, "-0": nlohmann keeps a signed 0, parse_json an unsigned one.
-bool same_tree(const json& a, const json& b) {
-  if (a.is_number_integer() && b.is_number_integer() && a == 0 && b == 0) return true;
-  if (a.type() != b.type()) return false;
-  if (a.is_object()) {
-    if (a.size() != b.size()) return false;
-    for (auto x = a.begin(), y = b.begin(); x != a.end(); ++x, ++y)
-      if (x.key() != y.key() || !same_tree(x.value(), y.value())) return false;
-    return true;
-  }
-  if (a.is_array()) {
-    if (a.size() != b.size()) return false;
-    for (std::size_t i = 0; i < a.size(); ++i)
-      if (!same_tree(a[i], b[i])) return false;
-    return true;
-  }
-  if (a.is_number_float()) return a.dump() == b.dump();  // NaN never parses; -0.0 and 0.0 differ here
-  return a == b;
-}
+using testing::same_tree;
 
 // Returns "" when parse_json agrees with the reference on `text`, else what differs.
 std::string disagreement(const std::string& text) {
