@@ -127,7 +127,7 @@ TEST(ParseJson, AgreesOnDamagedRequests) {
     }
   }
   EXPECT_GT(refused, 500u);  // the damage reached the refusals, not only strings' contents
-  // A text larger than a kept parser (64 KiB), then a small one again on the same thread.
+  // A text larger than a kept parser (16 KiB), then a small one again on the same thread.
   json big = json::array();
   for (int i = 0; i < 400; ++i) big.push_back(json::parse(request));
   EXPECT_EQ(disagreement(big.dump()), "");
