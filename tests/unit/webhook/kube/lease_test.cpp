@@ -282,7 +282,7 @@ TEST_F(LeaseTest, StoppingTheLeaderReleasesAndTheOtherLeadsAtOnce) {
   EXPECT_LT(Clock::now() - stopped, 3s);
   EXPECT_FALSE(a.leading());
   EXPECT_NE(lease()["spec"]["holderIdentity"], "replica-a");
-  ASSERT_TRUE(eventually([&] { return b.leading(); }));
+  ASSERT_TRUE(eventually([&] { return b.leading() && rb.count("started") == 1; }));
   // Well inside the 5 s B would otherwise have waited on an unchanged record.
   EXPECT_LT(rb.first_start() - stopped, 4s);
   json taken = lease();
@@ -323,7 +323,7 @@ TEST_F(LeaseTest, ALeaderCutOffFromTheApiServerStopsLeadingAndTheOtherTakesOver)
     EXPECT_EQ(stopped_seen, 0) << "the thread was expected to be stuck in its request";
   }
 
-  ASSERT_TRUE(eventually([&] { return b.leading(); }));
+  ASSERT_TRUE(eventually([&] { return b.leading() && rb.count("started") == 1; }));
   EXPECT_EQ(a_leading_when_b_started->load(), 0);  // never two leaders
   // About leaseDuration + a jittered retry after A's last renewal, with slack for a loaded machine.
   EXPECT_LT(rb.first_start() - cut, 2s + 300ms + 3s);
@@ -464,7 +464,9 @@ TEST_F(LeaseTest, HostileLeaseRecordsExpireAndAreReplaced) {
   }
   for (size_t i = 0; i < specs.size(); ++i) {
     LeaderElector& elector = *replicas[i]->elector;
-    ASSERT_TRUE(eventually([&] { return elector.leading(); })) << specs[i].dump();
+    // leading() turns true before the started callback has run on the elector's thread.
+    ASSERT_TRUE(eventually([&] { return elector.leading() && replicas[i]->recorder.count("started") == 1; }))
+        << specs[i].dump();
     // Not before the record had stayed unchanged for a lease duration (its own, or 2 s).
     EXPECT_GE(replicas[i]->recorder.first_start() - begun, 2s) << specs[i].dump();
     json replaced = lease("hostile-" + std::to_string(i));
