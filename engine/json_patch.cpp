@@ -90,13 +90,6 @@ void diff(const json& from, const json& to, std::string& path, json& ops) {
 
 }  // namespace
 
-std::string escape_pointer_token(std::string_view token) {
-  std::string out;
-  out.reserve(token.size());
-  append_escaped(out, token);
-  return out;
-}
-
 json json_patch_diff(const json& from, const json& to) {
   json ops = json::array();
   std::string path;

@@ -8,9 +8,6 @@
 
 namespace gpuadmit {
 
-// RFC 6901 escaping of one reference token: '~' -> "~0", '/' -> "~1" (nvidia.com~1gpu).
-std::string escape_pointer_token(std::string_view token);
-
 // The operations that turn `from` into `to`. Unlike nlohmann::json::diff, appends use explicit
 // array indices rather than "-", so every path names an element that exists after the op, which
 // strict appliers and readers of audit logs both handle.

@@ -276,29 +276,30 @@ TEST(Serialize, SameBytesAsEncodeThenDump) {
 // The reference for the diff's order of operations: a lookup in the other object per key, as the
 // diff was first written. The diff now pairs the members of two objects by walking both in key
 // order, and must give exactly these operations.
-void reference_diff(const json& from, const json& to, const std::string& path, json& ops) {
+void reference_diff(const json& from, const json& to, const json::json_pointer& path, json& ops) {
+  // Paths escaped by nlohmann's json_pointer, not by the diff's own escaping.
   if (!(from.is_object() || from.is_array()) || from.type() != to.type()) {
-    if (from != to) ops.push_back({{"op", "replace"}, {"path", path}, {"value", to}});
+    if (from != to) ops.push_back({{"op", "replace"}, {"path", path.to_string()}, {"value", to}});
     return;
   }
   if (from.is_object()) {
     for (auto it = from.begin(); it != from.end(); ++it)
-      if (!to.contains(it.key())) ops.push_back({{"op", "remove"}, {"path", path + "/" + escape_pointer_token(it.key())}});
+      if (!to.contains(it.key())) ops.push_back({{"op", "remove"}, {"path", (path / it.key()).to_string()}});
     for (auto it = to.begin(); it != to.end(); ++it) {
-      const std::string child = path + "/" + escape_pointer_token(it.key());
+      const json::json_pointer child = path / it.key();
       if (auto old = from.find(it.key()); old == from.end())
-        ops.push_back({{"op", "add"}, {"path", child}, {"value", it.value()}});
+        ops.push_back({{"op", "add"}, {"path", child.to_string()}, {"value", it.value()}});
       else
         reference_diff(*old, it.value(), child, ops);
     }
     return;
   }
   const std::size_t common = std::min(from.size(), to.size());
-  for (std::size_t i = 0; i < common; ++i) reference_diff(from[i], to[i], path + "/" + std::to_string(i), ops);
+  for (std::size_t i = 0; i < common; ++i) reference_diff(from[i], to[i], path / i, ops);
   for (std::size_t i = from.size(); i > common; --i)
-    ops.push_back({{"op", "remove"}, {"path", path + "/" + std::to_string(i - 1)}});
+    ops.push_back({{"op", "remove"}, {"path", (path / (i - 1)).to_string()}});
   for (std::size_t i = common; i < to.size(); ++i)
-    ops.push_back({{"op", "add"}, {"path", path + "/" + std::to_string(i)}, {"value", to[i]}});
+    ops.push_back({{"op", "add"}, {"path", (path / i).to_string()}, {"value", to[i]}});
 }
 
 // The patch diff no longer compares whole subtrees before walking them; what it produces must
@@ -333,7 +334,7 @@ TEST(JsonPatchDiff, TurnsOneDocumentIntoTheOther) {
     json ops = json_patch_diff(from, to);
     EXPECT_EQ(from.patch(ops), to) << from.dump() << " -> " << to.dump() << " by " << ops.dump();
     json expected = json::array();
-    reference_diff(from, to, "", expected);
+    reference_diff(from, to, json::json_pointer(), expected);
     EXPECT_EQ(ops, expected) << from.dump() << " -> " << to.dump();
     if (from == to) {
       EXPECT_EQ(ops, json::array()) << from.dump();
