@@ -113,7 +113,7 @@ bool judged_through_owner(const json& object, const std::set<std::string>& kinds
     if (!owner.is_object()) continue;
     auto controller = owner.find("controller");
     if (controller == owner.end() || !controller->is_boolean() || !controller->get<bool>()) continue;
-    return kinds.count(kind_key(group_of(string_or(owner, "apiVersion")), string_or(owner, "kind"))) != 0;
+    return kinds.count(kind_key(owner)) != 0;  // an owner reference has apiVersion and kind too
   }
   return false;
 }
