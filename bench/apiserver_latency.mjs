@@ -3,13 +3,18 @@
 //   none      no webhook configured;
 //   echo      both webhooks pointed at a minimal HTTPS webhook that only echoes the uid (a
 //             separate Node.js process): the floor of any webhook;
+//   echo-patch  the same webhook, answering every /mutate call with the patch gpu-admit's default
+//             policies give the benchmark's pod (computed once, before the rounds, by `gpu-admit
+//             review` of a request the API server sent): the floor of any webhook that makes
+//             this mutation, since the API server then applies the patch and decodes the pod;
 //   off       gpu-admit with every policy `mode: off`;
 //   default   gpu-admit with the shipped policies;
 //   default-normal   the same with `--scheduling normal` (threads not SCHED_BATCH).
 // gpu-admit runs `serve --kubeconfig` against the same API server (the sample cluster loaded).
 // For each cell: p50/p90/p99 of a create (client side), creates/s, CPU per create of the API
 // server, etcd and the webhook (from /proc), and the API server's own mean time per webhook call
-// (apiserver_admission_webhook_admission_duration_seconds). Results go in bench/README.md.
+// (apiserver_admission_webhook_admission_duration_seconds), overall and for the mutating and the
+// validating calls apart. Results go in bench/README.md.
 //
 //   default-base     the default policies served by BASE_BUILD's gpu-admit (a build of an earlier
 //                    commit), for a before-and-after in one run.
@@ -58,22 +63,34 @@ const defaultConfig = fs.readFileSync(path.join(source, "policies", "default.yam
 fs.writeFileSync(path.join(work, "off.yaml"), defaultConfig.replace(/^( {4}mode:) \w+/gm, "$1 off"));
 fs.writeFileSync(path.join(work, "default.yaml"), defaultConfig);
 
+// argv: port, certificate, key, then optional files: the base64 patch to answer /mutate with
+// (empty: none), and where to record the first /mutate request's body.
 const ECHO = `
 const https = require("https"), fs = require("fs");
+const patch = process.argv[4] ? fs.readFileSync(process.argv[4], "utf8").trim() : "";
+let record = process.argv[5];
 https.createServer({ cert: fs.readFileSync(process.argv[2]), key: fs.readFileSync(process.argv[3]) }, (req, res) => {
   if (req.method !== "POST") return res.end("ok\\n");
   const chunks = []; req.on("data", (c) => chunks.push(c));
   req.on("end", () => {
-    const uid = JSON.parse(Buffer.concat(chunks)).request.uid;
+    const body = Buffer.concat(chunks);
+    const mutate = req.url.startsWith("/mutate");
+    if (mutate && record) { fs.writeFileSync(record, body); record = null; }
+    const response = { uid: JSON.parse(body).request.uid, allowed: true };
+    if (mutate && patch) Object.assign(response, { patchType: "JSONPatch", patch });
     res.setHeader("Content-Type", "application/json");
-    res.end(JSON.stringify({ apiVersion: "admission.k8s.io/v1", kind: "AdmissionReview", response: { uid, allowed: true } }));
+    res.end(JSON.stringify({ apiVersion: "admission.k8s.io/v1", kind: "AdmissionReview", response }));
   });
 }).listen(Number(process.argv[1]), "127.0.0.1");`;
 
+const patchFile = path.join(work, "patch.b64"), recordedRequest = path.join(work, "mutate-request.json");
+
 async function startWebhook(kind, port) {
   const log = fs.openSync(path.join(work, `${kind}.log`), "w");
-  const child = kind === "echo"
-    ? spawn(process.execPath, ["-e", ECHO, String(port), cert("tls.crt"), cert("tls.key")], { stdio: ["ignore", log, log] })
+  const echoFiles = { echo: [], "echo-patch": [patchFile], "echo-record": ["", recordedRequest] }[kind];
+  const child = echoFiles
+    ? spawn(process.execPath, ["-e", ECHO, String(port), cert("tls.crt"), cert("tls.key"), ...echoFiles],
+        { stdio: ["ignore", log, log] })
     : spawn(path.join(kind.endsWith("-base") ? baseBuild : build, "gpu-admit"), ["serve", "--addr", `127.0.0.1:${port}`,
         "--tls-cert", cert("tls.crt"), "--tls-key", cert("tls.key"),
         "--config", path.join(work, `${kind.replace(/-(normal|base)$/, "")}.yaml`),
@@ -83,7 +100,7 @@ async function startWebhook(kind, port) {
   const ca = fs.readFileSync(cert("ca.crt"));
   for (let i = 0; i < 200; i++) {
     const ok = await new Promise((resolve) => {
-      https.get({ host: "127.0.0.1", port, path: kind === "echo" ? "/" : "/readyz", ca },
+      https.get({ host: "127.0.0.1", port, path: echoFiles ? "/" : "/readyz", ca },
         (res) => { res.resume(); resolve(res.statusCode === 200); }).on("error", () => resolve(false));
     });
     if (ok) return child;
@@ -99,16 +116,21 @@ function cpuSeconds(pid) {
 }
 const pidOf = (name) => Number(fs.readFileSync(path.join(kube.dir, name), "utf8"));
 
+// The API server's time in webhook calls so far: all, and the mutating (type "admit") and the
+// validating calls apart.
 async function webhookCallSeconds() {
   const text = (await kube.request("GET", "/metrics")).body;
-  let sum = 0, count = 0;
+  const totals = { all: { sum: 0, count: 0 }, admit: { sum: 0, count: 0 }, validating: { sum: 0, count: 0 } };
   for (const line of String(text).split("\n")) {
     if (!line.startsWith("apiserver_admission_webhook_admission_duration_seconds_")) continue;
     const value = Number(line.split(" ").pop());
-    if (line.includes("_sum{")) sum += value;
-    else if (line.includes("_count{")) count += value;
+    const field = line.includes("_sum{") ? "sum" : line.includes("_count{") ? "count" : null;
+    if (!field) continue;
+    totals.all[field] += value;
+    const type = /type="(\w+)"/.exec(line)?.[1];
+    if (totals[type]) totals[type][field] += value;
   }
-  return { sum, count };
+  return totals;
 }
 
 const pod = (name) => ({ apiVersion: "v1", kind: "Pod", metadata: { name, namespace: "bench" },
@@ -139,11 +161,16 @@ async function cell(kind, concurrency, webhookPid) {
   latencies.sort((a, b) => a - b);
   const at = (q) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))];
   const cpu = Object.fromEntries(Object.entries(pids).map(([k, p]) => [k, ((cpuSeconds(p) - cpu0[k]) / creates) * 1e6]));
-  const calls = calls1.count - calls0.count;
+  const perCallMs = (type) => {
+    const n = calls1[type].count - calls0[type].count;
+    return n ? ((calls1[type].sum - calls0[type].sum) / n) * 1000 : null;
+  };
+  const calls = calls1.all.count - calls0.all.count;
   // Empty the namespace, so every cell starts from the same number of pods.
   await kube.call("DELETE", "/api/v1/namespaces/bench/pods?gracePeriodSeconds=0");
   return { kind, concurrency, p50: at(0.5), p90: at(0.9), p99: at(0.99), rate: creates / wall, cpu,
-           webhookCallMs: calls ? ((calls1.sum - calls0.sum) / calls) * 1000 : null, callsPerCreate: calls / creates };
+           webhookCallMs: perCallMs("all"), mutateCallMs: perCallMs("admit"), validateCallMs: perCallMs("validating"),
+           callsPerCreate: calls / creates };
 }
 
 // KINDS, CONCURRENCY and ROUNDS pick a subset and repeat it in turn, for alternating runs of two
@@ -152,28 +179,48 @@ const kinds = (process.env.KINDS ?? "none echo off default default-normal").spli
 const levels = (process.env.CONCURRENCY ?? "1 4 16").split(/\s+/).filter(Boolean).map(Number);
 const rounds = Number(process.env.ROUNDS ?? 1);
 const baseBuild = process.env.BASE_BUILD ? path.resolve(process.env.BASE_BUILD) : null;
-const known = ["none", "echo", "off", "default", "default-normal", ...(baseBuild ? ["default-base"] : [])];
+const known = ["none", "echo", "echo-patch", "off", "default", "default-normal", ...(baseBuild ? ["default-base"] : [])];
 for (const kind of kinds) if (!known.includes(kind)) throw new Error(`KINDS: unknown set-up ${kind} (${known.join(", ")})`);
+
+// Install `kind` on both webhook configurations at a fresh port; returns the process.
+async function install(kind) {
+  const port = await freePort();
+  const child = await startWebhook(kind, port);
+  kubectl(["apply", "-f", "-"], JSON.stringify({ apiVersion: "v1", kind: "List", items: hookConfigs(port) }));
+  await sleep(1500);  // the API server picks up new webhook configurations from its informer
+  return child;
+}
+async function uninstall(child) {
+  kubectl(["delete", "mutatingwebhookconfiguration,validatingwebhookconfiguration", "gpu-admit"]);
+  await sleep(1500);
+  child.kill("SIGTERM");
+}
+
+// echo-patch's patch: gpu-admit's answer to a /mutate request the API server sent for the pod.
+let patchOps = null;
+if (kinds.includes("echo-patch")) {
+  const recorder = await install("echo-record");
+  await kube.call("POST", "/api/v1/namespaces/bench/pods", pod(`record-${serial++}`));
+  await uninstall(recorder);
+  await kube.call("DELETE", "/api/v1/namespaces/bench/pods?gracePeriodSeconds=0");
+  const answer = JSON.parse(execFileSync(path.join(build, "gpu-admit"), ["review", "--config", path.join(work, "default.yaml"),
+    "--cluster", path.join(source, "manifests", "examples", "cluster.json"), recordedRequest], { encoding: "utf8" }));
+  if (!answer.response.patch) throw new Error("gpu-admit review gave the benchmark's pod no patch");
+  fs.writeFileSync(patchFile, answer.response.patch);
+  patchOps = JSON.parse(Buffer.from(answer.response.patch, "base64").toString()).length;
+}
+
 const rows = [];
 for (const kind of Array.from({ length: rounds }, () => kinds).flat()) {
-  let child = null;
-  const port = await freePort();
-  if (kind !== "none") {
-    child = await startWebhook(kind, port);
-    kubectl(["apply", "-f", "-"], JSON.stringify({ apiVersion: "v1", kind: "List", items: hookConfigs(port) }));
-    await sleep(1500);  // the API server picks up new webhook configurations from its informer
-  }
+  const child = kind === "none" ? null : await install(kind);
   for (const concurrency of levels) rows.push(await cell(kind, concurrency, child?.pid));
-  if (child) {
-    kubectl(["delete", "mutatingwebhookconfiguration,validatingwebhookconfiguration", "gpu-admit"]);
-    await sleep(1500);
-    child.kill("SIGTERM");
-  }
+  if (child) await uninstall(child);
 }
 
 const f = (x, d = 1) => (x === null || x === undefined ? "" : x.toFixed(d));
 console.log(`# ${creates} pod creates per cell; ${os.cpus().length} CPUs; load average ${os.loadavg().map((l) => l.toFixed(2)).join(" ")}`);
-console.log("| webhook | conc. | p50 ms | p90 ms | p99 ms | creates/s | API server µs CPU/create | etcd µs | webhook µs | API server's time per webhook call, ms | calls/create |");
-console.log("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+if (patchOps !== null) console.log(`# echo-patch answers /mutate with ${patchOps} operations (${fs.readFileSync(patchFile, "utf8").trim().length} base64 bytes)`);
+console.log("| webhook | conc. | p50 ms | p90 ms | p99 ms | creates/s | API server µs CPU/create | etcd µs | webhook µs | API server's time per webhook call, ms: all | mutating | validating | calls/create |");
+console.log("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
 for (const r of rows)
-  console.log(`| ${r.kind} | ${r.concurrency} | ${f(r.p50)} | ${f(r.p90)} | ${f(r.p99)} | ${f(r.rate, 0)} | ${f(r.cpu.apiserver, 0)} | ${f(r.cpu.etcd, 0)} | ${f(r.cpu.webhook, 0)} | ${f(r.webhookCallMs, 2)} | ${f(r.callsPerCreate, 2)} |`);
+  console.log(`| ${r.kind} | ${r.concurrency} | ${f(r.p50)} | ${f(r.p90)} | ${f(r.p99)} | ${f(r.rate, 0)} | ${f(r.cpu.apiserver, 0)} | ${f(r.cpu.etcd, 0)} | ${f(r.cpu.webhook, 0)} | ${f(r.webhookCallMs, 2)} | ${f(r.mutateCallMs, 2)} | ${f(r.validateCallMs, 2)} | ${f(r.callsPerCreate, 2)} |`);
