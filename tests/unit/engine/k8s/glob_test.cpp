@@ -57,6 +57,26 @@ TEST(ImageRefGlob, QuestionMarkIsOneNonSlashCharacter) {
   EXPECT_FALSE(glob_match("??", "abc"));
 }
 
+TEST(ImageRefGlob, LiteralHeadAndTailMatchTheTextsEndsWithoutOverlapping) {
+  EXPECT_FALSE(glob_match("ab*ba", "aba"));  // head and tail would share the middle 'b'
+  EXPECT_TRUE(glob_match("ab*ba", "abba"));
+  EXPECT_TRUE(glob_match("ab**ba", "ab/x/ba"));
+  EXPECT_FALSE(glob_match("nvcr.io/**", "docker.io/nvcr.io/x"));
+  EXPECT_FALSE(glob_match("**/cuda", "nvcr.io/cuda/x"));
+  EXPECT_TRUE(glob_match("a?", "ab"));
+  EXPECT_FALSE(glob_match("a?", "a"));
+}
+
+TEST(ImageRefGlob, LongTextsMatchAsShortOnes) {
+  // Past 255 bytes between the head and the tail, the walk's rows move from the stack to the heap.
+  const std::string middle(600, 'x');
+  EXPECT_TRUE(glob_match("reg/*/tail", "reg/" + middle + "/tail"));
+  EXPECT_FALSE(glob_match("reg/*/tail", "reg/" + middle + "/x/tail"));
+  EXPECT_TRUE(glob_match("reg/**/tail", "reg/" + middle + "/x/tail"));
+  EXPECT_FALSE(glob_match("reg/" + std::string(601, '?') + "/tail", "reg/" + middle + "/tail"));
+  EXPECT_TRUE(glob_match("reg/" + std::string(600, '?') + "/tail", "reg/" + middle + "/tail"));
+}
+
 TEST(ImageRefGlob, ManyStarsStayFast) {
   const std::string text(5000, 'a');
   EXPECT_FALSE(glob_match("*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*b", text));
