@@ -2,6 +2,7 @@
 
 #include <type_traits>
 
+#include "engine/json_writer.h"
 #include "engine/review_wire.h"
 #include "gpuadmit/workload.h"
 
@@ -131,25 +132,25 @@ std::string serialize_admission_review(const Response& response) {
   out += response.allowed ? "true" : "false";
   if (!response.audit_annotations.empty()) {
     out += R"(,"auditAnnotations":)";
-    out += json(response.audit_annotations).dump();
+    append_json(out, json(response.audit_annotations));
   }
   if (response.allowed && response.patch.is_array() && !response.patch.empty()) {
     // Base64 has nothing to escape: written as is rather than scanned again by the serializer.
     out += R"(,"patch":")";
-    out += base64_encode(response.patch.dump());
+    out += base64_encode(write_json(response.patch));
     out += R"(","patchType":"JSONPatch")";
   }
   if (!response.allowed) {
     json status = {{"code", response.status_code}, {"message", response.status_message}};
     if (!response.status_reason.empty()) status["reason"] = response.status_reason;
     out += R"(,"status":)";
-    out += status.dump();
+    append_json(out, status);
   }
   out += R"(,"uid":)";
-  out += json(response.uid).dump();
+  append_json(out, json(response.uid));
   if (!response.warnings.empty()) {
     out += R"(,"warnings":)";
-    out += json(response.warnings).dump();
+    append_json(out, json(response.warnings));
   }
   out += "}}";
   return out;

@@ -1,5 +1,7 @@
 #include "webhook/log/json_log.h"
 
+#include "engine/json_writer.h"
+
 #include <spdlog/pattern_formatter.h>
 #include <spdlog/spdlog.h>
 
@@ -119,10 +121,10 @@ std::shared_ptr<spdlog::logger> make_json_logger(const std::string& name,
 void log_event(spdlog::logger& logger, spdlog::level::level_enum level, const std::string& message,
                json fields) {
   if (!logger.should_log(level)) return;
-  json line = {{"msg", message}};
-  if (fields.is_object())
-    for (auto& [key, value] : fields.items()) line[key] = std::move(value);
-  std::string text = line.dump(-1, ' ', false, json::error_handler_t::replace);
+  // "msg" among the fields, in key order; a field of that name wins, as it always has.
+  if (!fields.is_object()) fields = json::object();
+  fields.emplace("msg", message);
+  const std::string text = write_json(fields, json::error_handler_t::replace);
   // Drop the braces: the logger's pattern supplies them around time and level.
   logger.log(level, "{}", std::string_view(text).substr(1, text.size() - 2));
 }

@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "engine/input_limits.h"
+#include "tests/support/json_files.h"
 #include "tests/support/same_json_tree.h"
 
 namespace gpuadmit {
@@ -38,26 +39,9 @@ std::string disagreement(const std::string& text) {
   return "";
 }
 
-std::string read_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
 TEST(ParseJson, BuildsWhatNlohmannBuildsFromEveryJsonFile) {
-  std::vector<fs::path> roots = {fs::path(GPUADMIT_SOURCE_DIR) / "tests", fs::path(GPUADMIT_SOURCE_DIR) / "manifests"};
-  if (fs::exists(fs::path(GPUADMIT_SHARED_DIR) / "fixtures")) roots.push_back(fs::path(GPUADMIT_SHARED_DIR) / "fixtures");
-  std::size_t files = 0;
-  for (const fs::path& root : roots)
-    for (const auto& entry : fs::recursive_directory_iterator(root)) {
-      if (!entry.is_regular_file() || entry.file_size() > (8u << 20)) continue;
-      // The fuzz corpora hold JSON without the extension, as every other file does with it.
-      const bool corpus = entry.path().string().find("/fuzz/corpus/") != std::string::npos;
-      if (!corpus && entry.path().extension() != ".json") continue;
-      ++files;
-      EXPECT_EQ(disagreement(read_file(entry.path())), "") << entry.path();
-    }
+  const std::size_t files = testing::for_each_json_file(
+      [](const fs::path& path, const std::string& text) { EXPECT_EQ(disagreement(text), "") << path; });
   EXPECT_GT(files, 200u);
 }
 
@@ -100,7 +84,7 @@ TEST(ParseJson, RefusesNestingPastTheLimitAsNlohmannDoes) {
 // client or a broken proxy would send them; and texts past the size a thread keeps a parser for.
 TEST(ParseJson, AgreesOnDamagedRequests) {
   const std::string request =
-      read_file(fs::path(GPUADMIT_SOURCE_DIR) / "tests/golden/probe-defaults--deployment-vllm-profile/request.json");
+      testing::read_whole_file(fs::path(GPUADMIT_SOURCE_DIR) / "tests/golden/probe-defaults--deployment-vllm-profile/request.json");
   ASSERT_FALSE(request.empty());
   std::mt19937 random(15);
   const std::string alphabet = "{}[],:\"\\0123456789-+.eEtrufalsn \xff\xc3\xa9u";
