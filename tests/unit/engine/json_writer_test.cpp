@@ -65,6 +65,18 @@ TEST(AppendJson, EscapesAsDumpDoes) {
   }
 }
 
+TEST(AppendJson, EveryByteAtEveryPositionOfAWordIsWrittenAsDumpWritesIt) {
+  // Strings are scanned eight bytes at a time, then byte by byte: each byte value is put at each
+  // position of two words and a tail, alone and after a multi-byte character.
+  for (int byte = 0; byte < 256; ++byte)
+    for (std::size_t at = 0; at < 19; ++at)
+      for (const std::string& base : {std::string(19, 'a'), std::string("\xc3\xa9") + std::string(17, 'a')}) {
+        std::string text = base;
+        text[at] = static_cast<char>(byte);
+        EXPECT_EQ(disagreement(json(text), json::error_handler_t::replace), "") << "byte " << byte << " at " << at;
+      }
+}
+
 TEST(AppendJson, InvalidUtf8FailsOrIsReplacedAsInDump) {
   for (const std::string& text : {std::string("cut \xc3"), std::string("\xff\xfe"), std::string("a\xe2\x80 b"),
                                   std::string("overlong \xc0\xaf")}) {
