@@ -111,16 +111,19 @@ buckets() {  # PORT
          END { for (le in sum) print le, sum[le] }' | sort -g
 }
 # The q-quantile of the difference of two bucket snapshots, interpolated inside its bucket, in µs.
+# Buckets are paired by bound: before a server's first review its histogram has no series at all.
 quantile_us() {
-  paste -d' ' <(echo "$1") <(echo "$2") | awk -v q="$3" '
-    { le[NR] = $1; n[NR] = $4 - $2 } END {
-      total = n[NR]; target = q * total; lower = 0; below = 0
-      for (i = 1; i <= NR; i++) {
+  awk -v q="$3" '
+    FNR == NR { if (NF == 2) before[$1] = $2; next }
+    NF == 2 { le[++k] = $1; n[k] = $2 - before[$1] }
+    END {
+      total = n[k]; target = q * total; lower = 0; below = 0
+      for (i = 1; i <= k; i++) {
         if (n[i] >= target) {
           upper = (le[i] == "+Inf") ? lower : le[i]
           share = (n[i] > below) ? (target - below) / (n[i] - below) : 1
           printf "%.0f", (lower + (upper - lower) * share) * 1e6; exit }
-        lower = le[i]; below = n[i] } }'
+        lower = le[i]; below = n[i] } }' <(echo "$1") <(echo "$2")
 }
 
 cpu_ticks() {  # PID... -> their CPU time so far (utime + stime), in clock ticks
