@@ -404,7 +404,6 @@ ReviewOutcome Engine::review(const Request& request, const capacity::ClusterMode
     }
   }
   PolicyRun run(with_old_moved ? *with_old_moved : request, config_, cluster, cluster_stale, manifests, outcome);
-  outcome.policies.reserve(config_.mutating.size() + config_.validating.size());
   // A partial pod spec (a TrainJob's) is completed by its operator: a patch could add fields its
   // schema does not have, so nothing is mutated.
   if (request.operation == "CREATE" && phases != ReviewPhases::ValidateOnly && !outcome.workload.partial_pod_spec)
