@@ -2,6 +2,7 @@
 
 #include <array>
 #include <charconv>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <optional>
@@ -21,30 +22,69 @@ constexpr std::array<bool, 256> kEscaped = [] {
   return table;
 }();
 
-// Whether the serializer would copy `text` unchanged: nothing to escape, and valid UTF-8 (which it
-// keeps as is; invalid UTF-8 is its to refuse or replace). Messages hold '×' and '→' often enough
-// that non-ASCII text is checked here, with simdjson's validator, rather than handed over. Eight
-// bytes are tested at a time (SWAR): a word holds a byte below 0x20 when (x - 0x20..) & ~x & 0x80..
-// is not zero, and a '"' or '\\' when x XOR that byte repeated holds a zero byte.
-bool plain(const std::string& text) {
+// Whether `text` holds a byte the serializer escapes, and (in `seen`) every byte OR-ed together,
+// whose high bits mean non-ASCII. Eight bytes are tested at a time (SWAR): a word holds a byte
+// below 0x20 when (x - 0x20..) & ~x & 0x80.. is not zero, and a '"' or '\\' when x XOR that byte
+// repeated holds a zero byte.
+bool has_escapes(const std::string& text, std::uint64_t& seen) {
   constexpr std::uint64_t kOnes = 0x0101010101010101, kHighs = 0x8080808080808080;
   const auto below = [](std::uint64_t x, std::uint64_t n) { return (x - kOnes * n) & ~x & kHighs; };
   const char* bytes = text.data();
   const std::size_t size = text.size();
-  std::uint64_t seen = 0;  // every byte OR-ed in: a high bit means non-ASCII
   std::size_t i = 0;
   for (; i + 8 <= size; i += 8) {
     std::uint64_t x;
     std::memcpy(&x, bytes + i, 8);
-    if (below(x, 0x20) | below(x ^ (kOnes * '"'), 1) | below(x ^ (kOnes * '\\'), 1)) return false;
+    if (below(x, 0x20) | below(x ^ (kOnes * '"'), 1) | below(x ^ (kOnes * '\\'), 1)) return true;
     seen |= x;
   }
   for (; i < size; ++i) {
     const auto c = static_cast<unsigned char>(bytes[i]);
-    if (kEscaped[c]) return false;
+    if (kEscaped[c]) return true;
     seen |= c;
   }
-  return (seen & kHighs) == 0 || simdjson::validate_utf8(bytes, size);
+  return false;
+}
+
+// Appends `text` quoted and escaped as the serializer writes it, when it is valid UTF-8 (kept as
+// is; checked with simdjson's validator: messages hold '×' and '→' often enough). Returns false,
+// appending nothing, for invalid UTF-8, which is the serializer's to refuse or replace.
+bool append_string(std::string& out, const std::string& text) {
+  std::uint64_t seen = 0;
+  if (!has_escapes(text, seen)) {
+    if ((seen & 0x8080808080808080) != 0 && !simdjson::validate_utf8(text.data(), text.size())) return false;
+    out += '"';
+    out += text;
+    out += '"';
+    return true;
+  }
+  if (!simdjson::validate_utf8(text.data(), text.size())) return false;
+  out += '"';
+  std::size_t run = 0;  // start of the bytes not yet appended
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (!kEscaped[c]) continue;
+    out.append(text, run, i - run);
+    run = i + 1;
+    switch (c) {
+      case '\b': out += "\\b"; break;
+      case '\t': out += "\\t"; break;
+      case '\n': out += "\\n"; break;
+      case '\f': out += "\\f"; break;
+      case '\r': out += "\\r"; break;
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      default: {  // the other control characters, as \u00xx in lower case
+        constexpr char kHex[] = "0123456789abcdef";
+        out += "\\u00";
+        out += kHex[c >> 4];
+        out += kHex[c & 0xF];
+      }
+    }
+  }
+  out.append(text, run, std::string::npos);
+  out += '"';
+  return true;
 }
 
 class Writer {
@@ -77,11 +117,9 @@ class Writer {
         out_ += ']';
         return;
       }
-      case json::value_t::string: {
-        const auto& text = value.get_ref<const json::string_t&>();
-        if (plain(text)) return append_quoted(text);
-        return serializer().dump(value, false, false, 0);
-      }
+      case json::value_t::string:
+        if (!append_string(out_, value.get_ref<const json::string_t&>())) serializer().dump(value, false, false, 0);
+        return;
       case json::value_t::number_integer:
         return append_integer(value.get<json::number_integer_t>());
       case json::value_t::number_unsigned:
@@ -92,7 +130,9 @@ class Writer {
       case json::value_t::null:
         out_ += "null";
         return;
-      default:  // floats, binary values, discarded values
+      case json::value_t::number_float:
+        return append_float(value.get<json::number_float_t>());
+      default:  // binary and discarded values: never parsed nor built by gpu-admit
         serializer().dump(value, false, false, 0);
         return;
     }
@@ -100,13 +140,18 @@ class Writer {
 
  private:
   void write_string(const std::string& text) {
-    if (plain(text)) return append_quoted(text);
-    serializer().dump(json(text), false, false, 0);  // a key to escape: rare, so a copy is fine
+    if (!append_string(out_, text)) serializer().dump(json(text), false, false, 0);  // invalid UTF-8: rare
   }
-  void append_quoted(const std::string& text) {
-    out_ += '"';
-    out_ += text;
-    out_ += '"';
+  // The serializer's own float format: the shortest text that reads back (nlohmann's Grisu2
+  // to_chars), "null" for NaN and infinities.
+  void append_float(double number) {
+    if (!std::isfinite(number)) {
+      out_ += "null";
+      return;
+    }
+    std::array<char, 64> digits;
+    const char* end = nlohmann::detail::to_chars(digits.data(), digits.data() + digits.size(), number);
+    out_.append(digits.data(), static_cast<std::size_t>(end - digits.data()));
   }
   template <typename Integer>
   void append_integer(Integer number) {
@@ -114,7 +159,7 @@ class Writer {
     const auto end = std::to_chars(digits.data(), digits.data() + digits.size(), number).ptr;
     out_.append(digits.data(), end);
   }
-  // Made on first use: most values never need it. It appends to out_ and flushes its own buffer
+  // Made on first use, for invalid UTF-8 only: it appends to out_ and flushes its own buffer
   // before each dump() returns, so its output and ours interleave in order.
   Serializer& serializer() {
     if (!serializer_) serializer_.emplace(nlohmann::detail::output_adapter<char, std::string>(out_), ' ', handler_);

@@ -79,7 +79,9 @@ TEST(AppendJson, EveryByteAtEveryPositionOfAWordIsWrittenAsDumpWritesIt) {
 
 TEST(AppendJson, InvalidUtf8FailsOrIsReplacedAsInDump) {
   for (const std::string& text : {std::string("cut \xc3"), std::string("\xff\xfe"), std::string("a\xe2\x80 b"),
-                                  std::string("overlong \xc0\xaf")}) {
+                                  std::string("overlong \xc0\xaf"),
+                                  std::string("surrogate \xed\xa0\x80"), std::string("past U+10FFFF \xf4\x90\x80\x80"),
+                                  std::string("\"quoted\" then cut \xe2\x82")}) {
     for (auto handler : {json::error_handler_t::strict, json::error_handler_t::replace, json::error_handler_t::ignore}) {
       EXPECT_EQ(disagreement(json(text), handler), "") << text;
       EXPECT_EQ(disagreement(json::object({{"k", text}, {text, 1}}), handler), "") << text;
