@@ -118,8 +118,7 @@ class Writer {
         return;
       }
       case json::value_t::string:
-        if (!append_string(out_, value.get_ref<const json::string_t&>())) serializer().dump(value, false, false, 0);
-        return;
+        return write_string(value.get_ref<const json::string_t&>());
       case json::value_t::number_integer:
         return append_integer(value.get<json::number_integer_t>());
       case json::value_t::number_unsigned:

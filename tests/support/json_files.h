@@ -3,20 +3,13 @@
 #pragma once
 
 #include <filesystem>
-#include <fstream>
 #include <functional>
-#include <sstream>
 #include <string>
 #include <vector>
 
-namespace gpuadmit::testing {
+#include "tests/support/command_output.h"
 
-inline std::string read_whole_file(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
+namespace gpuadmit::testing {
 
 // Calls `visit` with each file's path and text (files under 8 MiB); returns how many there were.
 // The fuzz corpora hold JSON without the extension, as every other file does with it.
@@ -31,7 +24,7 @@ inline std::size_t for_each_json_file(const std::function<void(const std::filesy
       const bool corpus = entry.path().string().find("/fuzz/corpus/") != std::string::npos;
       if (!corpus && entry.path().extension() != ".json") continue;
       ++files;
-      visit(entry.path(), read_whole_file(entry.path()));
+      visit(entry.path(), read_text(entry.path()));
     }
   return files;
 }

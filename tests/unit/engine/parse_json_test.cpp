@@ -5,9 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
-#include <fstream>
 #include <random>
-#include <sstream>
 
 #include "engine/input_limits.h"
 #include "tests/support/json_files.h"
@@ -84,7 +82,7 @@ TEST(ParseJson, RefusesNestingPastTheLimitAsNlohmannDoes) {
 // client or a broken proxy would send them; and texts past the size a thread keeps a parser for.
 TEST(ParseJson, AgreesOnDamagedRequests) {
   const std::string request =
-      testing::read_whole_file(fs::path(GPUADMIT_SOURCE_DIR) / "tests/golden/probe-defaults--deployment-vllm-profile/request.json");
+      testing::read_text(fs::path(GPUADMIT_SOURCE_DIR) / "tests/golden/probe-defaults--deployment-vllm-profile/request.json");
   ASSERT_FALSE(request.empty());
   std::mt19937 random(15);
   const std::string alphabet = "{}[],:\"\\0123456789-+.eEtrufalsn \xff\xc3\xa9u";
