@@ -80,7 +80,7 @@ bool is_rejection(CloseReason reason) {
          reason != CloseReason::shutdown;
 }
 
-// Plain threads taking jobs in order. Its queue is bounded by the I/O thread, which hands out at
+// Plain threads taking jobs in order. Its queue is bounded by the event loops, which hand out at
 // most ListenerOptions::max_queued_requests + workers jobs at once.
 class WorkerPool {
  public:
@@ -178,16 +178,18 @@ class HttpListener::Impl {
   void start();
   void begin_shutdown() {
     drain_requested_ = true;
-    wake();
+    wake(acceptor_wake_fd_);
+    for (const auto& loop : loops_) loop->wake();
   }
   bool wait_drained(Clock::time_point until) {
     std::unique_lock lock(drain_mutex_);
-    return drained_changed_.wait_until(lock, until, [&] { return drained_; });
+    return drained_changed_.wait_until(lock, until, [&] { return drained_loops_ == loops_.size(); });
   }
   void stop();
 
  private:
   enum class Phase { handshake, request, in_flight, closing };
+  struct Loop;
 
   struct Connection {
     std::uint64_t id = 0;
@@ -196,6 +198,7 @@ class HttpListener::Impl {
     std::string client;  // the peer's address, for the per-client limit
     Phase phase = Phase::request;
     Impl* owner = nullptr;
+    Loop* loop = nullptr;  // the event loop that serves it, always the same one
     http_parser parser{};
     // The request being read.
     HttpRequest request;
@@ -216,7 +219,7 @@ class HttpListener::Impl {
     // Deadlines: one for reading (its reason says which), one for the answer being written.
     Clock::time_point read_deadline, write_deadline, linger_deadline;
     CloseReason read_reason = CloseReason::idle;
-    Clock::time_point scheduled{};  // its entry in deadlines_, when has_scheduled
+    Clock::time_point scheduled{};  // its entry in the loop's deadlines, when has_scheduled
     bool has_scheduled = false, closed = false;
     std::uint32_t events = 0;
   };
@@ -226,6 +229,37 @@ class HttpListener::Impl {
     std::string bytes;
     bool close;
     std::size_t body_bytes;
+  };
+
+  // A connection the acceptor took (and counted against the limits) for a loop.
+  struct Accepted {
+    int fd;
+    std::string client;
+  };
+
+  // One event loop: a thread, its epoll set and the connections it serves, each for its whole
+  // life. Only its thread touches it, but for `open` and the inbox.
+  struct Loop {
+    int epoll_fd = -1, wake_fd = -1;
+    std::thread thread;
+    std::uint64_t next_id = kFirstConnection;
+    std::unordered_map<std::uint64_t, std::unique_ptr<Connection>> connections;
+    std::atomic<std::size_t> open{0};  // its connections, those in the inbox too: where the next one goes
+    std::set<std::pair<Clock::time_point, std::uint64_t>> deadlines;
+    std::vector<std::uint64_t> runnable, dead;
+    std::vector<std::uint64_t> inline_ready, answering;  // small complete requests, answered at the end of a batch
+    std::deque<std::uint64_t> waiting;  // large complete requests not yet handed to a worker
+    std::atomic<bool> has_waiting{false};
+    std::size_t handed_out = 0;  // its requests on the workers
+    bool draining = false, drained = false;
+    std::mutex inbox_mutex;
+    std::vector<Completion> completions;  // answers from the workers
+    std::vector<Accepted> accepted;
+    void wake() const { Impl::wake(wake_fd); }
+    Connection* find(std::uint64_t id) {
+      auto it = connections.find(id);
+      return it == connections.end() || it->second->closed ? nullptr : it->second.get();
+    }
   };
 
   enum class Io { ok, would_block, eof, error };
@@ -247,23 +281,26 @@ class HttpListener::Impl {
   }
   bool count_header_bytes(Connection& c, std::size_t length);
 
-  void run();
-  void wake() {
+  static void wake(int fd) {
     const std::uint64_t one = 1;
-    [[maybe_unused]] ssize_t n = ::write(wake_fd_, &one, sizeof one);
+    [[maybe_unused]] ssize_t n = ::write(fd, &one, sizeof one);
   }
-  void accept_all();
+  void run(Loop& loop);
+  void run_acceptor();
+  void accept_all(bool& paused, Clock::time_point& paused_until);
+  void adopt(Loop& loop, int fd, std::string client);
+  void release(Loop& loop, const std::string& client);
+  void take_inbox(Loop& loop);
   void on_event(Connection& c, std::uint32_t events);
   void step(Connection& c);
   bool handshake(Connection& c);
   void read_requests(Connection& c);
   void feed(Connection& c, const char* data, std::size_t size);
   void dispatch(Connection& c);
-  void try_dispatch();
-  void finish_batch();
+  void try_dispatch(Loop& loop);
+  void answer_inline(Loop& loop);
   Completion answer(HttpRequest& request, std::uint64_t id, bool close, bool head, std::size_t bytes) const;
-  void complete(Completion& completion);
-  void take_completions();
+  void complete(Loop& loop, Completion& completion);
   bool flush(Connection& c);
   void start_linger(Connection& c);
   void linger_read(Connection& c);
@@ -273,7 +310,8 @@ class HttpListener::Impl {
   void expire(Connection& c);
   void update(Connection& c);
   void close_connection(Connection& c, CloseReason reason);
-  void start_drain();
+  void start_drain(Loop& loop);
+  void note_drained(Loop& loop);
   void note_rejection(CloseReason reason);
   void flush_rejection_logs(bool all);
   Io transport_read(Connection& c, char* buffer, std::size_t size, std::size_t& got);
@@ -281,10 +319,6 @@ class HttpListener::Impl {
   // What an SSL_read (`reading`) or SSL_write that returned `n` <= 0 means. A read can need the
   // socket writable and a write readable (a key update, renegotiation refused): that is noted.
   static Io ssl_failure(Connection& c, int n, bool reading);
-  Connection* find(std::uint64_t id) {
-    auto it = connections_.find(id);
-    return it == connections_.end() || it->second->closed ? nullptr : it->second.get();
-  }
 
   const ListenerOptions options_;
   SSL_CTX* const tls_;
@@ -292,37 +326,35 @@ class HttpListener::Impl {
   std::shared_ptr<spdlog::logger> logger_;
   http_parser_settings settings_{};
 
-  int listen_fd_ = -1, epoll_fd_ = -1, wake_fd_ = -1, reserve_fd_ = -1;
-  std::thread io_thread_;
+  // A thread of its own accepts (a loop answering a review would delay it) and gives each
+  // connection to the loop serving the fewest.
+  std::vector<std::unique_ptr<Loop>> loops_;
+  int listen_fd_ = -1, reserve_fd_ = -1, acceptor_epoll_fd_ = -1, acceptor_wake_fd_ = -1;  // the acceptor's
+  std::thread acceptor_;
   std::unique_ptr<WorkerPool> pool_;
-  std::atomic<bool> drain_requested_{false}, stop_requested_{false};
-  bool draining_ = false, stopped_ = false;
-  Clock::time_point accept_paused_until_{};
-  bool accept_paused_ = false;
+  std::atomic<bool> drain_requested_{false}, stop_requested_{false}, accepting_closed_{false};
+  bool stopped_ = false;
 
-  // I/O thread only.
-  std::uint64_t next_id_ = kFirstConnection;
-  std::unordered_map<std::uint64_t, std::unique_ptr<Connection>> connections_;
+  // The limits on connections, shared by the loops.
+  std::atomic<std::size_t> open_total_{0};
+  std::mutex per_client_mutex_;
   std::unordered_map<std::string, std::size_t> per_client_;
-  std::set<std::pair<Clock::time_point, std::uint64_t>> deadlines_;
-  std::vector<std::uint64_t> runnable_, dead_;
-  std::deque<std::uint64_t> waiting_;  // complete requests not yet handed to a worker
+  // What the workers hold: requests and body bytes.
+  std::mutex budget_mutex_;
   std::size_t handed_out_ = 0, inflight_body_bytes_ = 0;
-  // Between epoll_wait and finish_batch(): a request completed while no worker is busy waits
-  // for the end of the batch, where it is answered inline if it is still the only one.
-  bool in_batch_ = false;
+
   struct RejectionLog {
     std::uint64_t unlogged = 0;
     Clock::time_point last{};
     bool ever = false;
   };
+  std::mutex rejection_logs_mutex_;
   std::array<RejectionLog, static_cast<std::size_t>(CloseReason::kCount)> rejection_logs_{};
+  void flush_rejection_logs_locked(bool all);
 
-  std::mutex completions_mutex_;
-  std::vector<Completion> completions_;
   std::mutex drain_mutex_;
   std::condition_variable drained_changed_;
-  bool drained_ = false;
+  std::size_t drained_loops_ = 0;
 };
 
 // ---- setup and teardown --------------------------------------------------------------------
@@ -357,103 +389,162 @@ int HttpListener::Impl::bind(const std::string& host, int port) {
 
 void HttpListener::Impl::start() {
   if (listen_fd_ < 0) throw std::runtime_error("HttpListener::start before bind");
-  epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
-  wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   // Kept so that at EMFILE one connection can still be accepted and closed (see accept_all).
   reserve_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-  if (epoll_fd_ < 0 || wake_fd_ < 0) throw std::runtime_error(std::string("epoll: ") + std::strerror(errno));
+  acceptor_epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
+  acceptor_wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (acceptor_epoll_fd_ < 0 || acceptor_wake_fd_ < 0) throw std::runtime_error(std::string("epoll: ") + std::strerror(errno));
   epoll_event event{};
   event.events = EPOLLIN;
   event.data.u64 = kListenerKey;
-  epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, listen_fd_, &event);
+  epoll_ctl(acceptor_epoll_fd_, EPOLL_CTL_ADD, listen_fd_, &event);
   event.data.u64 = kWakeKey;
-  epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, wake_fd_, &event);
+  epoll_ctl(acceptor_epoll_fd_, EPOLL_CTL_ADD, acceptor_wake_fd_, &event);
+  for (std::size_t i = 0; i < std::max<std::size_t>(1, options_.io_threads); ++i) {
+    auto loop = std::make_unique<Loop>();
+    loop->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+    loop->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    const bool failed = loop->epoll_fd < 0 || loop->wake_fd < 0;
+    loops_.push_back(std::move(loop));  // closed by stop() either way
+    if (failed) throw std::runtime_error(std::string("epoll: ") + std::strerror(errno));
+    epoll_ctl(loops_.back()->epoll_fd, EPOLL_CTL_ADD, loops_.back()->wake_fd, &event);
+  }
   pool_ = std::make_unique<WorkerPool>(std::max<std::size_t>(1, options_.workers));
-  io_thread_ = std::thread([this] { run(); });
+  for (const auto& loop : loops_) loop->thread = std::thread([this, &loop = *loop] { run(loop); });
+  acceptor_ = std::thread([this] { run_acceptor(); });
 }
 
 void HttpListener::Impl::stop() {
   if (stopped_) return;
   stopped_ = true;
   stop_requested_ = true;
-  if (io_thread_.joinable()) {
-    wake();
-    io_thread_.join();
+  if (acceptor_.joinable()) {  // first: no connection goes to a loop after it stopped
+    wake(acceptor_wake_fd_);
+    acceptor_.join();
   }
+  for (const auto& loop : loops_)
+    if (loop->thread.joinable()) {
+      loop->wake();
+      loop->thread.join();
+    }
   if (pool_) pool_->stop();
-  for (int* fd : {&listen_fd_, &epoll_fd_, &wake_fd_, &reserve_fd_})
+  flush_rejection_logs(true);
+  for (const auto& loop : loops_)
+    for (int* fd : {&loop->epoll_fd, &loop->wake_fd})
+      if (*fd >= 0) {
+        ::close(*fd);
+        *fd = -1;
+      }
+  for (int* fd : {&listen_fd_, &reserve_fd_, &acceptor_epoll_fd_, &acceptor_wake_fd_})
     if (*fd >= 0) {
       ::close(*fd);
       *fd = -1;
     }
 }
 
-// ---- the event loop ----------------------------------------------------------------------
+// ---- the event loops ---------------------------------------------------------------------
 
-void HttpListener::Impl::run() {
+void HttpListener::Impl::run(Loop& loop) {
   std::array<epoll_event, 256> events;
   while (!stop_requested_) {
     auto now = Clock::now();
     int timeout_ms = 1000;  // also paces the rejection log lines
-    if (!runnable_.empty()) timeout_ms = 0;
-    else if (!deadlines_.empty())
+    if (!loop.runnable.empty() || !loop.inline_ready.empty()) timeout_ms = 0;
+    else if (!loop.deadlines.empty())
       timeout_ms = static_cast<int>(std::clamp<long long>(
-          std::chrono::ceil<std::chrono::milliseconds>(deadlines_.begin()->first - now).count(), 0, 1000));
-    const int n = epoll_wait(epoll_fd_, events.data(), static_cast<int>(events.size()), timeout_ms);
+          std::chrono::ceil<std::chrono::milliseconds>(loop.deadlines.begin()->first - now).count(), 0, 1000));
+    const int n = epoll_wait(loop.epoll_fd, events.data(), static_cast<int>(events.size()), timeout_ms);
     if (n < 0 && errno != EINTR) break;
-    in_batch_ = true;
     for (int i = 0; i < n; ++i) {
       const std::uint64_t key = events[static_cast<std::size_t>(i)].data.u64;
-      if (key == kListenerKey) {
-        accept_all();
-      } else if (key == kWakeKey) {
+      if (key == kWakeKey) {
         std::uint64_t count = 0;
-        [[maybe_unused]] ssize_t r = ::read(wake_fd_, &count, sizeof count);
-      } else if (Connection* c = find(key)) {
+        [[maybe_unused]] ssize_t r = ::read(loop.wake_fd, &count, sizeof count);
+      } else if (Connection* c = loop.find(key)) {
         on_event(*c, events[static_cast<std::size_t>(i)].events);
       }
     }
-    take_completions();
-    if (drain_requested_ && !draining_) start_drain();
+    take_inbox(loop);
+    if (loop.has_waiting) try_dispatch(loop);  // a worker of another loop may have made room
+    if (drain_requested_ && !loop.draining) start_drain(loop);
     std::vector<std::uint64_t> again;
-    again.swap(runnable_);
+    again.swap(loop.runnable);
     for (std::uint64_t id : again)
-      if (Connection* c = find(id)) step(*c);
-    finish_batch();
+      if (Connection* c = loop.find(id)) step(*c);
+    answer_inline(loop);
     now = Clock::now();
-    while (!deadlines_.empty() && deadlines_.begin()->first <= now) {
-      const std::uint64_t id = deadlines_.begin()->second;
-      deadlines_.erase(deadlines_.begin());
-      if (Connection* c = find(id)) {
+    while (!loop.deadlines.empty() && loop.deadlines.begin()->first <= now) {
+      const std::uint64_t id = loop.deadlines.begin()->second;
+      loop.deadlines.erase(loop.deadlines.begin());
+      if (Connection* c = loop.find(id)) {
         c->has_scheduled = false;
         expire(*c);
       }
     }
-    if (accept_paused_ && now >= accept_paused_until_ && !draining_) {
-      accept_paused_ = false;
+    for (std::uint64_t id : loop.dead) loop.connections.erase(id);
+    loop.dead.clear();
+    if (loop.draining && !loop.drained) note_drained(loop);
+  }
+  for (auto& [id, c] : loop.connections)
+    if (!c->closed) close_connection(*c, CloseReason::shutdown);
+  loop.connections.clear();
+  std::lock_guard lock(loop.inbox_mutex);
+  for (const Accepted& accepted : loop.accepted) {
+    ::close(accepted.fd);
+    release(loop, accepted.client);
+  }
+  loop.accepted.clear();
+}
+
+// A loop is drained once the port is closed (no connection can come to it any more) and its
+// connections are gone.
+void HttpListener::Impl::note_drained(Loop& loop) {
+  if (!accepting_closed_ || !loop.connections.empty()) return;
+  {
+    std::lock_guard lock(loop.inbox_mutex);
+    if (!loop.accepted.empty()) return;
+  }
+  loop.drained = true;
+  std::lock_guard lock(drain_mutex_);
+  ++drained_loops_;
+  drained_changed_.notify_all();
+}
+
+// Accepts until the port is closed by a shutdown. It also paces the rejection log lines.
+void HttpListener::Impl::run_acceptor() {
+  std::array<epoll_event, 2> events;
+  bool paused = false;
+  Clock::time_point paused_until{};
+  while (!stop_requested_) {
+    if (drain_requested_) {
+      ::close(listen_fd_);  // new connections are refused from now on
+      listen_fd_ = -1;
+      accepting_closed_ = true;
+      for (const auto& loop : loops_) loop->wake();  // they can be drained now
+      return;
+    }
+    const int n = epoll_wait(acceptor_epoll_fd_, events.data(), static_cast<int>(events.size()), paused ? 100 : 1000);
+    if (n < 0 && errno != EINTR) return;
+    for (int i = 0; i < n; ++i) {
+      if (events[static_cast<std::size_t>(i)].data.u64 == kListenerKey) {
+        accept_all(paused, paused_until);
+      } else {
+        std::uint64_t count = 0;
+        [[maybe_unused]] ssize_t r = ::read(acceptor_wake_fd_, &count, sizeof count);
+      }
+    }
+    if (paused && Clock::now() >= paused_until) {
+      paused = false;
       epoll_event event{};
       event.events = EPOLLIN;
       event.data.u64 = kListenerKey;
-      epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, listen_fd_, &event);
+      epoll_ctl(acceptor_epoll_fd_, EPOLL_CTL_ADD, listen_fd_, &event);
     }
-    for (std::uint64_t id : dead_) connections_.erase(id);
-    dead_.clear();
     flush_rejection_logs(false);
-    if (draining_ && connections_.empty()) {
-      std::lock_guard lock(drain_mutex_);
-      if (!drained_) {
-        drained_ = true;
-        drained_changed_.notify_all();
-      }
-    }
   }
-  for (auto& [id, c] : connections_)
-    if (!c->closed) close_connection(*c, CloseReason::shutdown);
-  connections_.clear();
-  flush_rejection_logs(true);
 }
 
-void HttpListener::Impl::accept_all() {
+void HttpListener::Impl::accept_all(bool& paused, Clock::time_point& paused_until) {
   for (int i = 0; i < 128; ++i) {  // then the other events get a turn
     sockaddr_storage address{};
     socklen_t length = sizeof address;
@@ -476,9 +567,9 @@ void HttpListener::Impl::accept_all() {
           if (doomed >= 0) continue;
         }
         // No reserve either: stop watching the port for a moment.
-        epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, listen_fd_, nullptr);
-        accept_paused_ = true;
-        accept_paused_until_ = Clock::now() + std::chrono::milliseconds(100);
+        epoll_ctl(acceptor_epoll_fd_, EPOLL_CTL_DEL, listen_fd_, nullptr);
+        paused = true;
+        paused_until = Clock::now() + std::chrono::milliseconds(100);
       }
       return;  // EAGAIN: all taken; ENOBUFS and the like: try at the next event
     }
@@ -488,51 +579,109 @@ void HttpListener::Impl::accept_all() {
     else if (address.ss_family == AF_INET6)
       inet_ntop(AF_INET6, &reinterpret_cast<sockaddr_in6*>(&address)->sin6_addr, host, sizeof host);
     CloseReason refused = CloseReason::kCount;
-    if (connections_.size() >= options_.max_connections) refused = CloseReason::limit_total;
-    else if (per_client_[host] >= options_.max_connections_per_client) refused = CloseReason::limit_per_client;
+    {
+      std::lock_guard lock(per_client_mutex_);
+      if (open_total_ >= options_.max_connections) {
+        refused = CloseReason::limit_total;
+      } else {
+        auto it = per_client_.find(host);
+        if (it != per_client_.end() && it->second >= options_.max_connections_per_client)
+          refused = CloseReason::limit_per_client;
+        else
+          ++per_client_[host];
+      }
+    }
     if (refused != CloseReason::kCount) {
       ::close(fd);
-      if (per_client_[host] == 0) per_client_.erase(host);
       if (hooks_.on_open) hooks_.on_open();
       if (hooks_.on_close) hooks_.on_close(refused);
       note_rejection(refused);
       continue;
     }
+    ++open_total_;
     const int yes = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &yes, sizeof yes);
-    auto owned = std::make_unique<Connection>();
-    Connection& c = *owned;
-    c.id = next_id_++;
-    c.fd = fd;
-    c.client = host;
-    c.owner = this;
-    ++per_client_[host];
-    connections_.emplace(c.id, std::move(owned));
-    if (hooks_.on_open) hooks_.on_open();
-    epoll_event event{};  // no events yet (update() sets them); errors and hang-ups always come
-    event.data.u64 = c.id;
-    epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &event);
-    const auto now = Clock::now();
-    if (tls_) {
-      c.ssl = SSL_new(tls_);
-      if (!c.ssl) {
-        close_connection(c, CloseReason::handshake_failed);
-        continue;
-      }
-      SSL_set_fd(c.ssl, fd);
-      SSL_set_accept_state(c.ssl);
-      // Partial writes from a moving buffer; buffers freed while a connection is idle (an idle
-      // flood then costs little memory).
-      SSL_set_mode(c.ssl, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
-                              SSL_MODE_RELEASE_BUFFERS);
-      c.phase = Phase::handshake;
-      c.read_deadline = now + options_.handshake_timeout;
-      c.read_reason = CloseReason::handshake_timeout;
-    } else {
-      await_request(c, now);
+    // The loop serving the fewest connections takes it.
+    Loop* target = loops_.front().get();
+    for (const auto& loop : loops_)
+      if (loop->open < target->open) target = loop.get();
+    ++target->open;
+    {
+      std::lock_guard lock(target->inbox_mutex);
+      target->accepted.push_back({fd, host});
     }
-    step(c);
+    target->wake();
   }
+}
+
+// Serves an accepted connection (counted against the limits already) on `loop`.
+void HttpListener::Impl::adopt(Loop& loop, int fd, std::string client) {
+  auto owned = std::make_unique<Connection>();
+  Connection& c = *owned;
+  c.id = loop.next_id++;
+  c.fd = fd;
+  c.client = std::move(client);
+  c.owner = this;
+  c.loop = &loop;
+  loop.connections.emplace(c.id, std::move(owned));
+  if (hooks_.on_open) hooks_.on_open();
+  epoll_event event{};  // no events yet (update() sets them); errors and hang-ups always come
+  event.data.u64 = c.id;
+  epoll_ctl(loop.epoll_fd, EPOLL_CTL_ADD, fd, &event);
+  if (loop.draining) return close_connection(c, CloseReason::shutdown);
+  const auto now = Clock::now();
+  if (tls_) {
+    c.ssl = SSL_new(tls_);
+    if (!c.ssl) return close_connection(c, CloseReason::handshake_failed);
+    SSL_set_fd(c.ssl, fd);
+    SSL_set_accept_state(c.ssl);
+    // Partial writes from a moving buffer; buffers freed while a connection is idle (an idle
+    // flood then costs little memory).
+    SSL_set_mode(c.ssl, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+                            SSL_MODE_RELEASE_BUFFERS);
+    c.phase = Phase::handshake;
+    c.read_deadline = now + options_.handshake_timeout;
+    c.read_reason = CloseReason::handshake_timeout;
+  } else {
+    await_request(c, now);
+  }
+  step(c);
+}
+
+// A connection of `loop` from `client` is gone: it no longer counts against the limits.
+void HttpListener::Impl::release(Loop& loop, const std::string& client) {
+  --loop.open;
+  --open_total_;
+  std::lock_guard lock(per_client_mutex_);
+  auto it = per_client_.find(client);
+  if (it != per_client_.end() && --it->second == 0) per_client_.erase(it);
+}
+
+// Answers from the workers and connections from the acceptor.
+void HttpListener::Impl::take_inbox(Loop& loop) {
+  std::vector<Completion> done;
+  std::vector<Accepted> accepted;
+  {
+    std::lock_guard lock(loop.inbox_mutex);
+    if (loop.completions.empty() && loop.accepted.empty()) return;
+    done.swap(loop.completions);
+    accepted.swap(loop.accepted);
+  }
+  for (Accepted& connection : accepted) adopt(loop, connection.fd, std::move(connection.client));
+  if (done.empty()) return;
+  {
+    std::lock_guard lock(budget_mutex_);
+    for (const Completion& completion : done) {
+      --handed_out_;
+      inflight_body_bytes_ -= completion.body_bytes;
+    }
+  }
+  loop.handed_out -= done.size();
+  for (Completion& completion : done) complete(loop, completion);
+  // The workers' room is shared: other loops' large requests may fit now.
+  try_dispatch(loop);
+  for (const auto& other : loops_)
+    if (other.get() != &loop && other->has_waiting) other->wake();
 }
 
 void HttpListener::Impl::on_event(Connection& c, std::uint32_t events) {
@@ -552,12 +701,12 @@ void HttpListener::Impl::step(Connection& c) {
   if (!flush(c)) return;
   if (c.phase == Phase::request && c.output.empty() && !c.lingering) {
     read_requests(c);
-    // An answer the I/O thread gave itself (an error, 100 Continue) goes out now.
+    // An answer the loop gave itself (an error, 100 Continue) goes out now.
     if (c.closed || !flush(c)) return;
   }
   if (c.lingering) linger_read(c);
   if (c.closed) return;
-  if (draining_ && c.phase == Phase::request && !c.started && c.output.empty())
+  if (c.loop->draining && c.phase == Phase::request && !c.started && c.output.empty())
     return close_connection(c, CloseReason::shutdown);
   update(c);
 }
@@ -648,7 +797,7 @@ void HttpListener::Impl::read_requests(Connection& c) {
     feed(c, buffer, got);
     if (c.closed || c.phase != Phase::request || !c.output.empty()) return;
   }
-  runnable_.push_back(c.id);  // more may be waiting; the others go first
+  c.loop->runnable.push_back(c.id);  // more may be waiting; the others go first
 }
 
 void HttpListener::Impl::feed(Connection& c, const char* data, std::size_t size) {
@@ -761,35 +910,50 @@ int HttpListener::Impl::on_message_complete(http_parser* parser) {
   return 0;
 }
 
-// ---- handing requests to workers -------------------------------------------------------------
 
+// ---- answering: inline or on a worker --------------------------------------------------------
+
+// A complete request: a small one may be answered by its loop at the end of the turn (see
+// answer_inline), a large one goes to a worker, so that it holds up no other connection of the
+// loop and the in-flight bound applies.
 void HttpListener::Impl::dispatch(Connection& c) {
   c.phase = Phase::in_flight;
   ++c.answered;
-  c.close_after_answer = !c.keep_alive || c.answered >= options_.keep_alive_max_requests || draining_;
-  waiting_.push_back(c.id);
-  // With a worker busy the server is not idle: no reason to wait for the end of the batch.
-  if (!in_batch_ || handed_out_ > 0) try_dispatch();
+  c.close_after_answer = !c.keep_alive || c.answered >= options_.keep_alive_max_requests || c.loop->draining;
+  if (options_.inline_body_bytes > 0 && c.request.body.size() <= options_.inline_body_bytes) {
+    c.loop->inline_ready.push_back(c.id);
+    return;
+  }
+  c.loop->waiting.push_back(c.id);
+  try_dispatch(*c.loop);
 }
 
-void HttpListener::Impl::finish_batch() {
-  in_batch_ = false;
-  if (waiting_.size() == 1 && handed_out_ == 0 && options_.inline_body_bytes > 0) {
-    Connection* c = find(waiting_.front());
-    if (c && c->phase == Phase::in_flight && c->request.body.size() <= options_.inline_body_bytes) {
-      waiting_.pop_front();
-      HttpRequest request = std::move(c->request);
-      c->request = HttpRequest();
-      Completion done = answer(request, c->id, c->close_after_answer, c->head, 0);
-      complete(done);
-      return;
-    }
+// The small requests of a turn: the only one, while none of the loop's requests is on a worker,
+// is answered here, so no other thread is woken (one instead of three: most of a small review's
+// cost at low load). Several go to the workers, like those of a loop with work on them: under
+// load, answering all on the loop cost as much CPU per request and gave a longer tail (one loop's
+// connections wait for all its reviews), bench/README.md 2026-12-07 (session 15).
+void HttpListener::Impl::answer_inline(Loop& loop) {
+  if (loop.inline_ready.empty()) return;
+  if (loop.inline_ready.size() > 1 || loop.handed_out > 0) {
+    for (std::uint64_t id : loop.inline_ready) loop.waiting.push_back(id);
+    loop.inline_ready.clear();
+    return try_dispatch(loop);
   }
-  try_dispatch();
+  loop.answering.swap(loop.inline_ready);
+  for (std::uint64_t id : loop.answering) {
+    Connection* c = loop.find(id);
+    if (!c || c->phase != Phase::in_flight) continue;
+    HttpRequest request = std::move(c->request);
+    c->request = HttpRequest();
+    Completion done = answer(request, id, c->close_after_answer, c->head, 0);
+    complete(loop, done);
+  }
+  loop.answering.clear();
 }
 
 // The hooks' answer to one request, serialized; never throws. Runs on a worker or, inline, on
-// the I/O thread.
+// an event loop.
 HttpListener::Impl::Completion HttpListener::Impl::answer(HttpRequest& request, std::uint64_t id, bool close,
                                                          bool head, std::size_t bytes) const {
   HttpResponse response;
@@ -808,59 +972,50 @@ HttpListener::Impl::Completion HttpListener::Impl::answer(HttpRequest& request, 
   return Completion{id, serialize(response, close, head), close, bytes};
 }
 
-void HttpListener::Impl::try_dispatch() {
-  while (!waiting_.empty()) {
-    Connection* c = find(waiting_.front());
+void HttpListener::Impl::try_dispatch(Loop& loop) {
+  while (!loop.waiting.empty()) {
+    Connection* c = loop.find(loop.waiting.front());
     if (!c || c->phase != Phase::in_flight) {
-      waiting_.pop_front();
+      loop.waiting.pop_front();
       continue;
     }
     const std::size_t bytes = c->request.body.size();
-    if (handed_out_ >= options_.workers + options_.max_queued_requests) return;
-    // Bodies being reviewed at once are bounded; one alone always runs.
-    if (inflight_body_bytes_ > 0 && inflight_body_bytes_ + bytes > options_.max_inflight_body_bytes) return;
-    waiting_.pop_front();
-    ++handed_out_;
-    inflight_body_bytes_ += bytes;
+    {
+      std::lock_guard lock(budget_mutex_);
+      if (handed_out_ >= options_.workers + options_.max_queued_requests) break;
+      // Bodies being reviewed at once are bounded; one alone always runs.
+      if (inflight_body_bytes_ > 0 && inflight_body_bytes_ + bytes > options_.max_inflight_body_bytes) break;
+      ++handed_out_;
+      inflight_body_bytes_ += bytes;
+    }
+    ++loop.handed_out;
+    loop.waiting.pop_front();
     auto request = std::make_shared<HttpRequest>(std::move(c->request));
     c->request = HttpRequest();
     const bool close = c->close_after_answer, head = c->head;
     const std::uint64_t id = c->id;
-    pool_->submit([this, request = std::move(request), close, head, id, bytes]() mutable {
+    pool_->submit([this, &loop, request = std::move(request), close, head, id, bytes]() mutable {
       Completion done = answer(*request, id, close, head, bytes);
       request.reset();
       // glibc keeps freed memory in its arenas; after a large body, give it back.
       if (bytes >= kTrimAfterBytes) malloc_trim(0);
       {
-        std::lock_guard lock(completions_mutex_);
-        completions_.push_back(std::move(done));
+        std::lock_guard lock(loop.inbox_mutex);
+        loop.completions.push_back(std::move(done));
       }
-      wake();
+      loop.wake();
     });
   }
-}
-
-void HttpListener::Impl::take_completions() {
-  std::vector<Completion> done;
-  {
-    std::lock_guard lock(completions_mutex_);
-    done.swap(completions_);
-  }
-  for (Completion& completion : done) {
-    --handed_out_;
-    inflight_body_bytes_ -= completion.body_bytes;
-    complete(completion);
-  }
-  if (!in_batch_) try_dispatch();
+  loop.has_waiting = !loop.waiting.empty();
 }
 
 // An answer goes out on its connection (if the client is still there).
-void HttpListener::Impl::complete(Completion& completion) {
-  Connection* c = find(completion.id);
+void HttpListener::Impl::complete(Loop& loop, Completion& completion) {
+  Connection* c = loop.find(completion.id);
   if (!c) return;
   c->output += completion.bytes;
   c->write_deadline = Clock::now() + options_.write_timeout;
-  if (completion.close || draining_) {
+  if (completion.close || loop.draining) {
     c->phase = Phase::closing;
     c->close_after_write = true;
     c->close_reason = CloseReason::done;
@@ -1019,11 +1174,11 @@ void HttpListener::Impl::update(Connection& c) {
   else if (!c.output.empty()) deadline = c.write_deadline;
   else if (c.phase == Phase::handshake || c.phase == Phase::request) deadline = c.read_deadline;
   if (c.has_scheduled && (!deadline || *deadline != c.scheduled)) {
-    deadlines_.erase({c.scheduled, c.id});
+    c.loop->deadlines.erase({c.scheduled, c.id});
     c.has_scheduled = false;
   }
   if (deadline && !c.has_scheduled) {
-    deadlines_.emplace(*deadline, c.id);
+    c.loop->deadlines.emplace(*deadline, c.id);
     c.scheduled = *deadline;
     c.has_scheduled = true;
   }
@@ -1039,16 +1194,16 @@ void HttpListener::Impl::update(Connection& c) {
   epoll_event event{};
   event.events = events;
   event.data.u64 = c.id;
-  epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, c.fd, &event);
+  epoll_ctl(c.loop->epoll_fd, EPOLL_CTL_MOD, c.fd, &event);
   c.events = events;
 }
 
 void HttpListener::Impl::close_connection(Connection& c, CloseReason reason) {
   if (c.closed) return;
   c.closed = true;
-  if (c.has_scheduled) deadlines_.erase({c.scheduled, c.id});
+  if (c.has_scheduled) c.loop->deadlines.erase({c.scheduled, c.id});
   c.has_scheduled = false;
-  epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, c.fd, nullptr);
+  epoll_ctl(c.loop->epoll_fd, EPOLL_CTL_DEL, c.fd, nullptr);
   if (c.ssl && c.phase == Phase::handshake && !c.peeked) {
     // It never sent a byte: start the handshake so that SSL_free counts it as failed, like every
     // other unfinished one (tls_handshake_failures_total).
@@ -1059,19 +1214,15 @@ void HttpListener::Impl::close_connection(Connection& c, CloseReason reason) {
   if (c.ssl) SSL_free(c.ssl);  // counts a handshake that never finished (count_handshake_failures)
   c.ssl = nullptr;
   ::close(c.fd);
-  auto it = per_client_.find(c.client);
-  if (it != per_client_.end() && --it->second == 0) per_client_.erase(it);
+  release(*c.loop, c.client);
   if (hooks_.on_close) hooks_.on_close(reason);
   note_rejection(reason);
-  dead_.push_back(c.id);
+  c.loop->dead.push_back(c.id);
 }
 
-void HttpListener::Impl::start_drain() {
-  draining_ = true;
-  if (!accept_paused_) epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, listen_fd_, nullptr);
-  ::close(listen_fd_);  // new connections are refused from now on
-  listen_fd_ = -1;
-  for (auto& [id, c] : connections_) {
+void HttpListener::Impl::start_drain(Loop& loop) {
+  loop.draining = true;
+  for (auto& [id, c] : loop.connections) {
     if (c->closed) continue;
     // Nothing of a request read: nothing to finish.
     if (c->phase == Phase::handshake || (c->phase == Phase::request && !c->started && c->output.empty()))
@@ -1081,13 +1232,19 @@ void HttpListener::Impl::start_drain() {
 
 void HttpListener::Impl::note_rejection(CloseReason reason) {
   if (!is_rejection(reason)) return;
+  std::lock_guard lock(rejection_logs_mutex_);
   RejectionLog& log = rejection_logs_[static_cast<std::size_t>(reason)];
   ++log.unlogged;
-  if (!log.ever || Clock::now() - log.last >= options_.log_interval) flush_rejection_logs(false);
+  if (!log.ever || Clock::now() - log.last >= options_.log_interval) flush_rejection_logs_locked(false);
+}
+
+void HttpListener::Impl::flush_rejection_logs(bool all) {
+  std::lock_guard lock(rejection_logs_mutex_);
+  flush_rejection_logs_locked(all);
 }
 
 // One line per reason per interval at most, with the count since the last line.
-void HttpListener::Impl::flush_rejection_logs(bool all) {
+void HttpListener::Impl::flush_rejection_logs_locked(bool all) {
   const auto now = Clock::now();
   for (std::size_t i = 0; i < rejection_logs_.size(); ++i) {
     RejectionLog& log = rejection_logs_[i];

@@ -1,8 +1,8 @@
-// The webhook's HTTP/1.1 front end: one epoll I/O thread per listening port runs every TLS
-// handshake and reads every request with non-blocking sockets, so slow or idle clients cost a
-// few kilobytes each and never a thread. Only complete requests go to a bounded pool of worker
-// threads (on an idle server a small one is answered on the I/O thread itself); the I/O thread
-// writes the answers back. Each connection has deadlines (handshake, headers, body, idle
+// The webhook's HTTP/1.1 front end: a few epoll event loops (--io-threads, one per CPU) run every
+// TLS handshake and read every request with non-blocking sockets, so slow or idle clients cost a
+// few kilobytes each and never a thread. A thread of its own accepts and gives each connection to
+// the loop serving the fewest, for its whole life. A loop answers a lone small request itself and
+// hands the others to a bounded pool of worker threads, whose answers it writes back. Each connection has deadlines (handshake, headers, body, idle
 // keep-alive, write) and the listener limits connections in total and per client address,
 // request URI, header and body sizes; what exceeds a limit is closed, counted and logged at most
 // once per interval. Parsing is nodejs' http-parser (libhttp-parser-dev).
@@ -70,13 +70,15 @@ const char* close_reason_name(CloseReason reason);
 
 struct ListenerOptions {
   std::string name = "https";  // in log lines
+  // Event loops, each a thread: TLS and HTTP of a connection all run on one.
+  std::size_t io_threads = 1;
   std::size_t workers = 64;
-  // A request that completes while no worker is busy and no other request is waiting is answered
-  // on the I/O thread itself when its body is at most this large (0: never): an idle server then
-  // wakes one thread per request instead of three (I/O, worker, I/O). Under load, requests go to
-  // the workers as before.
+  // A request that completes alone in its loop's turn, while none of the loop's requests is on a
+  // worker, is answered by the loop when its body is at most this large (0: never): an idle
+  // server then wakes one thread per request instead of three (loop, worker, loop). Others go to
+  // the workers, so that under load a review holds up no other connection.
   std::size_t inline_body_bytes = 64u << 10;
-  // Complete requests waiting for a worker; past it they wait in the I/O thread (not read further).
+  // Complete requests waiting for a worker; past it they wait in their event loop (not read further).
   std::size_t max_queued_requests = 256;
   // Bytes of request bodies handed to workers at once; a request that would pass it waits.
   std::size_t max_inflight_body_bytes = 8u << 20;
@@ -116,7 +118,7 @@ class HttpListener {
 
   // Binds and listens; returns the port (a free one for port 0). Throws std::runtime_error.
   int bind(const std::string& host, int port);
-  // Starts the I/O thread and the workers.
+  // Starts the event loops and the workers.
   void start();
   // Stops accepting (the port is closed), closes connections that hold no partly read request,
   // and closes each remaining one once its request is answered. Thread-safe, returns at once.

@@ -1,7 +1,12 @@
 #include "webhook/server/server.h"
 
+#include <sched.h>
+
+#include <charconv>
+#include <fstream>
 #include <set>
 #include <stdexcept>
+#include <thread>
 
 #include <prometheus/metric_family.h>
 
@@ -126,9 +131,33 @@ std::shared_ptr<const Engine> WebhookServer::engine() const {
   return engine_;
 }
 
-ListenerOptions WebhookServer::listener_options(const std::string& name, std::size_t workers) const {
+namespace {
+// The CPUs this process may use: its affinity mask, and the cgroup v2 CPU quota (a container's
+// CPU limit) where one is set. At least 1.
+std::size_t usable_cpus() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  std::size_t cpus = sched_getaffinity(0, sizeof set, &set) == 0 ? static_cast<std::size_t>(CPU_COUNT(&set))
+                                                                 : std::thread::hardware_concurrency();
+  std::ifstream cpu_max("/sys/fs/cgroup/cpu.max");  // "max 100000" or "<quota> <period>"
+  std::string quota_text;
+  long long period = 0, quota = 0;
+  if (cpu_max >> quota_text >> period && period > 0 &&
+      std::from_chars(quota_text.data(), quota_text.data() + quota_text.size(), quota).ec == std::errc() && quota > 0)
+    cpus = std::min<std::size_t>(cpus, static_cast<std::size_t>((quota + period - 1) / period));
+  return std::max<std::size_t>(1, cpus);
+}
+}  // namespace
+
+std::size_t WebhookServer::io_threads() const {
+  return options_.io_threads > 0 ? options_.io_threads : std::min<std::size_t>(8, usable_cpus());
+}
+
+ListenerOptions WebhookServer::listener_options(const std::string& name, std::size_t io_threads,
+                                                std::size_t workers) const {
   ListenerOptions listener;
   listener.name = name;
+  listener.io_threads = io_threads;
   listener.workers = workers;
   listener.max_queued_requests = options_.max_queued_connections;
   listener.max_inflight_body_bytes = options_.max_inflight_body_bytes;
@@ -293,12 +322,12 @@ void WebhookServer::start() {
   }
   count_handshake_failures(tls_.get(), &on_handshake_failure_);
   // Both ports are bound before any thread starts, so a port in use fails cleanly.
-  listener_ = std::make_unique<HttpListener>(listener_options("https", options_.workers), tls_.get(),
+  listener_ = std::make_unique<HttpListener>(listener_options("https", io_threads(), options_.workers), tls_.get(),
                                              listener_hooks(true), logger_);
   port_ = listener_->bind(options_.address.host, options_.address.port);
   if (options_.metrics_address) {
-    // Scrapes are cheap and rare: two workers.
-    metrics_listener_ = std::make_unique<HttpListener>(listener_options("metrics", 2), nullptr,
+    // Scrapes are cheap and rare: one loop, two workers.
+    metrics_listener_ = std::make_unique<HttpListener>(listener_options("metrics", 1, 2), nullptr,
                                                        listener_hooks(false), logger_);
     metrics_port_ = metrics_listener_->bind(options_.metrics_address->host, options_.metrics_address->port);
   } else {
@@ -311,6 +340,7 @@ void WebhookServer::start() {
             {{"addr", options_.address.host},
              {"port", port_},
              {"metrics_port", metrics_port_},
+             {"io_threads", io_threads()},
              {"config", engine()->config().source},
              {"certificate", certificates_.current()->subject},
              {"client_certificates", options_.client_ca_path.empty() ? "not required" : "required except for /healthz and /readyz"}});

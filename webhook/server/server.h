@@ -56,6 +56,9 @@ struct ServerOptions {
   // (0: the same as read_timeout), the body after the headers, the answer, an idle keep-alive.
   std::chrono::seconds handshake_timeout{5}, header_timeout{0};
   std::chrono::seconds read_timeout{10}, write_timeout{10};
+  // Event loops on the webhook port; 0: one per CPU this process may use (its affinity and its
+  // cgroup's CPU quota), at most 8.
+  std::size_t io_threads = 0;
   std::size_t workers = 64;                   // complete requests answered at once
   std::size_t max_queued_connections = 256;   // complete requests waiting for a worker; then they wait unread
   std::size_t keep_alive_max_requests = 1000;
@@ -120,7 +123,8 @@ class WebhookServer {
   };
   Readiness readiness() const;
   class StateMetrics;  // gpuadmit_ready and the certificate's expiry, at scrape time
-  ListenerOptions listener_options(const std::string& name, std::size_t workers) const;
+  ListenerOptions listener_options(const std::string& name, std::size_t io_threads, std::size_t workers) const;
+  std::size_t io_threads() const;  // --io-threads, or the CPUs this process may use
   ListenerHooks listener_hooks(bool main_port);
   void watch_files();
   // Throws ConfigError when `engine`'s gpuResources differ from the cluster model's.

@@ -62,6 +62,7 @@ ServerOptions configure_server(const Args& args, const Engine& engine) {
   options.max_header_bytes = count(args, "--max-header-bytes", 1024, 1 << 20);
   options.max_header_count = count(args, "--max-header-count", 8, 10000);
   options.max_inflight_body_bytes = count(args, "--max-inflight-body-bytes", 1 << 20, 1LL << 34);
+  options.io_threads = count(args, "--io-threads", 0, 64);
   options.workers = count(args, "--workers", 1, 4096);
   options.max_queued_connections = count(args, "--max-queued-connections", 1, 1 << 20);
   options.keep_alive_timeout = seconds<std::chrono::seconds>(args, "--keep-alive-timeout", 1, 300);
@@ -300,6 +301,8 @@ Command serve_command() {
                {"--write-timeout", "S", s(server.write_timeout), "to write an answer"},
                {"--handshake-timeout", "S", s(server.handshake_timeout), "for the TLS handshake"},
                {"--header-timeout", "S", "--read-timeout", "to read a request's headers"},
+               {"--io-threads", "N", n(server.io_threads),
+                "event loops running TLS and HTTP (0: one per CPU this process may use, at most 8)"},
                {"--workers", "N", n(server.workers), "requests answered at once"},
                {"--max-queued-connections", "N", n(server.max_queued_connections),
                 "complete requests waiting for a worker"},

@@ -1,7 +1,8 @@
 // The listener's bound on request bodies under review at once (--max-inflight-body-bytes): a
 // review's memory is a large multiple of its body, so large bodies wait for each other, small
-// ones do not, and one body over the bound alone still runs. And where a review runs: a lone
-// small request on an idle listener is answered on the I/O thread (inline_body_bytes).
+// ones do not, and one body over the bound alone still runs. And where a review runs: a small
+// request is answered by the event loop serving its connection (inline_body_bytes), and the
+// connections are spread over the loops.
 #include <gtest/gtest.h>
 
 #include <httplib.h>
@@ -24,16 +25,19 @@ using namespace std::chrono_literals;
 // Runs `clients` requests with `body_bytes` bodies at once against a listener with 4 workers and
 // a 1 MiB in-flight bound; each review waits for the others (up to `hold`) so that those allowed
 // to run together do. Returns the most reviews that ran at once; every answer must be 200.
-// Inline answers are off here (each review waits for the others, which a review on the I/O
-// thread would stop from being read); `stagger` starts each client once the previous one's
-// review runs.
-int most_at_once(std::size_t body_bytes, int clients, std::chrono::milliseconds hold,
-                 std::size_t inline_body_bytes = 0, bool stagger = false) {
+// Inline answers are off here (each review waits for the others, which a review on an event loop
+// would stop its other connections from being read); `stagger` starts each client once the
+// previous one's review runs.
+// `bodies`: each client's body size, in the order they start.
+int most_at_once(const std::vector<std::size_t>& bodies, std::chrono::milliseconds hold, std::size_t inline_body_bytes,
+                 bool stagger, std::size_t io_threads) {
+  const int clients = static_cast<int>(bodies.size());
   std::mutex mutex;
   std::condition_variable changed;
   int running = 0, most = 0, started = 0;
   ListenerOptions options;
   options.inline_body_bytes = inline_body_bytes;
+  options.io_threads = io_threads;
   options.workers = 4;
   options.max_inflight_body_bytes = 1 << 20;
   options.max_body_bytes = 3 << 20;
@@ -62,7 +66,7 @@ int most_at_once(std::size_t body_bytes, int clients, std::chrono::milliseconds 
     threads.emplace_back([&, i] {
       httplib::Client client("127.0.0.1", port);
       client.set_read_timeout(10, 0);
-      auto result = client.Post("/validate", std::string(body_bytes, 'a'), "application/json");
+      auto result = client.Post("/validate", std::string(bodies[static_cast<std::size_t>(i)], 'a'), "application/json");
       statuses[static_cast<std::size_t>(i)] = result ? result->status : -1;
     });
   }
@@ -70,6 +74,12 @@ int most_at_once(std::size_t body_bytes, int clients, std::chrono::milliseconds 
   listener.stop();
   for (int status : statuses) EXPECT_EQ(status, 200);
   return most;
+}
+
+int most_at_once(std::size_t body_bytes, int clients, std::chrono::milliseconds hold,
+                 std::size_t inline_body_bytes = 0, bool stagger = false, std::size_t io_threads = 1) {
+  return most_at_once(std::vector<std::size_t>(static_cast<std::size_t>(clients), body_bytes), hold, inline_body_bytes,
+                      stagger, io_threads);
 }
 
 TEST(HttpListener, LargeBodiesAreReviewedOneAtATime) {
@@ -84,13 +94,28 @@ TEST(HttpListener, ABodyOverTheBoundAloneStillRuns) {
   EXPECT_EQ(most_at_once(2 << 20, 2, 300ms), 1);
 }
 
-// The first request arrives at an idle listener and is answered on the I/O thread, so the second
-// (sent while the first is under review) is only read once the first is answered: never two at
-// once. With inline answers off, or a body over the inline size, the two run together on workers.
-TEST(HttpListener, ALoneSmallRequestOnAnIdleListenerIsAnsweredInline) {
+// With one event loop, the first request is answered by the loop itself, so the second (sent while
+// the first is under review) is only read once the first is answered: never two at once. With
+// inline answers off, or a body over the inline size, the two run together on workers.
+TEST(HttpListener, ASmallRequestIsAnsweredByItsEventLoop) {
   EXPECT_EQ(most_at_once(1 << 10, 2, 300ms, 64 << 10, true), 1);
   EXPECT_EQ(most_at_once(1 << 10, 2, 5000ms, 0, true), 2);
   EXPECT_EQ(most_at_once(1 << 10, 2, 5000ms, 512, true), 2);
+}
+
+// A small request whose loop has a request on a worker goes to a worker too: after a large body
+// (on a worker), two small ones on the same loop run at once with it. Answered on the loop, the
+// first small one would keep the second from being read.
+TEST(HttpListener, ASmallRequestGoesToAWorkerWhileItsLoopHasOneThere) {
+  EXPECT_EQ(most_at_once({100 << 10, 1 << 10, 1 << 10}, 5000ms, 64 << 10, true, 1), 3);
+}
+
+// The second connection goes to the loop that serves none, so with two loops the two small
+// requests are answered at once, each by its own loop; four on four loops likewise.
+TEST(HttpListener, ConnectionsAreSpreadOverTheEventLoops) {
+  EXPECT_EQ(most_at_once(1 << 10, 2, 5000ms, 64 << 10, true, 2), 2);
+  EXPECT_EQ(most_at_once(1 << 10, 4, 5000ms, 64 << 10, true, 4), 4);
+  EXPECT_EQ(most_at_once(1 << 10, 3, 300ms, 64 << 10, true, 2), 2);  // the third shares a loop
 }
 
 }  // namespace
