@@ -9,7 +9,13 @@
 #include <spdlog/logger.h>
 #include <spdlog/sinks/null_sink.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
@@ -116,6 +122,69 @@ TEST(HttpListener, ConnectionsAreSpreadOverTheEventLoops) {
   EXPECT_EQ(most_at_once(1 << 10, 2, 5000ms, 64 << 10, true, 2), 2);
   EXPECT_EQ(most_at_once(1 << 10, 4, 5000ms, 64 << 10, true, 4), 4);
   EXPECT_EQ(most_at_once(1 << 10, 3, 300ms, 64 << 10, true, 2), 2);  // the third shares a loop
+}
+
+// A TCP connection to 127.0.0.1:port that sends nothing; closed when destroyed.
+struct IdleConnection {
+  int fd = -1;
+  explicit IdleConnection(int port) {
+    fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(static_cast<std::uint16_t>(port));
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+  }
+  ~IdleConnection() { ::close(fd); }
+};
+
+template <typename Condition>
+bool eventually(Condition condition) {
+  for (int i = 0; i < 500 && !condition(); ++i) std::this_thread::sleep_for(10ms);
+  return condition();
+}
+
+// The connection limits are the listener's, whichever loops serve the connections: with three
+// loops and a per-client limit of 4, the fifth is refused, and once one closes a new one is
+// taken. A shutdown then closes the idle ones on every loop.
+TEST(HttpListener, ConnectionLimitsAndDrainingSpanTheEventLoops) {
+  std::atomic<int> open{0}, refused{0}, closed{0};
+  ListenerOptions options;
+  options.io_threads = 3;
+  options.max_connections_per_client = 4;
+  ListenerHooks hooks;
+  hooks.handle = [](const HttpRequest&, HttpResponse& response) { response.body = "ok"; };
+  hooks.on_open = [&] { ++open; };
+  hooks.on_close = [&](CloseReason reason) {
+    if (reason == CloseReason::limit_per_client) ++refused;
+    else ++closed;
+  };
+  auto logger = std::make_shared<spdlog::logger>("test", std::make_shared<spdlog::sinks::null_sink_mt>());
+  HttpListener listener(options, nullptr, hooks, logger);
+  const int port = listener.bind("127.0.0.1", 0);
+  listener.start();
+  std::vector<std::unique_ptr<IdleConnection>> connections;
+  for (int i = 0; i < 4; ++i) connections.push_back(std::make_unique<IdleConnection>(port));
+  ASSERT_TRUE(eventually([&] { return open == 4; }));
+  connections.push_back(std::make_unique<IdleConnection>(port));
+  ASSERT_TRUE(eventually([&] { return refused == 1; }));
+  connections.erase(connections.begin());
+  ASSERT_TRUE(eventually([&] { return closed == 1; }));
+  connections.push_back(std::make_unique<IdleConnection>(port));
+  ASSERT_TRUE(eventually([&] { return open == 6; }));  // five taken, one refused
+  EXPECT_EQ(refused.load(), 1);
+  connections.erase(connections.begin());
+  ASSERT_TRUE(eventually([&] { return closed == 2; }));
+  {
+    httplib::Client client("127.0.0.1", port);  // answered on its loop
+    auto result = client.Get("/");
+    ASSERT_TRUE(result);
+    EXPECT_EQ(result->body, "ok");
+  }
+  listener.begin_shutdown();
+  EXPECT_TRUE(listener.wait_drained(std::chrono::steady_clock::now() + 5s));  // idle ones are closed
+  EXPECT_EQ(closed.load(), 6);
+  listener.stop();
 }
 
 }  // namespace
