@@ -247,8 +247,8 @@ class HttpListener::Impl {
     std::atomic<std::size_t> open{0};  // its connections, those in the inbox too: where the next one goes
     std::set<std::pair<Clock::time_point, std::uint64_t>> deadlines;
     std::vector<std::uint64_t> runnable, dead;
-    std::vector<std::uint64_t> inline_ready, answering;  // small complete requests, answered at the end of a batch
-    std::deque<std::uint64_t> waiting;  // large complete requests not yet handed to a worker
+    std::vector<std::uint64_t> inline_ready;  // small complete requests of this turn (see answer_inline)
+    std::deque<std::uint64_t> waiting;  // complete requests not yet handed to a worker
     std::atomic<bool> has_waiting{false};
     std::size_t handed_out = 0;  // its requests on the workers
     bool draining = false, drained = false;
@@ -454,7 +454,11 @@ void HttpListener::Impl::run(Loop& loop) {
       timeout_ms = static_cast<int>(std::clamp<long long>(
           std::chrono::ceil<std::chrono::milliseconds>(loop.deadlines.begin()->first - now).count(), 0, 1000));
     const int n = epoll_wait(loop.epoll_fd, events.data(), static_cast<int>(events.size()), timeout_ms);
-    if (n < 0 && errno != EINTR) break;
+    if (n < 0 && errno != EINTR) {
+      log_event(*logger_, spdlog::level::critical, "event loop stopped",
+                {{"listener", options_.name}, {"error", std::string("epoll_wait: ") + std::strerror(errno)}});
+      break;
+    }
     for (int i = 0; i < n; ++i) {
       const std::uint64_t key = events[static_cast<std::size_t>(i)].data.u64;
       if (key == kWakeKey) {
@@ -524,7 +528,11 @@ void HttpListener::Impl::run_acceptor() {
       return;
     }
     const int n = epoll_wait(acceptor_epoll_fd_, events.data(), static_cast<int>(events.size()), paused ? 100 : 1000);
-    if (n < 0 && errno != EINTR) return;
+    if (n < 0 && errno != EINTR) {
+      log_event(*logger_, spdlog::level::critical, "accepting stopped",
+                {{"listener", options_.name}, {"error", std::string("epoll_wait: ") + std::strerror(errno)}});
+      return;
+    }
     for (int i = 0; i < n; ++i) {
       if (events[static_cast<std::size_t>(i)].data.u64 == kListenerKey) {
         accept_all(paused, paused_until);
@@ -910,12 +918,11 @@ int HttpListener::Impl::on_message_complete(http_parser* parser) {
   return 0;
 }
 
-
 // ---- answering: inline or on a worker --------------------------------------------------------
 
-// A complete request: a small one may be answered by its loop at the end of the turn (see
-// answer_inline), a large one goes to a worker, so that it holds up no other connection of the
-// loop and the in-flight bound applies.
+// A complete request: a small one waits for the end of the loop's turn (see answer_inline), a
+// large one goes to a worker at once, so that it holds up no other connection of the loop and
+// the in-flight bound applies.
 void HttpListener::Impl::dispatch(Connection& c) {
   c.phase = Phase::in_flight;
   ++c.answered;
@@ -940,16 +947,14 @@ void HttpListener::Impl::answer_inline(Loop& loop) {
     loop.inline_ready.clear();
     return try_dispatch(loop);
   }
-  loop.answering.swap(loop.inline_ready);
-  for (std::uint64_t id : loop.answering) {
-    Connection* c = loop.find(id);
-    if (!c || c->phase != Phase::in_flight) continue;
-    HttpRequest request = std::move(c->request);
-    c->request = HttpRequest();
-    Completion done = answer(request, id, c->close_after_answer, c->head, 0);
-    complete(loop, done);
-  }
-  loop.answering.clear();
+  const std::uint64_t id = loop.inline_ready.front();
+  loop.inline_ready.clear();  // answering may read the connection's next request into it
+  Connection* c = loop.find(id);
+  if (!c || c->phase != Phase::in_flight) return;
+  HttpRequest request = std::move(c->request);
+  c->request = HttpRequest();
+  Completion done = answer(request, id, c->close_after_answer, c->head, 0);
+  complete(loop, done);
 }
 
 // The hooks' answer to one request, serialized; never throws. Runs on a worker or, inline, on
