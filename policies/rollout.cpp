@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "engine/capacity/cluster_model.h"
+#include "engine/k8s/int_or_string.h"
 #include "engine/k8s/json_fields.h"
 
 namespace gpuadmit::policies {
@@ -10,23 +11,6 @@ namespace gpuadmit::policies {
 using nlohmann::json;
 
 std::int64_t RolloutDemand::pods() const { return capacity::saturating_add(added_pods, surge_pods); }
-
-std::optional<std::int64_t> scaled_int_or_percent(const json& value, std::int64_t total, bool round_up) {
-  if (value.is_number_integer()) {
-    const std::int64_t n = value.get<std::int64_t>();
-    return n < 0 ? std::nullopt : std::optional<std::int64_t>(n);
-  }
-  if (!value.is_string()) return std::nullopt;
-  const std::string text = value.get<std::string>();
-  if (text.size() < 2 || text.size() > 12 || text.back() != '%') return std::nullopt;
-  std::int64_t percent = 0;
-  for (std::size_t i = 0; i + 1 < text.size(); ++i) {
-    if (text[i] < '0' || text[i] > '9') return std::nullopt;
-    percent = percent * 10 + (text[i] - '0');
-  }
-  const std::int64_t product = capacity::saturating_mul(percent, std::max<std::int64_t>(total, 0));
-  return round_up ? product / 100 + (product % 100 != 0) : product / 100;
-}
 
 RolloutDemand rollout_demand(const PolicyContext& context, const PodTarget& pod, const PodTarget* old_pod) {
   RolloutDemand demand;
@@ -43,8 +27,8 @@ RolloutDemand rollout_demand(const PolicyContext& context, const PodTarget& pod,
   const json* rolling = strategy ? k8s::json_fields::member(*strategy, "spec.strategy", "rollingUpdate") : nullptr;
   const json surge_value = rolling && rolling->contains("maxSurge") ? rolling->at("maxSurge") : json("25%");
   const json unavailable_value = rolling && rolling->contains("maxUnavailable") ? rolling->at("maxUnavailable") : json("25%");
-  const auto surge = scaled_int_or_percent(surge_value, pod.replicas, true);
-  const auto unavailable = scaled_int_or_percent(unavailable_value, pod.replicas, false);
+  const auto surge = k8s::scaled_int_or_percent(surge_value, pod.replicas, true);
+  const auto unavailable = k8s::scaled_int_or_percent(unavailable_value, pod.replicas, false);
   if (!surge || !unavailable) return demand;  // the API server rejects such a strategy itself
   demand.surge_pods = std::min(*surge, pod.replicas);
   demand.max_unavailable = *unavailable;

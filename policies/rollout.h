@@ -25,8 +25,4 @@ struct RolloutDemand {
 // matching template is `old_pod` (null when the old object had none at that place).
 RolloutDemand rollout_demand(const PolicyContext& context, const PodTarget& pod, const PodTarget* old_pod);
 
-// Deployment's intstr.GetScaledValueFromIntOrPercent: an int as is; "N%" of `total`, rounded up
-// (maxSurge) or down (maxUnavailable). nullopt for a value the API server would not accept.
-std::optional<std::int64_t> scaled_int_or_percent(const nlohmann::json& value, std::int64_t total, bool round_up);
-
 }  // namespace gpuadmit::policies

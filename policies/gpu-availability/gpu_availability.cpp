@@ -7,6 +7,7 @@
 
 #include "engine/capacity/cluster_model.h"
 #include "engine/capacity/placement.h"
+#include "engine/k8s/int_or_string.h"
 #include "engine/k8s/scheduling_objects.h"
 #include "engine/text.h"
 #include "policies/availability.h"
@@ -22,19 +23,15 @@ struct AvailabilityConfig {
   bool node_spread = true;
 };
 
-// The pods an IntOrString asks for out of `pods`, as the disruption controller scales it
-// (GetScaledValueFromIntOrPercent, rounding up); nullopt when it does not parse.
+// The pods a budget's IntOrString asks for out of `pods`, as the disruption controller scales it
+// (GetScaledValueFromIntOrPercent, rounding up); nullopt when it does not parse. The catalog
+// keeps an integer as its decimal text.
 std::optional<std::int64_t> scaled(const std::string& value, std::int64_t pods) {
-  const bool percent = value.ends_with('%');
-  const std::string_view digits(value.data(), value.size() - (percent ? 1 : 0));
+  if (value.ends_with('%')) return k8s::scaled_percent(value, pods, true);
   std::int64_t number = 0;
-  auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), number);
-  if (error != std::errc() || end != digits.data() + digits.size() || number < 0) return std::nullopt;
-  if (!percent) return number;
-  // Both bounded, so the product cannot overflow: 10^6 % of 10^9 pods.
-  number = std::min<std::int64_t>(number, 1'000'000);
-  pods = std::min<std::int64_t>(pods, 1'000'000'000);
-  return (number * pods + 99) / 100;
+  auto [end, error] = std::from_chars(value.data(), value.data() + value.size(), number);
+  if (error != std::errc() || end != value.data() + value.size() || number < 0) return std::nullopt;
+  return number;
 }
 
 // "maxUnavailable 0" or "minAvailable 2 of 2 pods" when the budget lets none of `pods` be

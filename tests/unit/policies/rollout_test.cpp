@@ -1,6 +1,6 @@
-// The Deployment controller's arithmetic for a rollout (policies/rollout.h): maxSurge and
-// maxUnavailable as an int or a percentage of the replicas (intstr.GetScaledValueFromIntOrPercent,
-// surge rounded up, unavailable down), and which UPDATEs add pods at once.
+// The Deployment controller's arithmetic for a rollout (policies/rollout.h): which UPDATEs add
+// pods at once (maxSurge and maxUnavailable are scaled by engine/k8s/int_or_string.h, tested
+// in tests/unit/engine/k8s/int_or_string_test.cpp).
 #include <gtest/gtest.h>
 
 #include "gpuadmit/engine.h"
@@ -10,26 +10,6 @@ namespace gpuadmit::policies {
 namespace {
 
 using nlohmann::json;
-
-TEST(Rollout, ScaledIntOrPercentAsTheDeploymentControllerComputesIt) {
-  struct Case {
-    json value;
-    std::int64_t total;
-    bool round_up;
-    std::optional<std::int64_t> expected;
-  };
-  const Case cases[] = {
-      {10, 100, true, 10},        {"25%", 4, true, 1},   {"25%", 4, false, 1},   {"25%", 3, true, 1},
-      {"25%", 3, false, 0},       {"25%", 1, true, 1},   {"25%", 1, false, 0},   {"0%", 5, true, 0},
-      {"100%", 7, false, 7},      {"150%", 2, true, 3},  {"33%", 10, true, 4},   {"33%", 10, false, 3},
-      {"10", 100, true, std::nullopt},  // a string must be a percentage
-      {"%", 100, true, std::nullopt},   {"-5%", 100, true, std::nullopt}, {"1.5%", 100, true, std::nullopt},
-      {-1, 100, true, std::nullopt},    {json::array(), 100, true, std::nullopt},
-  };
-  for (const Case& c : cases)
-    EXPECT_EQ(scaled_int_or_percent(c.value, c.total, c.round_up), c.expected)
-        << c.value.dump() << " of " << c.total << (c.round_up ? " rounded up" : " rounded down");
-}
 
 json deployment(const std::string& image, int replicas, json strategy = nullptr) {
   json d = {{"apiVersion", "apps/v1"}, {"kind", "Deployment"}, {"metadata", {{"name", "d"}, {"namespace", "ns"}}},
