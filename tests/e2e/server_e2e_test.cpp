@@ -506,14 +506,15 @@ TEST_F(ServerE2E, EveryThreadRunsAsBatchSoAWakingOneDoesNotPreemptAReview) {
   const std::string request = golden_request("probe-defaults--deployment-vllm-profile");
   for (const std::string policy : {"batch", "normal"}) {
     fs::remove(dir_.path() / "server.log");  // else the second start could read the first's port
-    ServerProcess server(dir_.path(), {"--workers", "3", "--scheduling", policy});
+    ServerProcess server(dir_.path(), {"--workers", "3", "--io-threads", "3", "--scheduling", policy});
     auto client = client_for(server.port(), dir_.path());
     auto answer = client->Post("/mutate", request, "application/json");  // the pool is running
     ASSERT_TRUE(answer) << httplib::to_string(answer.error()) << server.log();
     ASSERT_EQ(answer->status, 200) << answer->body;
-    // The main thread, the log writer, the file watcher, the accept loop and its 3 workers.
+    EXPECT_NE(server.log().find("\"io_threads\":3"), std::string::npos) << server.log();
+    // The main thread, the log writer, the file watcher, the acceptor, 3 event loops, 3 workers.
     const auto [batch, total] = threads_with_policy(server.pid(), SCHED_BATCH);
-    EXPECT_GE(total, 7) << policy;
+    EXPECT_GE(total, 10) << policy;
     EXPECT_EQ(batch, policy == "batch" ? total : 0) << policy;
     EXPECT_NE(server.log().find("\"msg\":\"cpu scheduling\",\"policy\":\"" + policy + "\""), std::string::npos)
         << server.log();

@@ -2,10 +2,11 @@
 // TLS handshake and read every request with non-blocking sockets, so slow or idle clients cost a
 // few kilobytes each and never a thread. A thread of its own accepts and gives each connection to
 // the loop serving the fewest, for its whole life. A loop answers a lone small request itself and
-// hands the others to a bounded pool of worker threads, whose answers it writes back. Each connection has deadlines (handshake, headers, body, idle
-// keep-alive, write) and the listener limits connections in total and per client address,
-// request URI, header and body sizes; what exceeds a limit is closed, counted and logged at most
-// once per interval. Parsing is nodejs' http-parser (libhttp-parser-dev).
+// hands the others to a bounded pool of worker threads, whose answers it writes back. Each
+// connection has deadlines (handshake, headers, body, idle keep-alive, write) and the listener
+// limits connections in total and per client address, request URI, header and body sizes; what
+// exceeds a limit is closed, counted and logged at most once per interval. Parsing is nodejs'
+// http-parser (libhttp-parser-dev).
 #pragma once
 
 #include <openssl/ssl.h>

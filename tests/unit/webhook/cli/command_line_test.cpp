@@ -84,6 +84,9 @@ TEST(CommandLine, AUsageErrorNamesTheOptionAndShowsTheCommandsHelp) {
   EXPECT_EQ(WEXITSTATUS(status), 2);
   EXPECT_TRUE(out.starts_with("gpu-admit serve: --workers must be a whole number from 1 to 4096, not 'nine'\n\nusage: gpu-admit serve"))
       << out;
+  const std::string loops = run("serve --tls-cert a --tls-key b --io-threads 65", status);
+  EXPECT_EQ(WEXITSTATUS(status), 2);
+  EXPECT_TRUE(loops.starts_with("gpu-admit serve: --io-threads must be a whole number from 0 to 64, not '65'")) << loops;
   EXPECT_EQ(WEXITSTATUS(std::system((kBinary + " frobnicate 2>/dev/null").c_str())), 2);
 }
 
