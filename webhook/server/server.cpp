@@ -322,7 +322,8 @@ void WebhookServer::start() {
   }
   count_handshake_failures(tls_.get(), &on_handshake_failure_);
   // Both ports are bound before any thread starts, so a port in use fails cleanly.
-  listener_ = std::make_unique<HttpListener>(listener_options("https", io_threads(), options_.workers), tls_.get(),
+  const std::size_t loops = io_threads();  // reads the cgroup once
+  listener_ = std::make_unique<HttpListener>(listener_options("https", loops, options_.workers), tls_.get(),
                                              listener_hooks(true), logger_);
   port_ = listener_->bind(options_.address.host, options_.address.port);
   if (options_.metrics_address) {
@@ -340,7 +341,7 @@ void WebhookServer::start() {
             {{"addr", options_.address.host},
              {"port", port_},
              {"metrics_port", metrics_port_},
-             {"io_threads", io_threads()},
+             {"io_threads", loops},
              {"config", engine()->config().source},
              {"certificate", certificates_.current()->subject},
              {"client_certificates", options_.client_ca_path.empty() ? "not required" : "required except for /healthz and /readyz"}});

@@ -9,11 +9,6 @@
 #include <spdlog/logger.h>
 #include <spdlog/sinks/null_sink.h>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -21,11 +16,14 @@
 #include <mutex>
 #include <thread>
 
+#include "tests/support/server_process.h"
 #include "webhook/server/http_listener.h"
 
 namespace {
 
 using namespace gpuadmit::webhook;
+using gpuadmit::testing::e2e::eventually;
+using gpuadmit::testing::e2e::RawConnection;
 using namespace std::chrono_literals;
 
 // Runs `clients` requests with `body_bytes` bodies at once against a listener with 4 workers and
@@ -124,26 +122,6 @@ TEST(HttpListener, ConnectionsAreSpreadOverTheEventLoops) {
   EXPECT_EQ(most_at_once(1 << 10, 3, 300ms, 64 << 10, true, 2), 2);  // the third shares a loop
 }
 
-// A TCP connection to 127.0.0.1:port that sends nothing; closed when destroyed.
-struct IdleConnection {
-  int fd = -1;
-  explicit IdleConnection(int port) {
-    fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_port = htons(static_cast<std::uint16_t>(port));
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
-  }
-  ~IdleConnection() { ::close(fd); }
-};
-
-template <typename Condition>
-bool eventually(Condition condition) {
-  for (int i = 0; i < 500 && !condition(); ++i) std::this_thread::sleep_for(10ms);
-  return condition();
-}
-
 // The connection limits are the listener's, whichever loops serve the connections: with three
 // loops and a per-client limit of 4, the fifth is refused, and once one closes a new one is
 // taken. A shutdown then closes the idle ones on every loop.
@@ -163,14 +141,14 @@ TEST(HttpListener, ConnectionLimitsAndDrainingSpanTheEventLoops) {
   HttpListener listener(options, nullptr, hooks, logger);
   const int port = listener.bind("127.0.0.1", 0);
   listener.start();
-  std::vector<std::unique_ptr<IdleConnection>> connections;
-  for (int i = 0; i < 4; ++i) connections.push_back(std::make_unique<IdleConnection>(port));
+  std::vector<std::unique_ptr<RawConnection>> connections;  // idle: they send nothing
+  for (int i = 0; i < 4; ++i) connections.push_back(std::make_unique<RawConnection>(port, RawConnection::Mode::tcp));
   ASSERT_TRUE(eventually([&] { return open == 4; }));
-  connections.push_back(std::make_unique<IdleConnection>(port));
+  connections.push_back(std::make_unique<RawConnection>(port, RawConnection::Mode::tcp));
   ASSERT_TRUE(eventually([&] { return refused == 1; }));
   connections.erase(connections.begin());
   ASSERT_TRUE(eventually([&] { return closed == 1; }));
-  connections.push_back(std::make_unique<IdleConnection>(port));
+  connections.push_back(std::make_unique<RawConnection>(port, RawConnection::Mode::tcp));
   ASSERT_TRUE(eventually([&] { return open == 6; }));  // five taken, one refused
   EXPECT_EQ(refused.load(), 1);
   connections.erase(connections.begin());
