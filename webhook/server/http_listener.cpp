@@ -28,6 +28,7 @@
 #include <unordered_map>
 
 #include "webhook/log/json_log.h"
+#include "webhook/server/running_thread.h"
 
 namespace gpuadmit::webhook {
 namespace {
@@ -85,7 +86,7 @@ bool is_rejection(CloseReason reason) {
 class WorkerPool {
  public:
   explicit WorkerPool(std::size_t workers) {
-    for (std::size_t i = 0; i < workers; ++i) threads_.emplace_back([this] { work(); });
+    for (std::size_t i = 0; i < workers; ++i) threads_.push_back(start_running_thread([this] { work(); }));
   }
   ~WorkerPool() { stop(); }
   void submit(std::function<void()> job) {
@@ -410,8 +411,8 @@ void HttpListener::Impl::start() {
     epoll_ctl(loops_.back()->epoll_fd, EPOLL_CTL_ADD, loops_.back()->wake_fd, &event);
   }
   pool_ = std::make_unique<WorkerPool>(std::max<std::size_t>(1, options_.workers));
-  for (const auto& loop : loops_) loop->thread = std::thread([this, &loop = *loop] { run(loop); });
-  acceptor_ = std::thread([this] { run_acceptor(); });
+  for (const auto& loop : loops_) loop->thread = start_running_thread([this, &loop = *loop] { run(loop); });
+  acceptor_ = start_running_thread([this] { run_acceptor(); });
 }
 
 void HttpListener::Impl::stop() {

@@ -14,6 +14,7 @@
 #include "webhook/log/json_log.h"
 #include "webhook/server/capacity_metrics.h"
 #include "webhook/server/review_log.h"
+#include "webhook/server/running_thread.h"
 
 namespace gpuadmit::webhook {
 namespace {
@@ -336,7 +337,7 @@ void WebhookServer::start() {
   }
   listener_->start();
   if (metrics_listener_) metrics_listener_->start();
-  watch_thread_ = std::thread([this] { watch_files(); });
+  watch_thread_ = start_running_thread([this] { watch_files(); });
   log_event(*logger_, spdlog::level::info, "listening",
             {{"addr", options_.address.host},
              {"port", port_},
