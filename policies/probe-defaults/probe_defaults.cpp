@@ -19,7 +19,9 @@ struct RuntimeProfile {
   std::vector<std::shared_ptr<RE2>> images;
   int port = 0;
   std::vector<std::string> port_arguments;  // e.g. --port; "--port 9000" and "--port=9000"
-  std::string startup_path, readiness_path, liveness_path;
+  // The probes this profile adds, built once: a review copies them and sets the port (and the
+  // startup probe's budget). Built from initializer lists per review, they were 4 % of one.
+  json startup, readiness, liveness;
 };
 
 struct ProbeConfig {
@@ -134,18 +136,13 @@ class ProbeDefaults final : public Policy {
                                 " is not among its containerPorts; add probes yourself");
       return;
     }
-    auto http = [&](const std::string& path) { return json{{"httpGet", {{"path", path}, {"port", port}}}}; };
-    container["startupProbe"] = startup_probe(http(profile->startup_path), budget);
-    json ready = http(profile->readiness_path);
-    ready["periodSeconds"] = 10;
-    ready["failureThreshold"] = 3;
-    container["readinessProbe"] = std::move(ready);
-    json live = http(profile->liveness_path);
-    // A server busy with a long batch answers health checks late: give it 5 s, not the 1 s default.
-    live["periodSeconds"] = 10;
-    live["timeoutSeconds"] = 5;
-    live["failureThreshold"] = 3;
-    container["livenessProbe"] = std::move(live);
+    auto on_port = [port](json probe) {
+      probe["httpGet"]["port"] = port;
+      return probe;
+    };
+    container["startupProbe"] = startup_probe(on_port(profile->startup), budget);
+    container["readinessProbe"] = on_port(profile->readiness);
+    container["livenessProbe"] = on_port(profile->liveness);
     context.changed(field, "added " + profile->name + " startup, readiness and liveness probes on port " +
                                std::to_string(port) + ", allowing " + std::to_string(budget) + "s for model loading");
   }
@@ -176,11 +173,21 @@ RuntimeProfile parse_profile(const ConfigNode& node) {
   profile.port = static_cast<int>(node.integer("port", 0));
   if (profile.port < 1 || profile.port > 65535) node.child("port").fail("port must be 1 to 65535");
   profile.port_arguments = node.strings("portArguments");
-  profile.startup_path = node.string("startupPath", "");
-  profile.readiness_path = node.string("readinessPath", profile.startup_path);
-  profile.liveness_path = node.string("livenessPath", profile.startup_path);
-  for (const auto* path : {&profile.startup_path, &profile.readiness_path, &profile.liveness_path})
+  const std::string startup_path = node.string("startupPath", "");
+  const std::string readiness_path = node.string("readinessPath", startup_path);
+  const std::string liveness_path = node.string("livenessPath", startup_path);
+  for (const std::string* path : {&startup_path, &readiness_path, &liveness_path})
     if (path->empty() || path->front() != '/') node.fail("startupPath, readinessPath and livenessPath must be absolute paths");
+  auto http = [](const std::string& path) { return json{{"httpGet", {{"path", path}, {"port", 0}}}}; };
+  profile.startup = http(startup_path);
+  profile.readiness = http(readiness_path);
+  profile.readiness["periodSeconds"] = 10;
+  profile.readiness["failureThreshold"] = 3;
+  profile.liveness = http(liveness_path);
+  // A server busy with a long batch answers health checks late: give it 5 s, not the 1 s default.
+  profile.liveness["periodSeconds"] = 10;
+  profile.liveness["timeoutSeconds"] = 5;
+  profile.liveness["failureThreshold"] = 3;
   return profile;
 }
 
