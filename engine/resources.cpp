@@ -11,19 +11,33 @@ namespace gpuadmit {
 
 using nlohmann::json;
 
-k8s::Quantity quantity_from_json(const json& value, const std::string& field) {
-  std::string text;
-  if (value.is_string())
-    text = value.get<std::string>();
-  else if (value.is_number())
-    text = value.dump();  // YAML `nvidia.com/gpu: 1` arrives as a number
-  else
-    throw k8s::QuantityError(field + ": expected a quantity string, got " + value.dump());
+namespace {
+
+// The quantity `value` holds, or why it holds none in `error`: callers name the field only then,
+// so a review that reads a dozen resources builds no field names.
+std::optional<k8s::Quantity> try_quantity(const json& value, std::string& error) {
+  std::string number;
+  std::string_view text;
+  if (value.is_string()) {
+    text = value.get_ref<const std::string&>();
+  } else if (value.is_number()) {
+    number = value.dump();  // YAML `nvidia.com/gpu: 1` arrives as a number
+    text = number;
+  } else {
+    error = "expected a quantity string, got " + value.dump();
+    return std::nullopt;
+  }
   k8s::Quantity quantity;
-  std::string error;
-  if (!k8s::Quantity::try_parse(text, quantity, &error))
-    throw k8s::QuantityError(field + ": " + error);
+  if (!k8s::Quantity::try_parse(text, quantity, &error)) return std::nullopt;
   return quantity;
+}
+
+}  // namespace
+
+k8s::Quantity quantity_from_json(const json& value, const std::string& field) {
+  std::string error;
+  if (auto quantity = try_quantity(value, error)) return *quantity;
+  throw k8s::QuantityError(field + ": " + error);
 }
 
 std::optional<k8s::Quantity> container_resource(const json& container, const char* section,
@@ -35,8 +49,9 @@ std::optional<k8s::Quantity> container_resource(const json& container, const cha
   if (list == resources->end() || !list->is_object()) return std::nullopt;
   auto value = list->find(name);
   if (value == list->end() || value->is_null()) return std::nullopt;
-  return quantity_from_json(*value,
-                            container_field + ".resources." + section + "." + name);
+  std::string error;
+  if (auto quantity = try_quantity(*value, error)) return quantity;
+  throw k8s::QuantityError(container_field + ".resources." + section + "." + name + ": " + error);
 }
 
 bool GpuResources::is_gpu(std::string_view resource) const {
