@@ -5,8 +5,8 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <yaml.h>
 #include <yaml-cpp/depthguard.h>
-#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -14,8 +14,10 @@
 #include <cstdio>
 #include <cstring>
 #include <memory>
+#include <new>
 #include <optional>
 #include <sstream>
+#include <unordered_map>
 
 namespace gpuadmit {
 namespace {
@@ -153,11 +155,22 @@ std::string yaml_error(const YAML::Exception& error) {
   return at(error.mark) + "invalid YAML: " + error.msg;
 }
 
-// One document's JSON built from parser events. The limits are those check_yaml_expansion applies
-// to a loaded tree: the depth of every value an alias expands to, and a value budget shared by all
-// documents of the text. Copying an anchored value (so an alias can repeat it) is paid from the
-// budget too, so the work stays linear in the text whatever the anchors nest.
-class JsonFromEvents final : public YAML::EventHandler {
+// A position in the text, 0-based as both parsers count.
+struct TextMark {
+  std::size_t line = 0, column = 0;
+};
+
+std::string at(const TextMark& mark) {
+  return std::to_string(mark.line + 1) + ":" + std::to_string(mark.column + 1) + ": ";
+}
+
+TextMark mark_of(const yaml_mark_t& mark) { return {mark.line, mark.column}; }
+
+// One document's JSON built from libyaml's events. The limits are those check_yaml_expansion
+// applies to a loaded tree: the depth of every value an alias expands to, and a value budget
+// shared by all documents of the text. Copying an anchored value (so an alias can repeat it) is
+// paid from the budget too, so the work stays linear in the text whatever the anchors nest.
+class JsonFromEvents {
  public:
   JsonFromEvents(YamlJsonReader::ScalarRule scalar, std::size_t budget) : scalar_(scalar), budget_(budget) {}
 
@@ -168,31 +181,31 @@ class JsonFromEvents final : public YAML::EventHandler {
     root_ = nullptr;
     line_ = 0;
     stack_.clear();
-    anchors_.clear();
+    anchors_.resize(1);
+    anchor_ids_.clear();
     return document;
   }
 
-  void OnDocumentStart(const YAML::Mark&) override {}
-  void OnDocumentEnd() override {}
-  void OnNull(const YAML::Mark& mark, YAML::anchor_t anchor) override {
+  void on_null(const TextMark& mark, const char* anchor) {
     if (expecting_key()) throw InputError(at(mark) + "map keys must be strings");
-    leaf(mark, nullptr, anchor, nullptr);
+    leaf(mark, nullptr, define(anchor), nullptr);
   }
-  void OnScalar(const YAML::Mark& mark, const std::string& tag, YAML::anchor_t anchor,
-                const std::string& text) override {
+  void on_scalar(const TextMark& mark, const std::string& tag, const char* anchor, const std::string& text) {
+    const std::size_t id = define(anchor);
     if (expecting_key()) {
       spend(mark, 1);
       ++built_;
-      if (anchor) keep(anchor, {scalar_(tag, text), 1, 0, text, true});
+      if (id) keep(id, {scalar_(tag, text), 1, 0, text, true});
       stack_.back().key = text;
       return;
     }
-    leaf(mark, scalar_(tag, text), anchor, &text);
+    leaf(mark, scalar_(tag, text), id, &text);
   }
-  void OnAlias(const YAML::Mark& mark, YAML::anchor_t anchor) override {
-    if (anchor >= anchors_.size() || !anchors_[anchor].complete)
-      throw InputError(at(mark) + "an alias refers to a value that contains it");
-    const Anchored& target = anchors_[anchor];
+  void on_alias(const TextMark& mark, const char* anchor) {
+    const auto id = anchor_ids_.find(anchor);
+    if (id == anchor_ids_.end()) throw InputError(at(mark) + "an alias names no anchor defined before it");
+    if (!anchors_[id->second].complete) throw InputError(at(mark) + "an alias refers to a value that contains it");
+    const Anchored& target = anchors_[id->second];
     if (stack_.size() + target.height > g_limits.max_depth) throw InputError(at(mark) + depth_message());
     spend(mark, target.values);
     if (expecting_key()) {
@@ -205,15 +218,8 @@ class JsonFromEvents final : public YAML::EventHandler {
     built_ += target.values;
     attach(json(target.value), target.height);
   }
-  void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor,
-                       YAML::EmitterStyle::value) override {
-    open(mark, json::array(), anchor);
-  }
-  void OnSequenceEnd() override { close(); }
-  void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor, YAML::EmitterStyle::value) override {
-    open(mark, json::object(), anchor);
-  }
-  void OnMapEnd() override { close(); }
+  void on_open(const TextMark& mark, json value, const char* anchor) { open(mark, std::move(value), define(anchor)); }
+  void on_close(const TextMark& mark) { close(mark); }
 
  private:
   struct Anchored {
@@ -225,29 +231,35 @@ class JsonFromEvents final : public YAML::EventHandler {
   };
   struct Frame {
     json value;
-    YAML::anchor_t anchor;
+    std::size_t anchor;
     std::size_t built_at_open;
     std::size_t height = 1;
     std::optional<std::string> key;  // in an object: the key whose value comes next
   };
 
+  // The number of an anchor defined here (0: none). A name defined again names the new value
+  // from here on, as YAML says; numbers restart in each document, as anchors do.
+  std::size_t define(const char* anchor) {
+    if (!anchor) return 0;
+    anchors_.emplace_back();
+    anchor_ids_[anchor] = anchors_.size() - 1;
+    return anchors_.size() - 1;
+  }
+
   bool expecting_key() const { return !stack_.empty() && stack_.back().value.is_object() && !stack_.back().key; }
 
-  void spend(const YAML::Mark& mark, std::size_t values) {
+  void spend(const TextMark& mark, std::size_t values) {
     if (values > budget_) throw InputError(at(mark) + kAliasBudgetMessage);
     budget_ -= values;
   }
 
-  void first(const YAML::Mark& mark) {
-    if (line_ == 0) line_ = mark.line + 1;
+  void first(const TextMark& mark) {
+    if (line_ == 0) line_ = static_cast<int>(mark.line + 1);
   }
 
-  void keep(YAML::anchor_t anchor, Anchored anchored) {
-    if (anchor >= anchors_.size()) anchors_.resize(anchor + 1);
-    anchors_[anchor] = std::move(anchored);
-  }
+  void keep(std::size_t anchor, Anchored anchored) { anchors_[anchor] = std::move(anchored); }
 
-  void leaf(const YAML::Mark& mark, json value, YAML::anchor_t anchor, const std::string* text) {
+  void leaf(const TextMark& mark, json value, std::size_t anchor, const std::string* text) {
     first(mark);
     spend(mark, 1);
     ++built_;
@@ -258,22 +270,22 @@ class JsonFromEvents final : public YAML::EventHandler {
     attach(std::move(value), 0);
   }
 
-  void open(const YAML::Mark& mark, json value, YAML::anchor_t anchor) {
+  void open(const TextMark& mark, json value, std::size_t anchor) {
     if (expecting_key()) throw InputError(at(mark) + "map keys must be strings");
     first(mark);
     if (stack_.size() >= g_limits.max_depth) throw InputError(at(mark) + depth_message());
     spend(mark, 1);
     ++built_;
-    if (anchor) keep(anchor, {});  // known but not complete: an alias inside it is refused
+    // An anchor is known but not complete while its value is read: an alias inside it is refused.
     stack_.push_back({std::move(value), anchor, built_ - 1, 1, std::nullopt});
   }
 
-  void close() {
+  void close(const TextMark& mark) {
     Frame frame = std::move(stack_.back());
     stack_.pop_back();
     if (frame.anchor) {
       const std::size_t values = built_ - frame.built_at_open;
-      spend(YAML::Mark(), values);  // the copy
+      spend(mark, values);  // the copy
       keep(frame.anchor, {frame.value, values, frame.height, std::nullopt, true});
     }
     attach(std::move(frame.value), frame.height);
@@ -298,52 +310,105 @@ class JsonFromEvents final : public YAML::EventHandler {
   std::size_t budget_;
   std::size_t built_ = 0;
   std::vector<Frame> stack_;
-  std::vector<Anchored> anchors_;  // by yaml-cpp's anchor number, which restarts in each document
+  std::vector<Anchored> anchors_{1};  // by number; 0 is "no anchor"
+  std::unordered_map<std::string, std::size_t> anchor_ids_;
   json root_;
   int line_ = 0;
 };
 
+// One libyaml event, freed when it goes out of scope.
+struct YamlEvent {
+  yaml_event_t event{};
+  ~YamlEvent() { yaml_event_delete(&event); }
+};
+
+// The tag a scalar reads by, as yaml-cpp named it and the ScalarRule expects: "?" for a plain
+// scalar without a tag, "!" for a quoted or block one, else the tag resolved ("!!str" is
+// "tag:yaml.org,2002:str").
+std::string scalar_tag(const yaml_event_t& event) {
+  const auto& scalar = event.data.scalar;
+  if (scalar.tag) return reinterpret_cast<const char*>(scalar.tag);
+  return scalar.style == YAML_PLAIN_SCALAR_STYLE ? "?" : "!";
+}
+
+const char* anchor_name(const yaml_char_t* anchor) { return reinterpret_cast<const char*>(anchor); }
+
 }  // namespace
 
 struct YamlJsonReader::State {
-  State(std::string text, ScalarRule scalar)
-      : max_documents(text.size() / 4 + 2),
-        builder(scalar, yaml_value_budget(text.size())),
-        in(std::move(text)),
-        parser(in) {}
-  std::size_t max_documents;
-  std::size_t documents = 0;
+  State(std::string input, ScalarRule scalar) : builder(scalar, yaml_value_budget(input.size())), text(std::move(input)) {
+    if (!yaml_parser_initialize(&parser)) throw std::bad_alloc();
+    yaml_parser_set_input_string(&parser, reinterpret_cast<const unsigned char*>(text.data()), text.size());
+  }
+  ~State() { yaml_parser_delete(&parser); }
+  State(const State&) = delete;
+  State& operator=(const State&) = delete;
+
+  // The next event; throws InputError where the text is not YAML.
+  void parse(YamlEvent& next) {
+    if (yaml_parser_parse(&parser, &next.event)) return;
+    const std::string problem = parser.problem ? parser.problem : "unreadable";
+    const std::string context = parser.context ? std::string(" ") + parser.context : "";
+    throw InputError(at(mark_of(parser.problem_mark)) + "invalid YAML: " + problem + context);
+  }
+
   JsonFromEvents builder;
-  std::istringstream in;
-  YAML::Parser parser;
+  std::string text;  // what the parser reads: it must outlive it
+  yaml_parser_t parser{};
   bool failed = false;
 };
 
 YamlJsonReader::YamlJsonReader(std::string text, ScalarRule scalar) {
   require_utf8(text);
-  try {
-    state_ = std::make_unique<State>(std::move(text), scalar);
-  } catch (const YAML::Exception& error) {
-    throw InputError(yaml_error(error));
-  }
+  state_ = std::make_unique<State>(std::move(text), scalar);
 }
 
 YamlJsonReader::~YamlJsonReader() = default;
 
 bool YamlJsonReader::next(json& document, int& line) {
   if (state_->failed) return false;
-  try {
-    state_->failed = true;  // until this document is read whole: the parser cannot resume after a throw
-    if (!state_->parser.HandleNextDocument(state_->builder)) return false;
-    // yaml-cpp 0.7 yields empty documents for ever without consuming a token on a document that
-    // starts with ',' (",", "--- ,"); no text holds more than one document per 4 bytes ("---\n").
-    if (++state_->documents > state_->max_documents)
-      throw InputError("1:1: invalid YAML: the parser makes no progress (a document that starts with ','?)");
-    document = state_->builder.take(line);
-    state_->failed = false;
-    return true;
-  } catch (const YAML::Exception& error) {
-    throw InputError(yaml_error(error));
+  state_->failed = true;  // until this document is read whole: the parser cannot resume after an error
+  JsonFromEvents& builder = state_->builder;
+  for (;;) {
+    YamlEvent next;
+    state_->parse(next);
+    const yaml_event_t& event = next.event;
+    const TextMark mark = mark_of(event.start_mark);
+    switch (event.type) {
+      case YAML_STREAM_END_EVENT:
+        return false;
+      case YAML_DOCUMENT_END_EVENT:
+        document = builder.take(line);
+        state_->failed = false;
+        return true;
+      case YAML_SCALAR_EVENT: {
+        const auto& scalar = event.data.scalar;
+        // An empty node ("key:" with no value) is an empty plain scalar here, and null to YAML;
+        // with a tag it is the tag's empty scalar ("!!str" is ""), as yaml-cpp's node tree reads it.
+        if (scalar.length == 0 && scalar.style == YAML_PLAIN_SCALAR_STYLE && !scalar.tag) {
+          builder.on_null(mark, anchor_name(scalar.anchor));
+          break;
+        }
+        builder.on_scalar(mark, scalar_tag(event), anchor_name(scalar.anchor),
+                          std::string(reinterpret_cast<const char*>(scalar.value), scalar.length));
+        break;
+      }
+      case YAML_ALIAS_EVENT:
+        builder.on_alias(mark, anchor_name(event.data.alias.anchor));
+        break;
+      case YAML_SEQUENCE_START_EVENT:
+        builder.on_open(mark, json::array(), anchor_name(event.data.sequence_start.anchor));
+        break;
+      case YAML_MAPPING_START_EVENT:
+        builder.on_open(mark, json::object(), anchor_name(event.data.mapping_start.anchor));
+        break;
+      case YAML_SEQUENCE_END_EVENT:
+      case YAML_MAPPING_END_EVENT:
+        builder.on_close(mark);
+        break;
+      default:  // the stream's and a document's start
+        break;
+    }
   }
 }
 

@@ -62,15 +62,16 @@ nlohmann::json parse_json(std::istream& in, const nlohmann::json::parser_callbac
 // A nlohmann exception thrown while parsing, as a message that does not quote the input.
 std::string describe_json_error(const nlohmann::json::exception& error);
 
-// The documents of a YAML text, one at a time, converted to JSON straight from yaml-cpp's event
-// parser (whose own recursion stops at 500 levels): no YAML::Node tree is built, so a reader holds
-// one document, not the whole text's (`check` of a 10,000-object file). What a reader following
-// the aliases would see is checked as it is built: at most max_depth levels, and at most
-// yaml_value_budget(text.size()) values over all documents, copies of anchored values included.
-// Without aliases a document has fewer values than bytes, so only an alias bomb ("billion
-// laughs") is refused. `scalar` turns a scalar into JSON from its tag ("?" plain, "!" quoted, or
-// the explicit tag) and text. Map keys are the key's text; a key that is not a scalar is refused.
-// Throws InputError naming the line.
+// The documents of a YAML text, one at a time, converted to JSON straight from libyaml's event
+// parser (which keeps its own stacks, so any nesting is read without recursion): no tree is
+// built, so a reader holds one document, not the whole text's (`check` of a 10,000-object file).
+// What a reader following the aliases would see is checked as it is built: at most max_depth
+// levels, and at most yaml_value_budget(text.size()) values over all documents, copies of anchored
+// values included. Without aliases a document has fewer values than bytes, so only an alias bomb
+// ("billion laughs") is refused. `scalar` turns a scalar into JSON from its tag ("?" plain, "!"
+// quoted, or the explicit tag) and text; an empty value without a tag is null. Map keys are the key's text; a
+// key that is not a scalar is refused. Reads as yaml-cpp's node tree (load_yaml) reads the same
+// text (tests/unit/engine/manifests_test.cpp). Throws InputError naming the line.
 class YamlJsonReader {
  public:
   using ScalarRule = nlohmann::json (*)(const std::string& tag, const std::string& text);

@@ -9,7 +9,7 @@ BUILD_DIR=${BUILD_DIR:-build}
 SHARED_DIR=${GPUADMIT_SHARED_DIR:-$(cd .. && pwd)/shared}
 
 packages=(build-essential cmake ninja-build pkg-config git
-          nlohmann-json3-dev libyaml-cpp-dev libre2-dev libspdlog-dev libssl-dev
+          nlohmann-json3-dev libyaml-cpp-dev libyaml-dev libre2-dev libspdlog-dev libssl-dev
           libcpp-httplib-dev libhttp-parser-dev prometheus-cpp-dev libsimdjson-dev libgtest-dev libgmock-dev libbenchmark-dev
           openssl curl nodejs npm wrk nginx-light time
           etcd-server  # the real API server's store (tests/e2e/apiserver)

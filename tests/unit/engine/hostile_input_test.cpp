@@ -123,14 +123,17 @@ TEST(HostileInput, TheBinarySetsItsOwnStackForTheDepthLimit) {
 }
 
 TEST(HostileInput, DeepYamlIsRefusedInManifestsConfigsAndSuites) {
-  // yaml-cpp's own parser stops at 500 levels, below the default limit: it refuses first.
-  for (std::size_t depth : {600, 20000}) {
+  // Manifests are read by libyaml, which keeps its own stacks: the reader's limit refuses, naming
+  // the line, and a text under it reads whole. Configs and suites are yaml-cpp node trees, whose
+  // parser stops at 500 levels.
+  EXPECT_EQ(parse_manifests("apiVersion: v1\nkind: Pod\nx: " + nested_arrays(600) + "\n", "deep.yaml").size(), 1u);
+  for (std::size_t depth : {1001, 20000}) {
     try {
       parse_manifests("apiVersion: v1\nkind: Pod\nx: " + nested_arrays(depth) + "\n", "deep.yaml");
       ADD_FAILURE() << "no error";
     } catch (const ManifestError& error) {
       EXPECT_NE(std::string(error.what()).find("deep.yaml:3:"), std::string::npos) << error.what();
-      EXPECT_NE(std::string(error.what()).find("nesting too deep for the YAML parser"), std::string::npos) << error.what();
+      EXPECT_NE(std::string(error.what()).find("nesting deeper than 1000 levels"), std::string::npos) << error.what();
     }
   }
   EXPECT_THROW(Engine::from_yaml("policies:\n  dev-shm: " + nested_arrays(1500) + "\n", "c.yaml"), ConfigError);
@@ -259,15 +262,18 @@ TEST(HostileInput, YamlAliasBombsAreRefused) {
 }
 
 TEST(HostileInput, YamlThatStallsTheParserIsAnError) {
-  // yaml-cpp 0.7's LoadAll loops for ever on these (found by fuzz_kubeconfig).
-  for (const std::string text : {",", ",,,", "--- ,", "a: 1\n---\n, b"}) {
+  // yaml-cpp 0.7's LoadAll loops for ever on these (found by fuzz_kubeconfig); manifests are read
+  // by libyaml, which refuses them where they go wrong.
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {",", "stall.yaml:1:1: invalid YAML"}, {",,,", "stall.yaml:1:1: invalid YAML"},
+      {"--- ,", "stall.yaml:1:5: invalid YAML"}, {"a: 1\n---\n, b", "stall.yaml:3:1: invalid YAML"}};
+  for (const auto& [text, expected] : cases) {
     within_hang_guard([&] {
       try {
         parse_manifests(text, "stall.yaml");
         ADD_FAILURE() << "no error: " << text;
       } catch (const ManifestError& error) {
-        EXPECT_NE(std::string(error.what()).find("stall.yaml:1:1: invalid YAML: the parser makes no progress"),
-                  std::string::npos) << error.what();
+        EXPECT_NE(std::string(error.what()).find(expected), std::string::npos) << error.what();
       }
     });
   }

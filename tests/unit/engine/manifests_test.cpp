@@ -1,5 +1,5 @@
 // Reading manifests document by document (engine/manifests.cpp over YamlJsonReader in
-// engine/input_limits.cpp): JSON built straight from yaml-cpp's events must be the JSON that the
+// engine/input_limits.cpp): JSON built straight from libyaml's events must be the JSON that the
 // YAML::Node tree gives (the reference: YAML::LoadAll, then yaml_to_json, which the suites and the
 // config still use), for every YAML file of the project and the public fixtures and for random
 // documents full of anchors, aliases, tags and quoting; and a reader of a large file holds one
@@ -109,6 +109,9 @@ TEST(ManifestReader, AnchorsAliasesTagsAndKeysReadAsTheNodeTreeReadsThem) {
            "a: |\n  line one\n  line two\nb: >-\n  folded\n  text\n",
            "? complex\n: value\n",
            "a: [&q {z: 1}, *q, *q]\n",
+           "a: &x 1\nb: *x\nc: &x 2\nd: *x\n",                // an anchor defined again names the new value
+           "a: !!str\nb: &t !!int\nc: *t\n",                  // an empty value is null; tagged, the tag's
+           "%YAML 1.1\n---\na: 1\n",
        })
     expect_same(text, text);
 }
@@ -170,7 +173,7 @@ class RandomYaml {
 TEST(ManifestReader, RandomDocumentsReadAsTheNodeTreeReadsThem) {
   for (unsigned seed = 1; seed <= 400; ++seed) {
     RandomYaml random(seed);
-    // Anchors are numbered per file here; yaml-cpp restarts them per document, and an alias to an
+    // Anchors are numbered per file here; YAML's anchors hold within a document, and an alias to an
     // anchor of an earlier document is an error in both readers, so one document per text.
     expect_same(random.document(), "seed " + std::to_string(seed));
   }
@@ -187,6 +190,22 @@ TEST(ManifestReader, AnAliasInsideItsOwnAnchorIsRefused) {
       EXPECT_NE(std::string(error.what()).find("an alias refers to a value that contains it"), std::string::npos)
           << error.what();
     }
+  }
+}
+
+TEST(ManifestReader, AnAliasWithoutItsAnchorIsRefused) {
+  // Named nowhere, or only in an earlier document: anchors hold within their document.
+  for (const auto& [text, line] : std::vector<std::pair<std::string, std::string>>{
+           {"a: 1\nb: *nowhere\n", "alias.yaml:2:"}, {"a: &x 1\n---\nb: *x\n", "alias.yaml:3:"}}) {
+    try {
+      parse_manifests(text, "alias.yaml");
+      ADD_FAILURE() << text;
+    } catch (const ManifestError& error) {
+      EXPECT_NE(std::string(error.what()).find(line), std::string::npos) << error.what();
+      EXPECT_NE(std::string(error.what()).find("an alias names no anchor defined before it"), std::string::npos)
+          << error.what();
+    }
+    EXPECT_THROW(reference(text), YAML::Exception) << text;  // the node tree refuses them too
   }
 }
 
