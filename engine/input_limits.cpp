@@ -16,7 +16,6 @@
 #include <memory>
 #include <new>
 #include <optional>
-#include <sstream>
 #include <unordered_map>
 
 namespace gpuadmit {
@@ -76,10 +75,19 @@ class BoundedDomBuilder {
   std::string error_;
 };
 
-// "line:column: " of a YAML mark, 1-based, as every YAML error here begins.
-std::string at(const YAML::Mark& mark) {
+// A position in the text, 0-based as both parsers count.
+struct TextMark {
+  std::size_t line = 0, column = 0;
+};
+
+// "line:column: " of a position, 1-based, as every YAML error here begins.
+std::string at(const TextMark& mark) {
   return std::to_string(mark.line + 1) + ":" + std::to_string(mark.column + 1) + ": ";
 }
+std::string at(const YAML::Mark& mark) {  // yaml-cpp's (configs, suites); its null mark is -1
+  return std::to_string(mark.line + 1) + ":" + std::to_string(mark.column + 1) + ": ";
+}
+TextMark mark_of(const yaml_mark_t& mark) { return {mark.line, mark.column}; }
 
 constexpr const char* kAliasBudgetMessage =
     "the document expands to more values than its size allows (YAML aliases that repeat other aliases?)";
@@ -154,17 +162,6 @@ std::string yaml_error(const YAML::Exception& error) {
     return at(error.mark) + "nesting too deep for the YAML parser (at most " + std::to_string(kYamlParserDepth) + " levels)";
   return at(error.mark) + "invalid YAML: " + error.msg;
 }
-
-// A position in the text, 0-based as both parsers count.
-struct TextMark {
-  std::size_t line = 0, column = 0;
-};
-
-std::string at(const TextMark& mark) {
-  return std::to_string(mark.line + 1) + ":" + std::to_string(mark.column + 1) + ": ";
-}
-
-TextMark mark_of(const yaml_mark_t& mark) { return {mark.line, mark.column}; }
 
 // One document's JSON built from libyaml's events. The limits are those check_yaml_expansion
 // applies to a loaded tree: the depth of every value an alias expands to, and a value budget
