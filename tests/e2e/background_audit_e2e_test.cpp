@@ -48,6 +48,7 @@ class BackgroundAuditE2e : public ::testing::Test {
                                               // Tests share a loaded machine: at SCHED_IDLE the audit would wait
                                               // for an idle CPU (bench/audit_load.sh measures the default).
                                               "--audit-scheduling", "batch"});
+    ASSERT_GT(server_->port(), 0);  // the server's log is in the failure above
     client_ = client_for(server_->port(), dir_.path());
   }
 

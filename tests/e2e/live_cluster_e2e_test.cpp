@@ -102,6 +102,7 @@ class LiveClusterE2e : public ::testing::Test {
 TEST_F(LiveClusterE2e, AnswersFollowTheLiveCluster) {
   api_->set_stalled("pods", true);  // the first sync cannot finish yet
   start_server();
+  ASSERT_GT(server_->port(), 0);  // the server's log is in the failure above
   EXPECT_EQ(readyz_status(), 503);
   const std::string waiting = client_->Get("/readyz")->body;
   EXPECT_NE(waiting.find("waiting for the first full list of"), std::string::npos) << waiting;
@@ -201,6 +202,7 @@ TEST_F(LiveClusterE2e, DisruptionBudgetsFallBackToPolicyV1beta1AndPriorityClasse
   api_->apply("poddisruptionbudgets", gpuadmit::testing::fake_disruption_budget("ml", "b1", nlohmann::json::object(), 1));
   api_->apply("priorityclasses", gpuadmit::testing::fake_priority_class("gpu-high", 1000));
   start_server();
+  ASSERT_GT(server_->port(), 0);  // the server's log is in the failure above
   ASSERT_TRUE(eventually([&] { return readyz_status() == 200; }, 15s)) << server_->log();
   const std::string text = metrics();
   for (const char* line : {"gpuadmit_watch_objects{kind=\"poddisruptionbudget\"} 1",

@@ -124,6 +124,7 @@ class MonitoringE2e : public ::testing::Test {
 TEST_F(MonitoringE2e, ReadinessCertificateCapacityAndViolationsAreExported) {
   api_->set_stalled("namespaces", true);
   start_server();
+  ASSERT_GT(server_->port(), 0);  // the server's log is in the failure above
   EXPECT_NE(scrape().find("\ngpuadmit_ready 0\n"), std::string::npos);  // waiting for the namespaces list
   api_->set_stalled("namespaces", false);
   ASSERT_TRUE(eventually([&] { return scrape().find("\ngpuadmit_ready 1\n") != std::string::npos; }, 10s)) << scrape();
@@ -152,6 +153,7 @@ TEST_F(MonitoringE2e, DashboardAndAlertRulesQueryOnlyExportedMetrics) {
   bare["metadata"].erase("ownerReferences");
   api_->apply("pods", bare);
   start_server();
+  ASSERT_GT(server_->port(), 0);  // the server's log is in the failure above
   ASSERT_TRUE(eventually([&] { return scrape().find("\ngpuadmit_ready 1\n") != std::string::npos; }, 10s)) << scrape();
   ASSERT_TRUE(client_->Post("/validate", pod_review(3), "application/json"));  // a violation: its series exists
   // The audit's figures exist once it has finished once (it holds the Lease alone).

@@ -169,6 +169,7 @@ class RawConnection {
 
 class ServerProcess {
  public:
+  static constexpr std::chrono::milliseconds kStartLimit = 30000ms;
   // max_open_files > 0: the server's RLIMIT_NOFILE.
   ServerProcess(const fs::path& dir, std::vector<std::string> extra, rlim_t max_open_files = 0)
       : log_(dir / "server.log"), output_(dir / "server.stdout") {
@@ -198,12 +199,22 @@ class ServerProcess {
     }
     std::smatch match;
     const std::regex listening(R"("msg":"listening".*"port":(\d+))");
-    eventually([&] {
-      std::string text = read_text(log_);
-      if (!std::regex_search(text, match, listening)) return false;
-      port_ = std::stoi(match[1]);
-      return true;
-    });
+    // Generous: a sanitizer build's first start on a busy CI machine is slow.
+    const bool started = eventually(
+        [&] {
+          std::string text = read_text(log_);
+          if (!std::regex_search(text, match, listening)) return false;
+          port_ = std::stoi(match[1]);
+          return true;
+        },
+        kStartLimit);
+    if (!started) {
+      // Say why, with what the server wrote, instead of leaving every later request to fail.
+      const int status = wait_exit(0ms);
+      ADD_FAILURE() << "gpu-admit serve did not log \"listening\" within " << kStartLimit.count() << " ms; "
+                    << (status < 0 ? "it is still running" : "it exited with status " + std::to_string(status))
+                    << ". Its log:\n" << log();
+    }
   }
   ~ServerProcess() {
     if (pid_ > 0 && !exited_) {
