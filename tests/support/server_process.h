@@ -180,6 +180,12 @@ class ServerProcess {
     // A client writing to a connection the server refused must fail, not kill the test process
     // (CTest runs each test in a process of its own, where nothing else ignores SIGPIPE).
     ::signal(SIGPIPE, SIG_IGN);
+    // Everything the child needs is built before fork: the test process has threads (the fake
+    // API server's), and one of them may hold the allocator's lock at the fork, so the child
+    // must not allocate before execv.
+    std::vector<char*> argv;
+    for (std::string& arg : args) argv.push_back(arg.data());
+    argv.push_back(nullptr);
     pid_ = fork();
     if (pid_ == 0) {
       // Should the test process die anyway, the server goes with it instead of holding CTest's pipe.
@@ -191,9 +197,6 @@ class ServerProcess {
         const rlimit limit{max_open_files, max_open_files};
         setrlimit(RLIMIT_NOFILE, &limit);
       }
-      std::vector<char*> argv;
-      for (std::string& arg : args) argv.push_back(arg.data());
-      argv.push_back(nullptr);
       execv(argv[0], argv.data());
       _exit(127);
     }
