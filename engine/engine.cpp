@@ -246,18 +246,21 @@ std::string skip_reason(const Request& request, const EngineConfig& config, Revi
   return {};
 }
 
-// One review's run of its policies, in order, over one working copy of the object.
+// One review's run of its policies, in order, over one working copy of the object, or over the
+// object itself (`in_place`) when no mutation runs: then nothing needs the object as it came.
 class PolicyRun {
  public:
-  PolicyRun(const Request& request, const EngineConfig& config, const capacity::ClusterModel* cluster,
-            std::string_view cluster_stale, const k8s::ObjectCatalog* manifests, ReviewOutcome& outcome)
+  PolicyRun(const Request& request, nlohmann::json* in_place, const EngineConfig& config,
+            const capacity::ClusterModel* cluster, std::string_view cluster_stale, const k8s::ObjectCatalog* manifests,
+            ReviewOutcome& outcome)
       : request_(request),
         config_(config),
         cluster_(cluster),
         cluster_stale_(cluster_stale),
         manifests_(manifests),
         outcome_(outcome),
-        working_(request.object),
+        copy_(in_place ? std::nullopt : std::optional<json>(request.object)),
+        working_(in_place ? *in_place : *copy_),
         shorthand_(outcome.workload, working_) {
     PolicyContext probe(request_, outcome_.workload, config_.gpu, working_);
     requested_exemptions_ = exemptions_requested(probe);
@@ -373,7 +376,8 @@ class PolicyRun {
   const k8s::ObjectCatalog* manifests_;
   std::vector<PodGpuUse> gpu_uses_;  // workload.pods order
   ReviewOutcome& outcome_;
-  json working_;
+  std::optional<json> copy_;  // the object the policies change, unless they read it in place
+  json& working_;             // *copy_, or the request's own object
   ShorthandContainers shorthand_;  // moved into working_ for the policies; back at finish()
   std::vector<AppliedMutation> applied_;  // the enforce-mode mutations that completed, in order
   bool mutations_ran_ = false;  // a mutating policy ran, in any mode
@@ -386,6 +390,17 @@ class PolicyRun {
 ReviewOutcome Engine::review(const Request& request, const capacity::ClusterModel* cluster,
                               ReviewPhases phases, std::string_view cluster_stale,
                               const k8s::ObjectCatalog* manifests) const {
+  return run_review(request, nullptr, cluster, phases, cluster_stale, manifests);
+}
+
+ReviewOutcome Engine::review(Request&& request, const capacity::ClusterModel* cluster, ReviewPhases phases,
+                             std::string_view cluster_stale) const {
+  return run_review(request, &request.object, cluster, phases, cluster_stale, nullptr);
+}
+
+ReviewOutcome Engine::run_review(const Request& request, json* own_object, const capacity::ClusterModel* cluster,
+                                 ReviewPhases phases, std::string_view cluster_stale,
+                                 const k8s::ObjectCatalog* manifests) const {
   ReviewOutcome outcome;
   outcome.response.uid = request.uid;
   outcome.operation = request.operation;
@@ -403,10 +418,16 @@ ReviewOutcome Engine::review(const Request& request, const capacity::ClusterMode
       const ShorthandContainers moved(old, with_old_moved->old_object);
     }
   }
-  PolicyRun run(with_old_moved ? *with_old_moved : request, config_, cluster, cluster_stale, manifests, outcome);
   // A partial pod spec (a TrainJob's) is completed by its operator: a patch could add fields its
   // schema does not have, so nothing is mutated.
-  if (request.operation == "CREATE" && phases != ReviewPhases::ValidateOnly && !outcome.workload.partial_pod_spec)
+  const bool mutates =
+      request.operation == "CREATE" && phases != ReviewPhases::ValidateOnly && !outcome.workload.partial_pod_spec;
+  // With no mutation, the "before" of a diff or a roll-back is never needed: the policies may
+  // read the request's own object, where the caller gave it up.
+  json* in_place = mutates || with_old_moved ? nullptr : own_object;
+  PolicyRun run(with_old_moved ? *with_old_moved : request, in_place, config_, cluster, cluster_stale, manifests,
+                outcome);
+  if (mutates)
     for (const ConfiguredPolicy& policy : config_.mutating) run.run(policy, true);
   if (phases != ReviewPhases::MutateOnly)
     for (const ConfiguredPolicy& policy : config_.validating) run.run(policy, false);
@@ -439,7 +460,7 @@ HttpAnswer answer_admission_review(const Engine& engine, std::string_view body,
     answer.allowed = false;
     return answer;
   }
-  answer.outcome = engine.review(request, cluster, phases, cluster_stale);
+  answer.outcome = engine.review(std::move(request), cluster, phases, cluster_stale);
   answer.body = serialize_admission_review(answer.outcome->response);
   answer.allowed = answer.outcome->response.allowed;
   return answer;

@@ -97,6 +97,10 @@ class Engine {
   ReviewOutcome review(const Request& request, const capacity::ClusterModel* cluster = nullptr,
                        ReviewPhases phases = ReviewPhases::All, std::string_view cluster_stale = {},
                        const k8s::ObjectCatalog* manifests = nullptr) const;
+  // The same, consuming the request: where no mutation can run (the /validate route, an UPDATE),
+  // the policies read request.object in place instead of a copy, and outcome.mutated takes it.
+  ReviewOutcome review(Request&& request, const capacity::ClusterModel* cluster = nullptr,
+                       ReviewPhases phases = ReviewPhases::All, std::string_view cluster_stale = {}) const;
   const EngineConfig& config() const { return config_; }
   // The GPU devices a policy of this config holds namespace `ns` to (gpu-quota's `gpus`), for
   // metrics; nullopt when none does (no budget matches, or the policy is off or exempt there).
@@ -104,6 +108,10 @@ class Engine {
 
  private:
   explicit Engine(EngineConfig config) : config_(std::move(config)) {}
+  // `own_object`: request.object, which the review may change and take; null to review a copy.
+  ReviewOutcome run_review(const Request& request, nlohmann::json* own_object, const capacity::ClusterModel* cluster,
+                           ReviewPhases phases, std::string_view cluster_stale,
+                           const k8s::ObjectCatalog* manifests) const;
   EngineConfig config_;
 };
 
