@@ -174,6 +174,11 @@ std::vector<fs::path> golden_requests() {
   return paths;
 }
 
+// The engine a golden case runs: its own config.yaml, else the default.
+std::shared_ptr<const Engine> golden_engine(const fs::path& dir) {
+  return fs::exists(dir / "config.yaml") ? Engine::from_file((dir / "config.yaml").string()) : Engine::from_default();
+}
+
 // Validating policies now read the object in place instead of a copy each: none may change it.
 // Every validating policy of the default configuration in enforce, warn and audit mode, on every
 // golden request (against its cluster snapshot where it has one, so capacity and quota run too).
@@ -214,8 +219,7 @@ TEST(Review, ConsumingTheRequestAnswersAsReviewingACopy) {
   int in_place = 0;
   for (const fs::path& path : golden_requests()) {
     const fs::path dir = path.parent_path();
-    auto engine = fs::exists(dir / "config.yaml") ? Engine::from_file((dir / "config.yaml").string())
-                                                  : Engine::from_default();
+    auto engine = golden_engine(dir);
     const fs::path cluster_file = dir / "cluster.json";
     auto cluster = fs::exists(cluster_file) ? capacity::ClusterModel::load({cluster_file.string()}, engine->config().gpu)
                                             : nullptr;
@@ -274,8 +278,7 @@ TEST(Serialize, SameBytesAsEncodeThenDump) {
   int compared = 0;
   for (const fs::path& path : golden_requests()) {
     const fs::path dir = path.parent_path();
-    auto engine = fs::exists(dir / "config.yaml") ? Engine::from_file((dir / "config.yaml").string())
-                                                  : Engine::from_default();
+    auto engine = golden_engine(dir);
     json review = json::parse(std::ifstream(path), nullptr, false);
     Response response;
     try {
