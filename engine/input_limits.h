@@ -69,9 +69,9 @@ std::string describe_json_error(const nlohmann::json::exception& error);
 // levels, and at most yaml_value_budget(text.size()) values over all documents, copies of anchored
 // values included. Without aliases a document has fewer values than bytes, so only an alias bomb
 // ("billion laughs") is refused. `scalar` turns a scalar into JSON from its tag ("?" plain, "!"
-// quoted, or the explicit tag) and text; an empty value without a tag is null. Map keys are the key's text; a
-// key that is not a scalar is refused. Reads as yaml-cpp's node tree (load_yaml) reads the same
-// text (tests/unit/engine/manifests_test.cpp). Throws InputError naming the line.
+// quoted, or the explicit tag) and text; an empty value without a tag is null. Map keys are the
+// key's text; a key that is not a scalar is refused. Reads as yaml-cpp's node tree (load_yaml)
+// reads the same text (tests/unit/engine/manifests_test.cpp). Throws InputError naming the line.
 class YamlJsonReader {
  public:
   using ScalarRule = nlohmann::json (*)(const std::string& tag, const std::string& text);
