@@ -29,6 +29,7 @@
 
 #include "webhook/log/json_log.h"
 #include "webhook/server/running_thread.h"
+#include "webhook/server/worker_pool.h"
 
 namespace gpuadmit::webhook {
 namespace {
@@ -80,52 +81,6 @@ bool is_rejection(CloseReason reason) {
   return reason != CloseReason::client_closed && reason != CloseReason::done && reason != CloseReason::idle &&
          reason != CloseReason::shutdown;
 }
-
-// Plain threads taking jobs in order. Its queue is bounded by the event loops, which hand out at
-// most ListenerOptions::max_queued_requests + workers jobs at once.
-class WorkerPool {
- public:
-  explicit WorkerPool(std::size_t workers) {
-    for (std::size_t i = 0; i < workers; ++i) threads_.push_back(start_running_thread([this] { work(); }));
-  }
-  ~WorkerPool() { stop(); }
-  void submit(std::function<void()> job) {
-    {
-      std::lock_guard lock(mutex_);
-      jobs_.push_back(std::move(job));
-    }
-    work_.notify_one();
-  }
-  void stop() {
-    {
-      std::lock_guard lock(mutex_);
-      stopping_ = true;
-    }
-    work_.notify_all();
-    for (std::thread& thread : threads_)
-      if (thread.joinable()) thread.join();
-  }
-
- private:
-  void work() {
-    for (;;) {
-      std::function<void()> job;
-      {
-        std::unique_lock lock(mutex_);
-        work_.wait(lock, [&] { return stopping_ || !jobs_.empty(); });
-        if (jobs_.empty()) return;
-        job = std::move(jobs_.front());
-        jobs_.pop_front();
-      }
-      job();
-    }
-  }
-  std::mutex mutex_;
-  std::condition_variable work_;
-  std::deque<std::function<void()>> jobs_;
-  std::vector<std::thread> threads_;
-  bool stopping_ = false;
-};
 
 }  // namespace
 
