@@ -15,11 +15,10 @@ namespace gpuadmit::webhook {
 
 // Plain threads taking jobs in order. Its queue is unbounded: HttpListener bounds it, handing out
 // at most ListenerOptions::max_queued_requests + workers jobs at once.
-// A job wakes the worker that went idle last: its stack, caches and allocator's per-thread free
-// lists are the warmest. A condition variable shared by all wakes them in turn, so under load
-// every job started on the coldest of the 64 threads (bench/README.md, 2026-12-07 session 18:
-// 6-9 % less CPU per review at c16, 10-19 % more throughput there and 3-10 % at c64, p99 as
-// before).
+// A job wakes the worker that went idle last, whose stack and caches are the warmest. A condition
+// variable shared by all wakes them in turn, so under load every job started on the coldest of
+// the 64 threads (bench/README.md, 2026-12-07 session 18: 6-9 % less CPU per review at c16,
+// 10-19 % more throughput there and 3-10 % at c64, p99 as before).
 class WorkerPool {
  public:
   explicit WorkerPool(std::size_t workers) : workers_(workers) {
