@@ -46,6 +46,7 @@ done
 certs/make-dev-certs.sh "$work/certs" >/dev/null 2>&1
 cp policies/default.yaml "$work/config.yaml"
 
+# Read only where glibc's malloc serves: builds before mimalloc (session 18), or GPUADMIT_MIMALLOC=OFF.
 GLIBC_TUNABLES=${SERVER_TUNABLES-glibc.malloc.tcache_count=2048:glibc.malloc.tcache_max=4096} \
   "$build/gpu-admit" serve ${SERVE_ARGS:-} --addr 127.0.0.1:0 --tls-cert "$work/certs/tls.crt" \
   --tls-key "$work/certs/tls.key" --config "$work/config.yaml" --kubeconfig "$KUBECONFIG" 2>"$work/server.log" &

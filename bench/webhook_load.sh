@@ -38,8 +38,9 @@ cleanup() {
 trap cleanup EXIT
 certs/make-dev-certs.sh "$work/certs" >/dev/null 2>&1
 
-# The server runs with the malloc settings of manifests/base/deployment.yaml (SERVER_TUNABLES= to
-# leave glibc's defaults); nginx with its own defaults.
+# Builds since session 18 link mimalloc (webhook/log/heap.h). Where glibc's malloc serves (an
+# older BASE_BUILD, or -DGPUADMIT_MIMALLOC=OFF), the server gets the larger per-thread cache those
+# builds' manifests set (SERVER_TUNABLES= leaves glibc's defaults); nginx runs with its own.
 start_server() {  # BUILD LOG -> the port on stdout; the pid in server_pid
   GLIBC_TUNABLES=${SERVER_TUNABLES-glibc.malloc.tcache_count=2048:glibc.malloc.tcache_max=4096} \
     "$1/gpu-admit" serve ${SERVE_ARGS:-} --addr 127.0.0.1:0 --tls-cert "$work/certs/tls.crt" --tls-key "$work/certs/tls.key" \

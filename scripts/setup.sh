@@ -10,7 +10,7 @@ SHARED_DIR=${GPUADMIT_SHARED_DIR:-$(cd .. && pwd)/shared}
 
 packages=(build-essential cmake ninja-build pkg-config git
           nlohmann-json3-dev libyaml-cpp-dev libyaml-dev libre2-dev libspdlog-dev libssl-dev
-          libcpp-httplib-dev libhttp-parser-dev prometheus-cpp-dev libsimdjson-dev libgtest-dev libgmock-dev libbenchmark-dev
+          libcpp-httplib-dev libhttp-parser-dev prometheus-cpp-dev libsimdjson-dev libmimalloc-dev libgtest-dev libgmock-dev libbenchmark-dev
           openssl curl nodejs npm wrk nginx-light time
           etcd-server  # the real API server's store (tests/e2e/apiserver)
           clang-14 libclang-rt-14-dev  # .ci/run's sanitizer + libFuzzer build

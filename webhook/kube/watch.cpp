@@ -2,7 +2,6 @@
 
 #include <spdlog/spdlog.h>
 
-#include <malloc.h>
 
 #include <algorithm>
 #include <future>
@@ -13,6 +12,7 @@
 #include "webhook/kube/client.h"
 #include "webhook/kube/list_page.h"
 #include "webhook/kube/objects.h"
+#include "webhook/log/heap.h"
 #include "webhook/log/json_log.h"
 
 namespace gpuadmit::kube {
@@ -350,7 +350,7 @@ class ClusterWatch::KindWatcher {
     keys_ = std::move(keys);
     rv_ = list_rv;
     // The pages' parsed JSON is freed: hand the heap back so the resident size follows what is kept.
-    ::malloc_trim(0);
+    webhook::return_free_memory();
     owner_.status_.update(kind_, [&](KindStatus& k) {
       k.synced = true;
       k.not_served = false;

@@ -3,7 +3,6 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <http_parser.h>
-#include <malloc.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -27,6 +26,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "webhook/log/heap.h"
 #include "webhook/log/json_log.h"
 #include "webhook/server/running_thread.h"
 #include "webhook/server/worker_pool.h"
@@ -958,8 +958,8 @@ void HttpListener::Impl::try_dispatch(Loop& loop) {
     pool_->submit([this, &loop, request = std::move(request), close, head, id, bytes]() mutable {
       Completion done = answer(*request, id, close, head, bytes);
       request.reset();
-      // glibc keeps freed memory in its arenas; after a large body, give it back.
-      if (bytes >= kTrimAfterBytes) malloc_trim(0);
+      // The allocator keeps freed memory for reuse; after a large body, give it back.
+      if (bytes >= kTrimAfterBytes) return_free_memory();
       {
         std::lock_guard lock(loop.inbox_mutex);
         loop.completions.push_back(std::move(done));

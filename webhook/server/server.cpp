@@ -11,6 +11,7 @@
 #include <prometheus/metric_family.h>
 
 #include "engine/capacity/cluster_model.h"
+#include "webhook/log/heap.h"
 #include "webhook/log/json_log.h"
 #include "webhook/server/capacity_metrics.h"
 #include "webhook/server/review_log.h"
@@ -343,6 +344,7 @@ void WebhookServer::start() {
              {"port", port_},
              {"metrics_port", metrics_port_},
              {"io_threads", loops},
+             {"malloc", malloc_in_use()},
              {"config", engine()->config().source},
              {"certificate", certificates_.current()->subject},
              {"client_certificates", options_.client_ca_path.empty() ? "not required" : "required except for /healthz and /readyz"}});
