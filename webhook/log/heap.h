@@ -1,7 +1,7 @@
 // The process's allocator: mimalloc where the build links it (GPUADMIT_MIMALLOC, the default
 // outside sanitizer builds), else glibc's malloc. Reviews are nearly all nlohmann JSON nodes and
-// strings: mimalloc made a served review 9-11 % cheaper and a 2.6 MB one twice as fast
-// (bench/README.md, 2026-12-07 session 18). Freed pages go back to the OS at once
+// strings: with mimalloc a served review took 11-14 % less CPU, and 16 concurrent 2.6 MB ones
+// peaked at 158 MB instead of 213-223 MB (bench/README.md, 2026-12-07 session 18). Freed pages go back to the OS at once
 // (mimalloc's decommit delay 0, unless MIMALLOC_DECOMMIT_DELAY says otherwise).
 #pragma once
 
