@@ -1,8 +1,8 @@
 // The process's allocator: mimalloc where the build links it (GPUADMIT_MIMALLOC, the default
 // outside sanitizer builds), else glibc's malloc. Reviews are nearly all nlohmann JSON nodes and
 // strings: with mimalloc a served review took 11-14 % less CPU, and 16 concurrent 2.6 MB ones
-// peaked at 158 MB instead of 213-223 MB (bench/README.md, 2026-12-07 session 18). Freed pages go back to the OS at once
-// (mimalloc's decommit delay 0, unless MIMALLOC_DECOMMIT_DELAY says otherwise).
+// peaked at 158 MB instead of 213-223 MB (bench/README.md, 2026-12-07 session 18). Freed pages
+// go back to the OS at once (decommit delay 0, unless MIMALLOC_DECOMMIT_DELAY says otherwise).
 #pragma once
 
 #include <string>
