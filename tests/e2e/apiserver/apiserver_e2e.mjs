@@ -84,6 +84,19 @@ class Webhook {
   }
   async stop() { this.process.kill("SIGTERM"); await this.exited; }
   kill() { this.process.kill("SIGKILL"); }
+  // SIGSTOP, and then wait until every thread is stopped: kill() returns once the signal is
+  // sent, and a thread stops only when it next runs. Once (CI, 2026-12-07) a review that began
+  // right after the kill was answered at once. False if some thread has not stopped in 5 s.
+  async freeze() {
+    this.process.kill("SIGSTOP");
+    const tasks = `/proc/${this.process.pid}/task`;
+    const state = (tid) => {
+      try { return fs.readFileSync(`${tasks}/${tid}/stat`, "utf8").replace(/^.*\) /s, "")[0]; } catch { return "T"; }
+    };
+    for (const deadline = Date.now() + 5000; Date.now() < deadline; await sleep(10))
+      if (fs.readdirSync(tasks).every((tid) => state(tid) === "T")) return true;
+    return false;
+  }
 }
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 function get(url, ca) {
@@ -465,7 +478,7 @@ check(r.status === 201 && (r.body.spec.tolerations ?? []).some((t) => t.key === 
       "webhook back: a GPU pod is created, and mutated", `${r.status} ${JSON.stringify(r.body?.spec?.tolerations)}`);
 if (r.status === 201) await kube.call("DELETE", `${podUrl}/after-restart?gracePeriodSeconds=0`);
 // A server that answers later than timeoutSeconds (5 s): stopped, it accepts connections and never answers.
-webhook.process.kill("SIGSTOP");
+check(await webhook.freeze(), "webhook hung: every thread of the server is stopped");
 const started = Date.now();
 r = await kube.request("POST", podUrl, gpuPod("while-hung"));
 const waited = (Date.now() - started) / 1000;
