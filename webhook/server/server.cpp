@@ -237,18 +237,13 @@ void WebhookServer::route(const HttpRequest& request, HttpResponse& response, bo
 
 void WebhookServer::handle_review(const HttpRequest& request, HttpResponse& response,
                                   ReviewPhases phases, const std::string& route) {
-  {
-    std::lock_guard lock(state_mutex_);
-    ++in_flight_;
-  }
+  ++in_flight_;
   metrics_.in_flight().Increment();
   struct Done {
     WebhookServer& server;
     ~Done() {
       server.metrics_.in_flight().Decrement();
-      std::lock_guard lock(server.state_mutex_);
       --server.in_flight_;
-      server.state_changed_.notify_all();
     }
   } done{*this};
 
@@ -354,20 +349,16 @@ bool WebhookServer::shutdown(std::chrono::milliseconds deadline) {
   const auto until = Clock::now() + deadline;
   shutting_down_ = true;
   {
-    std::lock_guard lock(state_mutex_);
+    std::lock_guard lock(watch_mutex_);
     stop_watching_ = true;
   }
-  state_changed_.notify_all();
+  watch_stop_.notify_all();
   if (listener_) listener_->begin_shutdown();
   if (metrics_listener_) metrics_listener_->begin_shutdown();
   // Connections with a request partly read or being answered are served to the end (their
   // deadlines bound that); idle ones are closed at once.
   const bool drained = listener_ ? listener_->wait_drained(until) : true;
-  std::size_t unfinished = 0;
-  {
-    std::lock_guard lock(state_mutex_);
-    unfinished = in_flight_;
-  }
+  const std::size_t unfinished = in_flight_;
   log_event(*logger_, drained ? spdlog::level::info : spdlog::level::warn,
             drained ? "stopped" : "shutdown deadline passed", {{"reviews_unfinished", unfinished}});
   return drained;
@@ -376,8 +367,8 @@ bool WebhookServer::shutdown(std::chrono::milliseconds deadline) {
 void WebhookServer::watch_files() {
   for (;;) {
     {
-      std::unique_lock lock(state_mutex_);
-      if (state_changed_.wait_for(lock, options_.watch_interval, [&] { return stop_watching_; })) return;
+      std::unique_lock lock(watch_mutex_);
+      if (watch_stop_.wait_for(lock, options_.watch_interval, [&] { return stop_watching_; })) return;
     }
     reload_changed_files();
   }
