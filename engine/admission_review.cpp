@@ -130,9 +130,16 @@ std::string serialize_admission_review(const Response& response) {
   // response allowed, auditAnnotations, patch, patchType, status, uid, warnings.
   std::string out = R"({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"allowed":)";
   out += response.allowed ? "true" : "false";
+  // The strings are written where they are, not copied into a json first.
   if (!response.audit_annotations.empty()) {
-    out += R"(,"auditAnnotations":)";
-    append_json(out, json(response.audit_annotations));
+    out += R"(,"auditAnnotations":{)";
+    for (const auto& [key, value] : response.audit_annotations) {
+      if (out.back() != '{') out += ',';
+      append_json_string(out, key);
+      out += ':';
+      append_json_string(out, value);
+    }
+    out += '}';
   }
   if (response.allowed && response.patch.is_array() && !response.patch.empty()) {
     // Base64 has nothing to escape: written as is rather than scanned again by the serializer.
@@ -147,10 +154,14 @@ std::string serialize_admission_review(const Response& response) {
     append_json(out, status);
   }
   out += R"(,"uid":)";
-  append_json(out, json(response.uid));
+  append_json_string(out, response.uid);
   if (!response.warnings.empty()) {
-    out += R"(,"warnings":)";
-    append_json(out, json(response.warnings));
+    out += R"(,"warnings":[)";
+    for (const std::string& warning : response.warnings) {
+      if (out.back() != '[') out += ',';
+      append_json_string(out, warning);
+    }
+    out += ']';
   }
   out += "}}";
   return out;

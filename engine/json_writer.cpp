@@ -174,6 +174,10 @@ class Writer {
 
 void append_json(std::string& out, const json& value, json::error_handler_t handler) { Writer(out, handler).write(value); }
 
+void append_json_string(std::string& out, const std::string& text, json::error_handler_t handler) {
+  if (!append_string(out, text)) Writer(out, handler).write(json(text));  // invalid UTF-8: rare
+}
+
 std::string write_json(const json& value, json::error_handler_t handler) {
   std::string out;
   append_json(out, value, handler);

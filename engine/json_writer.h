@@ -16,6 +16,10 @@ namespace gpuadmit {
 void append_json(std::string& out, const nlohmann::json& value,
                  nlohmann::json::error_handler_t handler = nlohmann::json::error_handler_t::strict);
 
+// Appends `text` as append_json(out, json(text), handler) would, without copying it into a json.
+void append_json_string(std::string& out, const std::string& text,
+                        nlohmann::json::error_handler_t handler = nlohmann::json::error_handler_t::strict);
+
 // append_json into a new string.
 std::string write_json(const nlohmann::json& value,
                        nlohmann::json::error_handler_t handler = nlohmann::json::error_handler_t::strict);

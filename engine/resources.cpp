@@ -149,10 +149,12 @@ bool PolicyContext::pod_uses_gpu(const PodTarget& pod) const {
 }
 
 std::string PolicyContext::annotation(const PodTarget& pod, std::string_view key) const {
+  // The pointers are not copied: several policies ask on every review.
+  static const json::json_pointer kObjectMetadata("/metadata");
   const std::string name(key);
-  for (const json::json_pointer& metadata : {pod.metadata, json::json_pointer("/metadata")}) {
-    if (!object.contains(metadata)) continue;
-    const json& meta = object.at(metadata);
+  for (const json::json_pointer* metadata : {&pod.metadata, &kObjectMetadata}) {
+    if (!object.contains(*metadata)) continue;
+    const json& meta = object.at(*metadata);
     if (!meta.is_object()) continue;
     auto annotations = meta.find("annotations");
     if (annotations == meta.end() || !annotations->is_object()) continue;

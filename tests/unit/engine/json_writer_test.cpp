@@ -99,6 +99,30 @@ TEST(AppendJson, WritesNumbersOfEveryTypeAsDumpDoes) {
   for (const json& value : values) EXPECT_EQ(disagreement(value), "") << value.dump();
 }
 
+// A string alone is written as the json holding it is, escapes and invalid UTF-8 included.
+TEST(AppendJsonString, WritesWhatAppendJsonWritesForTheString) {
+  for (const std::string& text : {std::string(), std::string("plain"), std::string("quote \" and \\ backslash"),
+                                  std::string("tab\tnewline\nnul\0end", 18), std::string("caf\xc3\xa9 \xe2\x80\xa6"),
+                                  std::string("cut \xc3"), std::string("\xff\xfe")})
+    for (auto handler : {json::error_handler_t::strict, json::error_handler_t::replace, json::error_handler_t::ignore}) {
+      std::string expected = "x", written = "x", expected_error, written_error;
+      try {
+        append_json(expected, json(text), handler);
+      } catch (const json::exception& error) {
+        expected_error = error.what();
+      }
+      try {
+        append_json_string(written, text, handler);
+      } catch (const json::exception& error) {
+        written_error = error.what();
+      }
+      EXPECT_EQ(written_error, expected_error) << text;
+      if (expected_error.empty()) {
+        EXPECT_EQ(written, expected) << text;
+      }
+    }
+}
+
 TEST(AppendJson, AppendsToWhatTheStringHolds) {
   std::string out = "prefix:";
   append_json(out, json::object({{"a", json::array({"x\n", 2.5})}}));

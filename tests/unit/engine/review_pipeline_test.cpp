@@ -297,16 +297,21 @@ TEST(Serialize, SameBytesAsEncodeThenDump) {
   odd.status_code = 403;
   odd.status_message = "ünïcode \u2603 and \t tab";
   odd.warnings = {"w1", "w\"2"};
-  odd.audit_annotations = {{"b", "2"}, {"a", "1"}};
+  odd.audit_annotations = {{"b", "2"}, {"a", "1"}, {"quote\"key", "new\nline"}, {"empty", ""}};
   odd.patch = json::parse(R"([{"op":"add","path":"/x","value":1}])");  // denied: not sent
   EXPECT_EQ(serialize_admission_review(odd), encode_admission_review(odd).dump());
   odd.allowed = true;
   EXPECT_EQ(serialize_admission_review(odd), encode_admission_review(odd).dump());
   odd.patch = json::array();
   EXPECT_EQ(serialize_admission_review(odd), encode_admission_review(odd).dump());
+  odd.warnings = {"one"};
+  EXPECT_EQ(serialize_admission_review(odd), encode_admission_review(odd).dump());
   odd.warnings = {"bad \xff utf-8"};
   EXPECT_THROW(serialize_admission_review(odd), json::type_error);
   EXPECT_THROW(encode_admission_review(odd).dump(), json::type_error);
+  odd.warnings.clear();
+  odd.audit_annotations = {{"a", "bad \xff utf-8"}};
+  EXPECT_THROW(serialize_admission_review(odd), json::type_error);
 }
 
 // The reference for the diff's order of operations: a lookup in the other object per key, as the
