@@ -20,7 +20,8 @@ namespace gpuadmit::webhook {
 std::shared_ptr<spdlog::logger> make_json_logger(const std::string& name, spdlog::level::level_enum level);
 
 // A sink that appends formatted lines to a buffer and lets one background thread write the buffer
-// to `out`: under load many lines go out in one write, when idle each goes out at once. flush()
+// to `out`: when idle a line goes out at once; after each write the thread pauses 1 ms, so under
+// load the lines of that millisecond go out in one write. flush()
 // is synchronous (what is logged before it is written when it returns, in order), and so is the
 // sink's destruction. Past `max_pending` bytes buffered, the logging thread writes them itself
 // rather than let the buffer grow.
