@@ -237,14 +237,10 @@ void WebhookServer::route(const HttpRequest& request, HttpResponse& response, bo
 
 void WebhookServer::handle_review(const HttpRequest& request, HttpResponse& response,
                                   ReviewPhases phases, const std::string& route) {
-  ++in_flight_;
   metrics_.in_flight().Increment();
   struct Done {
     WebhookServer& server;
-    ~Done() {
-      server.metrics_.in_flight().Decrement();
-      --server.in_flight_;
-    }
+    ~Done() { server.metrics_.in_flight().Decrement(); }
   } done{*this};
 
   if (!is_json_content_type(request.header("content-type"))) {
@@ -358,7 +354,7 @@ bool WebhookServer::shutdown(std::chrono::milliseconds deadline) {
   // Connections with a request partly read or being answered are served to the end (their
   // deadlines bound that); idle ones are closed at once.
   const bool drained = listener_ ? listener_->wait_drained(until) : true;
-  const std::size_t unfinished = in_flight_;
+  const auto unfinished = static_cast<std::size_t>(metrics_.in_flight().Value());
   log_event(*logger_, drained ? spdlog::level::info : spdlog::level::warn,
             drained ? "stopped" : "shutdown deadline passed", {{"reviews_unfinished", unfinished}});
   return drained;

@@ -149,9 +149,8 @@ class WebhookServer {
   std::thread watch_thread_;
   std::atomic<bool> shutting_down_{false};
 
-  // Reviews being answered, for the shutdown log. Not under the watcher's mutex: a notify per
-  // review woke the watcher thread every time (2-4 % of a review's CPU under load).
-  std::atomic<std::size_t> in_flight_{0};
+  // The watcher's own: a review must not wake it (a shared notify per review once did, 2-4 % of
+  // a review's CPU under load).
   std::mutex watch_mutex_;
   std::condition_variable watch_stop_;
   bool stop_watching_ = false;
