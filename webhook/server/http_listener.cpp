@@ -40,6 +40,7 @@ constexpr std::uint64_t kListenerKey = 1, kWakeKey = 2, kFirstConnection = 16;
 constexpr std::size_t kReadChunk = 17 * 1024;          // one whole TLS record (16 KiB) and then some
 constexpr std::size_t kReadBudget = 256 * 1024;         // per connection per turn, for fairness
 constexpr std::size_t kTrimAfterBytes = 1 << 20;        // bodies this large give memory back
+constexpr std::size_t kLongReviewBytes = 64 * 1024;     // larger bodies wake a worker of their own
 constexpr auto kLinger = std::chrono::seconds(2);       // reading after a final answer, see start_linger
 
 const char* status_text(int status) {
@@ -365,9 +366,9 @@ void HttpListener::Impl::start() {
     if (failed) throw std::runtime_error(std::string("epoll: ") + std::strerror(errno));
     epoll_ctl(loops_.back()->epoll_fd, EPOLL_CTL_ADD, loops_.back()->wake_fd, &event);
   }
-  pool_ = std::make_unique<WorkerPool>(std::max<std::size_t>(1, options_.workers));
-  for (const auto& loop : loops_) loop->thread = start_running_thread([this, &loop = *loop] { run(loop); });
-  acceptor_ = start_running_thread([this] { run_acceptor(); });
+  pool_ = std::make_unique<WorkerPool>(std::max<std::size_t>(1, options_.workers), options_.running_workers);
+  for (const auto& loop : loops_) loop->thread = start_running_thread("gpuadmit-loop", [this, &loop = *loop] { run(loop); });
+  acceptor_ = start_running_thread("gpuadmit-accept", [this] { run_acceptor(); });
 }
 
 void HttpListener::Impl::stop() {
@@ -965,7 +966,7 @@ void HttpListener::Impl::try_dispatch(Loop& loop) {
         loop.completions.push_back(std::move(done));
       }
       loop.wake();
-    });
+    }, bytes > kLongReviewBytes);
   }
   loop.has_waiting = !loop.waiting.empty();
 }

@@ -74,6 +74,12 @@ struct ListenerOptions {
   // Event loops, each a thread: TLS and HTTP of a connection all run on one.
   std::size_t io_threads = 1;
   std::size_t workers = 64;
+  // Workers that requests of up to 64 KiB keep running at once (0: as many as are idle). Such a
+  // request that finds them all at work waits for one of them rather than waking another thread:
+  // reviews are CPU-bound, so threads beyond about two per CPU only take turns, each wake a
+  // context switch. A larger request wakes a worker of its own, so a few long reviews never hold
+  // up the small ones.
+  std::size_t running_workers = 0;
   // A request that completes alone in its loop's turn, while none of the loop's requests is on a
   // worker, is answered by the loop when its body is at most this large (0: never): an idle
   // server then wakes one thread per request instead of three (loop, worker, loop). Others go to

@@ -151,6 +151,9 @@ std::size_t usable_cpus() {
 }
 }  // namespace
 
+// Two per CPU: more only take turns (bench/README.md, 2026-12-08 session 20).
+std::size_t WebhookServer::running_workers() const { return std::min(options_.workers, 2 * usable_cpus()); }
+
 std::size_t WebhookServer::io_threads() const {
   return options_.io_threads > 0 ? options_.io_threads : std::min<std::size_t>(8, usable_cpus());
 }
@@ -161,6 +164,7 @@ ListenerOptions WebhookServer::listener_options(const std::string& name, std::si
   listener.name = name;
   listener.io_threads = io_threads;
   listener.workers = workers;
+  listener.running_workers = running_workers();
   listener.max_queued_requests = options_.max_queued_connections;
   listener.max_inflight_body_bytes = options_.max_inflight_body_bytes;
   listener.max_body_bytes = options_.max_body_bytes;
@@ -329,12 +333,14 @@ void WebhookServer::start() {
   }
   listener_->start();
   if (metrics_listener_) metrics_listener_->start();
-  watch_thread_ = start_running_thread([this] { watch_files(); });
+  watch_thread_ = start_running_thread("gpuadmit-watch", [this] { watch_files(); });
   log_event(*logger_, spdlog::level::info, "listening",
             {{"addr", options_.address.host},
              {"port", port_},
              {"metrics_port", metrics_port_},
              {"io_threads", loops},
+             {"workers", options_.workers},
+             {"running_workers", running_workers()},
              {"malloc", malloc_in_use()},
              {"config", engine()->config().source},
              {"certificate", certificates_.current()->subject},

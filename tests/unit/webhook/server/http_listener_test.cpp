@@ -33,8 +33,9 @@ using namespace std::chrono_literals;
 // would stop its other connections from being read); `stagger` starts each client once the
 // previous one's review runs.
 // `bodies`: each client's body size, in the order they start.
+// `running_workers`: ListenerOptions::running_workers.
 int most_at_once(const std::vector<std::size_t>& bodies, std::chrono::milliseconds hold, std::size_t inline_body_bytes,
-                 bool stagger, std::size_t io_threads) {
+                 bool stagger, std::size_t io_threads, std::size_t running_workers = 0) {
   const int clients = static_cast<int>(bodies.size());
   std::mutex mutex;
   std::condition_variable changed;
@@ -43,6 +44,7 @@ int most_at_once(const std::vector<std::size_t>& bodies, std::chrono::millisecon
   options.inline_body_bytes = inline_body_bytes;
   options.io_threads = io_threads;
   options.workers = 4;
+  options.running_workers = running_workers;
   options.max_inflight_body_bytes = 1 << 20;
   options.max_body_bytes = 3 << 20;
   ListenerHooks hooks;
@@ -112,6 +114,16 @@ TEST(HttpListener, ASmallRequestIsAnsweredByItsEventLoop) {
 // first small one would keep the second from being read.
 TEST(HttpListener, ASmallRequestGoesToAWorkerWhileItsLoopHasOneThere) {
   EXPECT_EQ(most_at_once({100 << 10, 1 << 10, 1 << 10}, 5000ms, 64 << 10, true, 1), 3);
+}
+
+// With one worker kept running for small requests, a second small one waits for it although
+// three workers are idle; a body over 64 KiB wakes a worker of its own, so it runs beside a small
+// one, and a small one beside it.
+TEST(HttpListener, SmallRequestsWaitForTheRunningWorkersAndLargeOnesDoNot) {
+  EXPECT_EQ(most_at_once({1 << 10, 1 << 10}, 300ms, 0, true, 1, 1), 1);
+  EXPECT_EQ(most_at_once({100 << 10, 1 << 10}, 5000ms, 0, true, 1, 1), 2);
+  EXPECT_EQ(most_at_once({1 << 10, 100 << 10}, 5000ms, 0, true, 1, 1), 2);
+  EXPECT_EQ(most_at_once({100 << 10, 1 << 10, 1 << 10}, 300ms, 0, true, 1, 1), 2);
 }
 
 // The second connection goes to the loop that serves none, so with two loops the two small
