@@ -179,6 +179,8 @@ class HttpListener::Impl {
     Clock::time_point scheduled{};  // its entry in the loop's deadlines, when has_scheduled
     bool has_scheduled = false, closed = false;
     std::uint32_t events = 0;
+    // Input arrived while its request was with a worker (see update()).
+    bool input_while_in_flight = false;
   };
 
   struct Completion {
@@ -207,12 +209,17 @@ class HttpListener::Impl {
     std::vector<std::uint64_t> inline_ready;  // small complete requests of this turn (see answer_inline)
     std::deque<std::uint64_t> waiting;  // complete requests not yet handed to a worker
     std::atomic<bool> has_waiting{false};
+    // A wake written and not yet taken by take_inbox(): later wakes need not write. Under load
+    // the workers' answers then cost a loop one eventfd write and read per turn, not per answer.
+    std::atomic<bool> wake_pending{false};
     std::size_t handed_out = 0;  // its requests on the workers
     bool draining = false, drained = false;
     std::mutex inbox_mutex;
     std::vector<Completion> completions;  // answers from the workers
     std::vector<Accepted> accepted;
-    void wake() const { Impl::wake(wake_fd); }
+    void wake() {
+      if (!wake_pending.exchange(true)) Impl::wake(wake_fd);
+    }
     Connection* find(std::uint64_t id) {
       auto it = connections.find(id);
       return it == connections.end() || it->second->closed ? nullptr : it->second.get();
@@ -624,6 +631,9 @@ void HttpListener::Impl::release(Loop& loop, const std::string& client) {
 
 // Answers from the workers and connections from the acceptor.
 void HttpListener::Impl::take_inbox(Loop& loop) {
+  // Cleared before the inbox is read, and every turn reads it (and then the drain and stop
+  // flags): whoever saw a wake pending and did not write put its work in before this turn.
+  loop.wake_pending = false;
   std::vector<Completion> done;
   std::vector<Accepted> accepted;
   {
@@ -651,6 +661,7 @@ void HttpListener::Impl::take_inbox(Loop& loop) {
 
 void HttpListener::Impl::on_event(Connection& c, std::uint32_t events) {
   if (events & EPOLLERR) return close_connection(c, CloseReason::client_closed);
+  if ((events & EPOLLIN) && c.phase == Phase::in_flight) c.input_while_in_flight = true;
   // A request with a worker is not read; a hang-up then would be reported again and again.
   if ((events & EPOLLHUP) && c.phase == Phase::in_flight) return close_connection(c, CloseReason::client_closed);
   step(c);
@@ -989,6 +1000,7 @@ void HttpListener::Impl::complete(Loop& loop, Completion& completion) {
 }
 
 void HttpListener::Impl::reset_request(Connection& c) {
+  c.input_while_in_flight = false;
   c.request = HttpRequest();
   c.started = c.headers_done = c.last_was_value = c.head = false;
   c.keep_alive = true;
@@ -1151,6 +1163,11 @@ void HttpListener::Impl::update(Connection& c) {
   } else {
     if (!c.output.empty() || c.io_wants_write) events |= EPOLLOUT;
     if (c.lingering || c.io_wants_read || (c.phase == Phase::request && c.output.empty())) events |= EPOLLIN;
+    // A request with a worker is not read, but EPOLLIN stays registered until input comes (a
+    // pipelined request or a close, which would otherwise be reported again and again): the
+    // usual request-and-answer turn then changes nothing in the epoll set, where it took two
+    // epoll_ctl calls.
+    if (c.phase == Phase::in_flight && !c.input_while_in_flight) events |= c.events & EPOLLIN;
   }
   if (events == c.events) return;
   epoll_event event{};

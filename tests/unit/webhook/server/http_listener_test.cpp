@@ -13,7 +13,12 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <filesystem>
+#include <fstream>
+#include <future>
 #include <mutex>
+#include <sstream>
+#include <string>
 #include <thread>
 
 #include "tests/support/server_process.h"
@@ -132,6 +137,68 @@ TEST(HttpListener, ConnectionsAreSpreadOverTheEventLoops) {
   EXPECT_EQ(most_at_once(1 << 10, 2, 5000ms, 64 << 10, true, 2), 2);
   EXPECT_EQ(most_at_once(1 << 10, 4, 5000ms, 64 << 10, true, 4), 4);
   EXPECT_EQ(most_at_once(1 << 10, 3, 300ms, 64 << 10, true, 2), 2);  // the third shares a loop
+}
+
+// CPU seconds the listener's event loops (threads named gpuadmit-loop) have used.
+double event_loop_cpu_seconds() {
+  double ticks = 0;
+  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+    std::ifstream comm(task.path() / "comm");
+    std::string name;
+    if (!std::getline(comm, name) || name != "gpuadmit-loop") continue;
+    std::ifstream stat(task.path() / "stat");
+    std::string line;
+    std::getline(stat, line);
+    std::istringstream fields(line.substr(line.rfind(')') + 2));  // after "pid (comm) "
+    std::string field;
+    for (int i = 3; i <= 15 && fields >> field; ++i)
+      if (i == 14 || i == 15) ticks += std::stod(field);  // utime, stime
+  }
+  return ticks / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+// Input that comes while a request is with a worker is not read until it is answered: a
+// pipelined request waits (and is answered after, in order), and its arrival neither spins the
+// loop, which would keep reporting the unread input, nor loses it.
+TEST(HttpListener, InputWhileARequestIsWithAWorkerWaitsWithoutSpinning) {
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  std::atomic<bool> first_started{false};
+  ListenerOptions options;
+  options.inline_body_bytes = 0;  // every request on a worker
+  ListenerHooks hooks;
+  hooks.handle = [&](const HttpRequest& request, HttpResponse& response) {
+    if (request.path == "/first") {
+      first_started = true;
+      released.wait();
+    }
+    response.body = request.path;
+  };
+  auto logger = std::make_shared<spdlog::logger>("test", std::make_shared<spdlog::sinks::null_sink_mt>());
+  HttpListener listener(options, nullptr, hooks, logger);
+  const int port = listener.bind("127.0.0.1", 0);
+  listener.start();
+  RawConnection connection(port, RawConnection::Mode::tcp);
+  // One request answered first, so the connection waits for the next one in the epoll set.
+  ASSERT_TRUE(connection.send("GET /zero HTTP/1.1\r\nHost: x\r\n\r\n"));
+  ASSERT_TRUE(connection.readable(5000ms));
+  char answer[512];
+  ASSERT_GT(::recv(connection.fd(), answer, sizeof answer, 0), 0);
+  ASSERT_TRUE(connection.send("GET /first HTTP/1.1\r\nHost: x\r\n\r\n"));
+  ASSERT_TRUE(eventually([&] { return first_started.load(); }));
+  const double cpu_before = event_loop_cpu_seconds();
+  ASSERT_TRUE(connection.send("GET /second HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
+  std::this_thread::sleep_for(500ms);
+  // A loop spinning on the unread request would have used most of the half second.
+  EXPECT_LT(event_loop_cpu_seconds() - cpu_before, 0.2);
+  EXPECT_FALSE(connection.readable(0ms));  // the first is not answered yet
+  release.set_value();
+  const std::string answers = connection.read_all();
+  const auto first = answers.find("/first"), second = answers.find("/second");
+  ASSERT_NE(first, std::string::npos) << answers;
+  ASSERT_NE(second, std::string::npos) << answers;
+  EXPECT_LT(first, second);
+  listener.stop();
 }
 
 // The connection limits are the listener's, whichever loops serve the connections: with three
