@@ -151,20 +151,13 @@ std::size_t usable_cpus() {
 }
 }  // namespace
 
-// Two per CPU: more only take turns (bench/README.md, 2026-12-08 session 20).
-std::size_t WebhookServer::running_workers() const { return std::min(options_.workers, 2 * usable_cpus()); }
-
-std::size_t WebhookServer::io_threads() const {
-  return options_.io_threads > 0 ? options_.io_threads : std::min<std::size_t>(8, usable_cpus());
-}
-
 ListenerOptions WebhookServer::listener_options(const std::string& name, std::size_t io_threads,
-                                                std::size_t workers) const {
+                                                std::size_t workers, std::size_t running_workers) const {
   ListenerOptions listener;
   listener.name = name;
   listener.io_threads = io_threads;
   listener.workers = workers;
-  listener.running_workers = running_workers();
+  listener.running_workers = running_workers;
   listener.max_queued_requests = options_.max_queued_connections;
   listener.max_inflight_body_bytes = options_.max_inflight_body_bytes;
   listener.max_body_bytes = options_.max_body_bytes;
@@ -319,13 +312,18 @@ void WebhookServer::start() {
   }
   count_handshake_failures(tls_.get(), &on_handshake_failure_);
   // Both ports are bound before any thread starts, so a port in use fails cleanly.
-  const std::size_t loops = io_threads();  // reads the cgroup once
-  listener_ = std::make_unique<HttpListener>(listener_options("https", loops, options_.workers), tls_.get(),
-                                             listener_hooks(true), logger_);
+  // The CPUs (the cgroup's quota) are read once: an event loop per CPU, at most 8, unless
+  // --io-threads says; two running workers per CPU, as more only take turns (bench/README.md,
+  // 2026-12-08 session 20).
+  const std::size_t cpus = usable_cpus();
+  const std::size_t loops = options_.io_threads > 0 ? options_.io_threads : std::min<std::size_t>(8, cpus);
+  const std::size_t running = std::min(options_.workers, 2 * cpus);
+  listener_ = std::make_unique<HttpListener>(listener_options("https", loops, options_.workers, running),
+                                             tls_.get(), listener_hooks(true), logger_);
   port_ = listener_->bind(options_.address.host, options_.address.port);
   if (options_.metrics_address) {
     // Scrapes are cheap and rare: one loop, two workers.
-    metrics_listener_ = std::make_unique<HttpListener>(listener_options("metrics", 1, 2), nullptr,
+    metrics_listener_ = std::make_unique<HttpListener>(listener_options("metrics", 1, 2, 0), nullptr,
                                                        listener_hooks(false), logger_);
     metrics_port_ = metrics_listener_->bind(options_.metrics_address->host, options_.metrics_address->port);
   } else {
@@ -340,7 +338,7 @@ void WebhookServer::start() {
              {"metrics_port", metrics_port_},
              {"io_threads", loops},
              {"workers", options_.workers},
-             {"running_workers", running_workers()},
+             {"running_workers", running},
              {"malloc", malloc_in_use()},
              {"config", engine()->config().source},
              {"certificate", certificates_.current()->subject},

@@ -123,9 +123,8 @@ class WebhookServer {
   };
   Readiness readiness() const;
   class StateMetrics;  // gpuadmit_ready and the certificate's expiry, at scrape time
-  ListenerOptions listener_options(const std::string& name, std::size_t io_threads, std::size_t workers) const;
-  std::size_t io_threads() const;  // --io-threads, or the CPUs this process may use
-  std::size_t running_workers() const;  // ListenerOptions::running_workers
+  ListenerOptions listener_options(const std::string& name, std::size_t io_threads, std::size_t workers,
+                                   std::size_t running_workers) const;
   ListenerHooks listener_hooks(bool main_port);
   void watch_files();
   // Throws ConfigError when `engine`'s gpuResources differ from the cluster model's.
